@@ -1,0 +1,38 @@
+# model-release-bot: `make run` runs the bot, `make test` runs every check. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint typecheck unit lock bench clean
+
+run: $(VENV)/.runtime
+	$(PY) app.py
+
+test: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed as $(PYTHON)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements/runtime.lock | $(VENV)/bin/python
+	$(PIP) install --require-hashes --no-deps -r requirements/runtime.lock
+	touch $@
+
+$(VENV)/.dev: requirements/dev.lock $(VENV)/.runtime
+	$(PIP) install --require-hashes --no-deps -r requirements/dev.lock
+	touch $@
+
+# Re-pin every dependency (needs pip-tools in the venv); commit the changed lock files.
+lock: | $(VENV)/bin/python
+	$(PIP) install pip-tools
+	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --generate-hashes --allow-unsafe -o runtime.lock runtime.in
+	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --generate-hashes --allow-unsafe -o dev.lock dev.in
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

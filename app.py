@@ -1,0 +1,95 @@
+"""Composition root: settings -> store -> Agents SDK -> aiohttp app. Run with ``make run``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import (
+    AccessTokenProviderBase,
+    AgentAuthConfiguration,
+    ConnectionManager,
+    OutboundHostValidator,
+)
+
+from bot.agent import build_agent
+from bot.config import Settings, SettingsError, load_settings, sdk_configuration
+from bot.health import configuration_checks, startup_warnings
+from bot.logs import configure_logging
+from bot.store.engine import create_engine
+from bot.store.migrate import upgrade
+from bot.store.repository import Store
+from bot.web import MessageEndpoint, Readiness, build_web_app, timed_check
+
+log = logging.getLogger("releasebot")
+
+TokenProviderFactory = Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
+
+
+def msal_token_provider(config: AgentAuthConfiguration) -> AccessTokenProviderBase:
+    """The production token provider (MSAL), imported only when a connection is built."""
+    from microsoft_agents.authentication.msal import MsalAuth
+
+    return MsalAuth(config)
+
+
+async def create_app(
+    settings: Settings, token_provider_factory: TokenProviderFactory = msal_token_provider
+) -> web.Application:
+    """Build the whole bot for ``settings``: migrate the store, wire the SDK, return the web app."""
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)
+    store = Store(engine)
+
+    connection_manager = ConnectionManager(
+        provider_factory=token_provider_factory, **sdk_configuration(settings)
+    )
+    adapter = CloudAdapter(
+        connection_manager=connection_manager,
+        # Replies go only to Microsoft's service hosts, unless a local connector is allowed.
+        host_validator=OutboundHostValidator(enabled=not settings.dev_local_connector),
+    )
+    agent = build_agent(store, connection_manager, settings.subscription_managers)
+    messages = MessageEndpoint(
+        adapter=adapter,
+        agent=agent,
+        auth=connection_manager.get_default_connection_configuration(),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    readiness = Readiness(timed_check(store.ping, "the database"), configuration_checks(settings))
+    app = build_web_app(messages, readiness, settings.max_body_bytes)
+
+    async def close_store(_app: web.Application) -> None:
+        await engine.dispose()
+
+    app.on_cleanup.append(close_store)
+    return app
+
+
+def main() -> None:
+    """Read the settings, report what is off, and serve until interrupted."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"model-release-bot cannot start: {error}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(settings.log_level, settings.secrets())
+    for line in startup_warnings(settings):
+        log.warning(line)
+    log.info(
+        "listening on http://%s:%d (store: %s)", settings.host, settings.port, _store_kind(settings)
+    )
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
+    )
+
+
+def _store_kind(settings: Settings) -> str:
+    return settings.database_url.split(":", 1)[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Adaptive Cards (schema 1.5) as pure functions: JSON in, JSON out, no I/O.
+
+Every string comes from the message catalogs through the translator passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain import Subscription
+from bot.i18n import Translator
+from dialogs.commands import CommandName
+
+Card = dict[str, Any]
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+
+# The commands the help card lists, in order.
+HELP_COMMANDS = (
+    CommandName.SUBSCRIBE,
+    CommandName.SUBSCRIPTIONS,
+    CommandName.UNSUBSCRIBE,
+    CommandName.HELP,
+)
+
+
+def adaptive_card(body: list[dict[str, Any]], *, speak: str | None = None) -> Card:
+    """Wrap card elements in an Adaptive Card 1.5 envelope."""
+    card: Card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": body,
+    }
+    if speak:
+        card["speak"] = speak
+    return card
+
+
+def text_block(text: str, **style: Any) -> dict[str, Any]:
+    """A wrapping TextBlock."""
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+def title(text: str) -> dict[str, Any]:
+    """The heading of a card."""
+    return text_block(text, size="Medium", weight="Bolder", style="heading")
+
+
+def usage_text(t: Translator, command: CommandName) -> str:
+    """The correct form of a command, in the user's language."""
+    return t(f"cmd.{command.value}.usage")
+
+
+def help_card(t: Translator, *, greeting: bool = False) -> Card:
+    """The list of commands with their form and an example; a welcome line on install."""
+    body: list[dict[str, Any]] = [title(t("help.title"))]
+    if greeting:
+        body.append(text_block(t("help.greeting")))
+    body.append(text_block(t("help.intro"), isSubtle=True))
+    for command in HELP_COMMANDS:
+        body.append(
+            {
+                "type": "Container",
+                "separator": True,
+                "items": [
+                    text_block(f"`{usage_text(t, command)}`", fontType="Monospace"),
+                    text_block(t(f"cmd.{command.value}.description"), spacing="Small"),
+                ],
+            }
+        )
+    body.append(text_block(t("help.examples"), weight="Bolder", separator=True))
+    body.extend(text_block(f"`{line}`", fontType="Monospace") for line in _examples(t))
+    return adaptive_card(body, speak=t("help.title"))
+
+
+def _examples(t: Translator) -> list[str]:
+    return [t("example.subscribe_workspace"), t("example.subscribe_tags"), t("example.unsubscribe")]
+
+
+def describe_filters(t: Translator, subscription: Subscription) -> str:
+    """The source and tag filters of a subscription in words."""
+    if subscription.source_kind == "workspace":
+        source = t("subs.source_workspace", name=subscription.source_name)
+    elif subscription.source_kind == "registry":
+        source = t("subs.source_registry", name=subscription.source_name)
+    else:
+        source = t("subs.source_any")
+    if not subscription.tags:
+        return source
+    tags = ", ".join(f"{key}={value}" for key, value in subscription.tags.items())
+    return t("subs.with_tags", source=source, tags=tags)
+
+
+def subscription_facts(t: Translator, subscription: Subscription) -> dict[str, Any]:
+    """One subscription as a FactSet: id, pattern, filters."""
+    facts = [
+        {"title": t("subs.fact_id"), "value": f"#{subscription.id}"},
+        {"title": t("subs.fact_pattern"), "value": subscription.name_pattern},
+        {"title": t("subs.fact_filters"), "value": describe_filters(t, subscription)},
+    ]
+    if subscription.created_by_name:
+        facts.append({"title": t("subs.fact_created_by"), "value": subscription.created_by_name})
+    return {"type": "FactSet", "facts": facts, "separator": True}
+
+
+def subscriptions_card(t: Translator, subs: list[Subscription]) -> Card:
+    """This conversation's subscriptions, or how to make one."""
+    body: list[dict[str, Any]] = [title(t("subs.title", count=len(subs)))]
+    if not subs:
+        body.append(text_block(t("subs.empty")))
+        body.append(text_block(f"`{t('example.subscribe_workspace')}`", fontType="Monospace"))
+    body.extend(subscription_facts(t, sub) for sub in subs)
+    return adaptive_card(body)
+
+
+def subscribed_card(t: Translator, subscription: Subscription, *, created: bool) -> Card:
+    """The answer to ``subscribe``: made now, or already there."""
+    key = "subscribed.created" if created else "subscribed.exists"
+    return adaptive_card(
+        [
+            title(t(key, id=subscription.id)),
+            subscription_facts(t, subscription),
+            text_block(t("subscribed.hint"), isSubtle=True),
+        ]
+    )
+
+
+def unsubscribed_card(t: Translator, removed: list[Subscription], target: str) -> Card:
+    """The answer to ``unsubscribe``: what was removed, or that nothing matched."""
+    if not removed:
+        return adaptive_card(
+            [title(t("unsubscribed.none", target=target)), text_block(t("unsubscribed.hint"))]
+        )
+    return adaptive_card(
+        [title(t("unsubscribed.done", count=len(removed)))]
+        + [subscription_facts(t, sub) for sub in removed]
+    )
+
+
+def error_card(t: Translator, message: str, usage: CommandName | None = None) -> Card:
+    """A refusal or an input error, with the correct form of the command when there is one."""
+    body: list[dict[str, Any]] = [
+        text_block(t("error.title"), weight="Bolder", color="Attention"),
+        text_block(message),
+    ]
+    if usage is not None:
+        body.append(text_block(t("error.usage_label"), weight="Bolder", spacing="Medium"))
+        body.append(text_block(f"`{usage_text(t, usage)}`", fontType="Monospace"))
+    body.append(text_block(t("error.help_hint"), isSubtle=True))
+    return adaptive_card(body)

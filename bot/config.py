@@ -1,0 +1,276 @@
+"""Settings: one frozen object read from the environment and an optional `.env` file.
+
+Our own settings share the prefix ``RELEASEBOT_``. The bot's identity uses the Agents SDK's own
+names (``CONNECTIONS__SERVICE_CONNECTION__SETTINGS__*``) and Azure credentials use azure-identity's
+``AZURE_*`` names, so existing deployment recipes keep working.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from microsoft_agents.activity import load_configuration_from_env
+
+PREFIX = "RELEASEBOT_"
+SDK_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+SDK_CLIENT_ID = SDK_PREFIX + "CLIENTID"
+SDK_TENANT_ID = SDK_PREFIX + "TENANTID"
+SDK_CLIENT_SECRET = SDK_PREFIX + "CLIENTSECRET"
+SDK_AUTH_TYPE = SDK_PREFIX + "AUTHTYPE"
+
+# Auth types of the SDK that sign in without a client secret.
+_SECRETLESS_AUTH_TYPES = {
+    "usermanagedidentity",
+    "systemmanagedidentity",
+    "federatedcredentials",
+    "workloadidentity",
+    "certificate",
+    "certificatesubjectname",
+}
+_SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|PAT|KEY)$")
+_WORKSPACE = re.compile(r"^[0-9a-fA-F-]{36}/[-\w._()]{1,90}/[A-Za-z0-9][\w-]{2,32}$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9][\w-]{2,32}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the setting and the expected form."""
+
+
+class Secret:
+    """A secret string that never shows itself in ``str``, ``repr`` or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: pass it only to the client that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """An Azure ML workspace, named as ``<subscription id>/<resource group>/<workspace>``."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+
+
+@dataclass(frozen=True)
+class MissingSetting:
+    """A setting that is not set, and the feature that is off because of it."""
+
+    name: str
+    feature: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot reads from its environment. Build it with :func:`load_settings`."""
+
+    host: str = "127.0.0.1"
+    """RELEASEBOT_HOST: the address to listen on; 0.0.0.0 in a container."""
+    port: int = 3978
+    """RELEASEBOT_PORT: the port to listen on."""
+    database_url: str = "sqlite+aiosqlite:///data/releasebot.db"
+    """RELEASEBOT_DATABASE_URL: SQLAlchemy async URL of the store (SQLite file by default)."""
+    log_level: str = "INFO"
+    """RELEASEBOT_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+    max_body_bytes: int = 256 * 1024
+    """RELEASEBOT_MAX_BODY_BYTES: larger request bodies are refused with 413."""
+    dev_allow_anonymous: bool = False
+    """RELEASEBOT_DEV_ALLOW_ANONYMOUS: development only: accept /api/messages without a token."""
+    dev_local_connector: bool = False
+    """RELEASEBOT_DEV_LOCAL_CONNECTOR: development only: replies may go to any service URL."""
+    subscription_managers: frozenset[str] = frozenset()
+    """RELEASEBOT_SUBSCRIPTION_MANAGERS: Entra object ids who may change subscriptions."""
+    azureml_workspaces: tuple[Workspace, ...] = ()
+    """RELEASEBOT_AZUREML_WORKSPACES: comma-separated ``subscription/resource-group/workspace``."""
+    azureml_registries: tuple[str, ...] = ()
+    """RELEASEBOT_AZUREML_REGISTRIES: comma-separated Azure ML registry names."""
+    devops_organization_url: str = ""
+    """RELEASEBOT_DEVOPS_ORGANIZATION_URL: e.g. https://dev.azure.com/contoso."""
+    devops_project: str = ""
+    """RELEASEBOT_DEVOPS_PROJECT: the Azure DevOps project holding the pipelines."""
+    devops_pat: Secret | None = None
+    """RELEASEBOT_DEVOPS_PAT: a personal access token; without it azure-identity signs in."""
+    agents_sdk: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The ``CONNECTIONS__*`` settings handed to the Agents SDK, as read."""
+
+    @property
+    def bot_client_id(self) -> str:
+        """The bot's Entra app id, or '' when not set."""
+        return self.agents_sdk.get(SDK_CLIENT_ID, "")
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the settings, for the log filter that masks them."""
+        values = [self.devops_pat.reveal()] if self.devops_pat else []
+        values += [v for k, v in self.agents_sdk.items() if _SECRET_NAME.search(k) and v]
+        return values
+
+    def missing(self) -> list[MissingSetting]:
+        """The settings that are not set, each with the feature that is off because of it."""
+        missing: list[MissingSetting] = []
+        if not self.bot_client_id:
+            missing.append(
+                MissingSetting(
+                    SDK_CLIENT_ID,
+                    "Teams messages: every request to /api/messages is refused (401) "
+                    "and no reply can be sent",
+                )
+            )
+        if not self.agents_sdk.get(SDK_TENANT_ID):
+            missing.append(
+                MissingSetting(SDK_TENANT_ID, "bot sign-in: the single-tenant bot has no tenant")
+            )
+        auth_type = self.agents_sdk.get(SDK_AUTH_TYPE, "ClientSecret").lower()
+        if auth_type not in _SECRETLESS_AUTH_TYPES and not self.agents_sdk.get(SDK_CLIENT_SECRET):
+            missing.append(
+                MissingSetting(SDK_CLIENT_SECRET, "replies: the bot cannot get a token to send")
+            )
+        if not self.azureml_workspaces and not self.azureml_registries:
+            missing.append(
+                MissingSetting(
+                    f"{PREFIX}AZUREML_WORKSPACES or {PREFIX}AZUREML_REGISTRIES",
+                    "announcements: no Azure ML workspace or registry is watched",
+                )
+            )
+        for name, value in (
+            ("DEVOPS_ORGANIZATION_URL", self.devops_organization_url),
+            ("DEVOPS_PROJECT", self.devops_project),
+        ):
+            if not value:
+                missing.append(
+                    MissingSetting(
+                        PREFIX + name, "deployments: approved versions cannot start a pipeline"
+                    )
+                )
+        return missing
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> Settings:
+    """Read the settings from ``environ`` (default: the process) over an optional ``.env`` file.
+
+    Raises :class:`SettingsError` naming the first setting whose value cannot be used.
+    """
+    env = read_environment(environ, dotenv_path)
+
+    def get(name: str, default: str = "") -> str:
+        return env.get(PREFIX + name, default).strip()
+
+    return Settings(
+        host=get("HOST", Settings.host),
+        port=_port(get("PORT", str(Settings.port))),
+        database_url=get("DATABASE_URL", Settings.database_url),
+        log_level=_choice("LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), _LOG_LEVELS),
+        max_body_bytes=_positive_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES", "262144")),
+        dev_allow_anonymous=_bool("DEV_ALLOW_ANONYMOUS", get("DEV_ALLOW_ANONYMOUS")),
+        dev_local_connector=_bool("DEV_LOCAL_CONNECTOR", get("DEV_LOCAL_CONNECTOR")),
+        subscription_managers=frozenset(
+            item.lower() for item in _items(get("SUBSCRIPTION_MANAGERS"))
+        ),
+        azureml_workspaces=tuple(_workspace(item) for item in _items(get("AZUREML_WORKSPACES"))),
+        azureml_registries=tuple(_registry(item) for item in _items(get("AZUREML_REGISTRIES"))),
+        devops_organization_url=_https_url(
+            "DEVOPS_ORGANIZATION_URL", get("DEVOPS_ORGANIZATION_URL")
+        ),
+        devops_project=get("DEVOPS_PROJECT"),
+        devops_pat=Secret(get("DEVOPS_PAT")) if get("DEVOPS_PAT") else None,
+        agents_sdk={k: v for k, v in env.items() if k.startswith("CONNECTIONS__")},
+    )
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> dict[str, str]:
+    """The process environment over the values of an optional ``.env`` file."""
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return merged
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _bool(name: str, value: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise SettingsError(f"{PREFIX}{name} must be true or false, not {value!r}")
+
+
+def _positive_int(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) <= 0:
+        raise SettingsError(f"{PREFIX}{name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
+def _port(value: str) -> int:
+    port = _positive_int("PORT", value)
+    if port > 65535:
+        raise SettingsError(f"{PREFIX}PORT must be between 1 and 65535, not {value!r}")
+    return port
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SettingsError(f"{PREFIX}{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _workspace(item: str) -> Workspace:
+    if not _WORKSPACE.match(item):
+        raise SettingsError(
+            f"{PREFIX}AZUREML_WORKSPACES: {item!r} is not <subscription id>/<resource group>/"
+            "<workspace>, e.g. 00000000-0000-0000-0000-000000000000/ml-rg/ml-workspace"
+        )
+    subscription_id, resource_group, name = item.split("/")
+    return Workspace(subscription_id, resource_group, name)
+
+
+def _registry(item: str) -> str:
+    if not _REGISTRY.match(item):
+        raise SettingsError(f"{PREFIX}AZUREML_REGISTRIES: {item!r} is not a registry name")
+    return item
+
+
+def _https_url(name: str, value: str) -> str:
+    if value and not re.match(r"^https://[^\s/]+(/[^\s]*)?$", value):
+        raise SettingsError(f"{PREFIX}{name} must be an https:// URL, not {value!r}")
+    return value.rstrip("/")
+
+
+def sdk_configuration(settings: Settings) -> dict[str, Any]:
+    """The Agents SDK configuration, with the weak defaults closed.
+
+    Issuer validation is always on; anonymous access follows only our explicit development switch.
+    """
+    env = dict(settings.agents_sdk)
+    env[SDK_PREFIX + "VALIDATE_ISSUER"] = "true"
+    env[SDK_PREFIX + "ANONYMOUS_ALLOWED"] = "true" if settings.dev_allow_anonymous else "false"
+    config: dict[str, Any] = load_configuration_from_env(env)
+    return config

@@ -1,0 +1,81 @@
+"""Conversation references: what the bot needs to message a conversation later, kept current."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from microsoft_agents.activity import Activity
+
+from bot.domain import ConversationInfo
+from bot.store.repository import Store
+
+# A reply in a channel thread carries the thread's root message id: ";messageid=123".
+_THREAD_SUFFIX = re.compile(r";messageid=\d+$")
+
+
+def conversation_info(activity: Activity) -> ConversationInfo | None:
+    """The conversation an activity belongs to, or None if it names none we can message."""
+    conversation = activity.conversation
+    if conversation is None or not conversation.id or not activity.service_url:
+        return None
+    conversation_id = _THREAD_SUFFIX.sub("", conversation.id)
+    reference = activity.get_conversation_reference()
+    reference.conversation = conversation.model_copy(update={"id": conversation_id})
+    reference.activity_id = None
+    if conversation.conversation_type in ("channel", "groupChat"):
+        reference.user = None  # who spoke last does not matter for posting to the conversation
+    return ConversationInfo(
+        channel_id=str(activity.channel_id or ""),
+        conversation_id=conversation_id,
+        conversation_type=conversation.conversation_type or "personal",
+        tenant_id=conversation.tenant_id or _channel_data_tenant(activity.channel_data),
+        service_url=activity.service_url,
+        name=conversation.name,
+        locale=activity.locale,
+        reference=reference.model_dump_json(by_alias=True, exclude_none=True),
+    )
+
+
+def _channel_data_tenant(channel_data: Any) -> str | None:
+    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
+    tenant_id = tenant.get("id") if isinstance(tenant, dict) else None
+    return tenant_id if isinstance(tenant_id, str) else None
+
+
+class ConversationDirectory:
+    """Stores conversation references, skipping the write when nothing changed since the last one.
+
+    The cache only avoids redundant writes on this replica; the store stays the truth.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._known: dict[tuple[str, str], tuple[str, int]] = {}
+
+    async def remember(self, info: ConversationInfo) -> int:
+        """Refresh the stored reference of a conversation that is talking to us; its id."""
+        fingerprint = _fingerprint(info)
+        known = self._known.get(info.key)
+        if known is not None and known[0] == fingerprint:
+            return known[1]
+        conversation_ref, _ = await self.install(info)
+        return conversation_ref
+
+    async def install(self, info: ConversationInfo) -> tuple[int, bool]:
+        """Store the conversation as active; its id and whether it just became active."""
+        conversation_ref, activated = await self._store.save_conversation(info)
+        self._known[info.key] = (_fingerprint(info), conversation_ref)
+        return conversation_ref, activated
+
+    async def uninstall(self, info: ConversationInfo) -> bool:
+        """Deactivate the conversation: the bot was removed from it."""
+        self._known.pop(info.key, None)
+        return await self._store.deactivate_conversation(*info.key)
+
+
+def _fingerprint(info: ConversationInfo) -> str:
+    fields = (info.conversation_type, info.tenant_id, info.service_url, info.name, info.locale)
+    payload = "\x1f".join(str(field) for field in (*fields, info.reference))
+    return hashlib.sha256(payload.encode()).hexdigest()

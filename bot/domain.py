@@ -1,0 +1,41 @@
+"""Domain records shared by the store, the agent and the cards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    """What an incoming activity tells us about its conversation, enough to message it later."""
+
+    channel_id: str
+    conversation_id: str
+    conversation_type: str
+    tenant_id: str | None
+    service_url: str
+    name: str | None
+    locale: str | None
+    reference: str
+    """The SDK's ConversationReference as JSON."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The unique key of the conversation in the store."""
+        return self.channel_id, self.conversation_id
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A conversation's wish to hear about model versions matching every filter."""
+
+    id: int
+    conversation_ref: int
+    name_pattern: str
+    source_kind: str | None
+    source_name: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    created_by: str | None = None
+    created_by_name: str | None = None
+    created_at: datetime | None = None

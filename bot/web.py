@@ -1,0 +1,185 @@
+"""aiohttp routes: /api/messages (guarded, then the Agents SDK), /healthz and /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from microsoft_agents.activity import Activity
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import AgentApplication, TurnState
+from microsoft_agents.hosting.core.authorization import (
+    AgentAuthConfiguration,
+    ClaimsIdentity,
+    JwtTokenValidator,
+)
+from pydantic import ValidationError
+from yarl import URL
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = {"application/json"}
+
+
+def error_response(status: int, message: str) -> web.Response:
+    """A JSON error body with a reason a client can act on; never a traceback."""
+    return web.json_response({"error": message}, status=status)
+
+
+@dataclass(frozen=True)
+class MessageEndpoint:
+    """``POST /api/messages``: every check the SDK's hosting leaves open, then the SDK pipeline."""
+
+    adapter: CloudAdapter
+    agent: AgentApplication[TurnState]
+    auth: AgentAuthConfiguration
+    max_body_bytes: int
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer 413, 401, 415 or 400 for what must not reach the SDK; otherwise hand over."""
+        if (request.content_length or 0) > self.max_body_bytes:
+            return _too_large(self.max_body_bytes)
+        identity = await authenticate(request.headers.get("Authorization"), self.auth)
+        if identity is None:
+            return error_response(401, "missing, invalid or expired bearer token")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _too_large(self.max_body_bytes)
+        if request.content_type not in JSON_TYPES:
+            return error_response(415, "the body must be application/json")
+        activity = parse_activity(body)
+        if isinstance(activity, str):
+            return error_response(400, activity)
+        if not service_url_matches(identity, activity):
+            log.warning("service URL does not match the token's serviceurl claim")
+            return error_response(401, "the activity's serviceUrl does not match the token")
+        request["claims_identity"] = identity
+        return await self.adapter.process(request, self.agent) or web.Response(status=202)
+
+
+def _too_large(limit: int) -> web.Response:
+    return error_response(413, f"the body is larger than {limit} bytes")
+
+
+async def authenticate(header: str | None, auth: AgentAuthConfiguration) -> ClaimsIdentity | None:
+    """The caller's identity from a Bot Framework / Entra bearer token, validated by the SDK.
+
+    Closes the SDK's weak defaults: a token must carry ``exp``, a token without ``kid`` or with
+    any other defect is refused (not a 500), and anonymous access needs the development switch.
+    """
+    if not header:
+        return ClaimsIdentity() if auth.ANONYMOUS_ALLOWED else None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or any(ch.isspace() for ch in token):
+        return None
+    try:
+        identity = await JwtTokenValidator(auth).validate_token(token)
+    except Exception as error:
+        log.warning("bearer token refused: %s", type(error).__name__)
+        return None
+    if "exp" not in identity.claims:
+        log.warning("bearer token refused: it has no expiry")
+        return None
+    return identity
+
+
+def parse_activity(body: bytes) -> Activity | str:
+    """The activity in a request body, or the reason it is not one."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"the body is not valid JSON: {error}"
+    if not isinstance(document, dict):
+        return "the body must be a JSON object (an activity)"
+    for name in ("type", "serviceUrl", "channelId"):
+        if not isinstance(document.get(name), str) or not document[name]:
+            return f"the activity needs a non-empty string field '{name}'"
+    conversation = document.get("conversation")
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
+        return "the activity needs conversation.id"
+    if not _is_http_url(document["serviceUrl"]):
+        return "the activity's serviceUrl must be an http(s) URL"
+    try:
+        return Activity.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"the activity is malformed at '{where}': {first['msg']}"
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        url = URL(value)
+    except ValueError:
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
+def service_url_matches(identity: ClaimsIdentity, activity: Activity) -> bool:
+    """A token that names a service URL may only be used for activities from that host."""
+    claimed = identity.claims.get("serviceurl")
+    if not claimed:
+        return True
+    try:
+        claimed_host = URL(str(claimed)).host or ""
+        activity_host = URL(activity.service_url or "").host or ""
+    except ValueError:
+        return False
+    return claimed_host.casefold() == activity_host.casefold()
+
+
+Check = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """``/readyz``: the state of each dependency; ready when the store answers."""
+
+    store_check: Check
+    static_checks: dict[str, dict[str, Any]]
+
+    async def handle(self, _request: web.Request) -> web.Response:
+        """JSON with ``ok`` or the reason per dependency; 503 when the store is down."""
+        store = await self.store_check()
+        checks = {"store": store, **self.static_checks}
+        return web.json_response(
+            {"ready": store["ok"], "checks": checks}, status=200 if store["ok"] else 503
+        )
+
+
+def timed_check(probe: Callable[[], Awaitable[None]], what: str, timeout: float = 2.0) -> Check:
+    """A check that runs ``probe`` under a timeout and reports the failure's kind, not its text."""
+
+    async def check() -> dict[str, Any]:
+        try:
+            await asyncio.wait_for(probe(), timeout)
+        except TimeoutError:
+            return {"ok": False, "reason": f"{what} did not answer within {timeout:g} s"}
+        except Exception as error:
+            return {"ok": False, "reason": f"{what} failed ({type(error).__name__})"}
+        return {"ok": True}
+
+    return check
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """The process is alive."""
+    return web.json_response({"ok": True})
+
+
+def build_web_app(
+    messages: MessageEndpoint, readiness: Readiness, max_body_bytes: int
+) -> web.Application:
+    """The aiohttp application with all routes."""
+    app = web.Application(client_max_size=max_body_bytes)
+    app.router.add_post("/api/messages", messages.handle)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readiness.handle)
+    return app

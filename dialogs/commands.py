@@ -1,0 +1,209 @@
+"""Parse chat text into commands, with errors that show the correct form.
+
+Pure functions: no I/O, no SDK types. Errors carry a catalog key and parameters so that the caller
+renders them in the user's language.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+import shlex
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CommandName(StrEnum):
+    """The chat commands; the value is the English word a user types."""
+
+    HELP = "help"
+    SUBSCRIBE = "subscribe"
+    SUBSCRIPTIONS = "subscriptions"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+# Words a user may type for each command, English first, then German.
+ALIASES: dict[str, CommandName] = {
+    "help": CommandName.HELP,
+    "?": CommandName.HELP,
+    "hilfe": CommandName.HELP,
+    "subscribe": CommandName.SUBSCRIBE,
+    "abonnieren": CommandName.SUBSCRIBE,
+    "subscriptions": CommandName.SUBSCRIPTIONS,
+    "abonnements": CommandName.SUBSCRIPTIONS,
+    "unsubscribe": CommandName.UNSUBSCRIBE,
+    "abbestellen": CommandName.UNSUBSCRIBE,
+}
+
+MODEL_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,255}$")
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")
+TAG_KEY = re.compile(r"^[^\s=]{1,128}$")
+MAX_TAG_VALUE = 256
+MAX_TAGS = 10
+MAX_ID_DIGITS = 18  # fits a 64-bit integer column
+
+
+class SourceKind(StrEnum):
+    """Where a model version comes from."""
+
+    WORKSPACE = "workspace"
+    REGISTRY = "registry"
+
+
+@dataclass(frozen=True)
+class Help:
+    """Show the commands."""
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """Subscribe this conversation to model versions matching all the given filters."""
+
+    pattern: str
+    source_kind: SourceKind | None = None
+    source_name: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ListSubscriptions:
+    """List this conversation's subscriptions."""
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Remove a subscription by its id, or every subscription with the given pattern."""
+
+    subscription_id: int | None = None
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class CommandError:
+    """Text that is not a valid command: a catalog key, its parameters, and the usage to show."""
+
+    key: str
+    params: tuple[tuple[str, str], ...] = ()
+    usage: CommandName | None = None
+
+
+Command = Help | Subscribe | ListSubscriptions | Unsubscribe
+
+
+def normalise_text(text: str | None) -> str:
+    """Chat text as a command line: HTML entities decoded, leftover mentions and tags dropped."""
+    text = html.unescape(text or "")
+    text = re.sub(r"<at>.*?</at>", " ", text, flags=re.IGNORECASE | re.DOTALL)
+    text = re.sub(r"<[^>]{0,200}>", " ", text)
+    text = text.replace("\u00a0", " ").replace("\u201c", '"').replace("\u201d", '"')
+    return " ".join(text.split())
+
+
+def parse_command(text: str | None) -> Command | CommandError:
+    """Parse one chat message; an empty message asks for help."""
+    line = normalise_text(text)
+    if not line:
+        return Help()
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return CommandError("error.unbalanced_quotes")
+    if not words:
+        return Help()
+    head, args = words[0].lower(), words[1:]
+    name = ALIASES.get(head)
+    if name is None:
+        return _unknown(head)
+    return _PARSERS[name](args)
+
+
+def _unknown(word: str) -> CommandError:
+    close = difflib.get_close_matches(word, list(ALIASES), n=1, cutoff=0.6)
+    if close:
+        return CommandError(
+            "error.unknown_command_suggest", (("word", word), ("suggestion", close[0]))
+        )
+    return CommandError("error.unknown_command", (("word", word),))
+
+
+def _parse_help(_args: list[str]) -> Command | CommandError:
+    return Help()
+
+
+def _parse_subscriptions(args: list[str]) -> Command | CommandError:
+    if args:
+        return CommandError(
+            "error.unexpected_argument", (("arg", args[0]),), CommandName.SUBSCRIPTIONS
+        )
+    return ListSubscriptions()
+
+
+def _parse_subscribe(args: list[str]) -> Command | CommandError:
+    usage = CommandName.SUBSCRIBE
+    if not args:
+        return CommandError("error.missing_pattern", usage=usage)
+    pattern, options = args[0], args[1:]
+    if not MODEL_PATTERN.match(pattern):
+        return CommandError("error.bad_pattern", (("pattern", pattern),), usage)
+    source: tuple[SourceKind, str] | None = None
+    tags: dict[str, str] = {}
+    for option in options:
+        result = _parse_option(option, source, tags)
+        if isinstance(result, CommandError):
+            return result
+        source = result or source
+    return Subscribe(
+        pattern=pattern,
+        source_kind=source[0] if source else None,
+        source_name=source[1] if source else None,
+        tags=tuple(sorted(tags.items())),
+    )
+
+
+def _parse_option(
+    option: str, source: tuple[SourceKind, str] | None, tags: dict[str, str]
+) -> tuple[SourceKind, str] | CommandError | None:
+    """One ``workspace=``, ``registry=`` or ``tag:k=v`` option; tags are added to ``tags``."""
+    usage = CommandName.SUBSCRIBE
+    key, sep, value = option.partition("=")
+    if not sep:
+        return CommandError("error.unexpected_argument", (("arg", option),), usage)
+    if key.lower().startswith("tag:"):
+        tag = key[4:]
+        if not TAG_KEY.match(tag) or len(value) > MAX_TAG_VALUE:
+            return CommandError("error.bad_tag", (("arg", option),), usage)
+        if tag in tags:
+            return CommandError("error.duplicate_tag", (("tag", tag),), usage)
+        if len(tags) >= MAX_TAGS:
+            return CommandError("error.too_many_tags", (("max", str(MAX_TAGS)),), usage)
+        tags[tag] = value
+        return None
+    if key.lower() not in (SourceKind.WORKSPACE, SourceKind.REGISTRY):
+        return CommandError("error.unexpected_argument", (("arg", option),), usage)
+    if source is not None:
+        return CommandError("error.one_source", usage=usage)
+    if not SOURCE_NAME.match(value):
+        return CommandError("error.bad_source", (("kind", key.lower()), ("name", value)), usage)
+    return SourceKind(key.lower()), value
+
+
+def _parse_unsubscribe(args: list[str]) -> Command | CommandError:
+    usage = CommandName.UNSUBSCRIBE
+    if len(args) != 1:
+        key = "error.missing_target" if not args else "error.unexpected_argument"
+        return CommandError(key, (("arg", args[-1]),) if args else (), usage)
+    target = args[0].lstrip("#")
+    if target.isdigit() and len(target) <= MAX_ID_DIGITS:
+        return Unsubscribe(subscription_id=int(target))
+    if not MODEL_PATTERN.match(target):
+        return CommandError("error.bad_pattern", (("pattern", target),), usage)
+    return Unsubscribe(pattern=target)
+
+
+_PARSERS = {
+    CommandName.HELP: _parse_help,
+    CommandName.SUBSCRIBE: _parse_subscribe,
+    CommandName.SUBSCRIPTIONS: _parse_subscriptions,
+    CommandName.UNSUBSCRIBE: _parse_unsubscribe,
+}
