@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
 from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import AgentApplication, TurnState
@@ -22,6 +24,10 @@ from pydantic import ValidationError
 from yarl import URL
 
 log = logging.getLogger(__name__)
+
+# The SDK reads the caller's identity from the request under this plain string key.
+CLAIMS_IDENTITY = "claims_identity"
+warnings.filterwarnings("ignore", category=NotAppKeyWarning, module=__name__)
 
 JSON_TYPES = {"application/json"}
 
@@ -59,7 +65,7 @@ class MessageEndpoint:
         if not service_url_matches(identity, activity):
             log.warning("service URL does not match the token's serviceurl claim")
             return error_response(401, "the activity's serviceUrl does not match the token")
-        request["claims_identity"] = identity
+        request[CLAIMS_IDENTITY] = identity
         return await self.adapter.process(request, self.agent) or web.Response(status=202)
 
 

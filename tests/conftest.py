@@ -1,0 +1,392 @@
+"""Shared fixtures: a network guard, loopback servers, signed tokens and the real bot over HTTP."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
+from microsoft_agents.hosting.core.authorization import AuthenticationConstants, JwtTokenValidator
+from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import (
+    _JwkClientCacheEntry,
+    _JwkClientManager,
+)
+
+from app import create_app
+from bot.config import Settings, load_settings
+
+APP_ID = "11111111-2222-3333-4444-555555555555"
+TENANT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+CLIENT_SECRET = "client-secret-never-logged-7f3a"
+OUTBOUND_TOKEN = "outbound-token-from-stub"
+BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
+KID = "test-key-1"
+
+
+# --- network guard ------------------------------------------------------------------------------
+
+
+class NetworkGuardError(RuntimeError):
+    """A test tried to reach an address outside loopback."""
+
+
+def _is_loopback(host: Any) -> bool:
+    if host in ("localhost", "localhost.", None, ""):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(original: Callable[..., Any]) -> Callable[..., Any]:
+    def connect(sock: socket.socket, address: Any) -> Any:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            raise NetworkGuardError(f"tests may not connect to {address[0]}")
+        return original(sock, address)
+
+    return connect
+
+
+def _guarded_getaddrinfo(original: Callable[..., Any]) -> Callable[..., Any]:
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, bytes):
+            host = host.decode()
+        if not _is_loopback(host):
+            raise NetworkGuardError(f"tests may not resolve {host}")
+        return original(host, *args, **kwargs)
+
+    return getaddrinfo
+
+
+@pytest.fixture(autouse=True, scope="session")
+def network_guard() -> Iterator[None]:
+    """Fail any test that tries to reach (or even resolve) an address outside loopback."""
+    patches = {
+        (socket.socket, "connect"): _guarded_connect(socket.socket.connect),
+        (socket.socket, "connect_ex"): _guarded_connect(socket.socket.connect_ex),
+        (socket, "getaddrinfo"): _guarded_getaddrinfo(socket.getaddrinfo),
+    }
+    originals = {key: getattr(*key) for key in patches}
+    for (owner, name), replacement in patches.items():
+        setattr(owner, name, replacement)
+    yield
+    for (owner, name), original in originals.items():
+        setattr(owner, name, original)
+
+
+# --- signing keys and tokens --------------------------------------------------------------------
+
+
+@dataclass
+class SigningKeys:
+    """The test's own Bot Framework signing key, and a second key an attacker might hold."""
+
+    key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    other_key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key set a Bot Framework key endpoint would serve."""
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        return {"keys": [public | {"kid": KID, "use": "sig", "alg": "RS256"}]}
+
+    def token(
+        self,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        headers: dict[str, Any] | None = None,
+        drop: tuple[str, ...] = (),
+        **claims: Any,
+    ) -> str:
+        """A signed token with Bot Framework claims for our app, changed by ``claims``."""
+        now = int(time.time())
+        payload = {
+            "iss": BOT_FRAMEWORK_ISSUER,
+            "aud": APP_ID,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+            "serviceurl": claims.pop("serviceurl", None),
+        } | claims
+        payload = {k: v for k, v in payload.items() if v is not None and k not in drop}
+        header = {"kid": KID} if headers is None else headers
+        return jwt.encode(payload, key or self.key, algorithm="RS256", headers=header)
+
+
+@pytest.fixture(scope="session")
+def signing_keys() -> SigningKeys:
+    """RSA keys made once per test run."""
+    return SigningKeys()
+
+
+@pytest.fixture
+async def jwks_server(signing_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """Serve our JWKS on loopback and make the SDK's real validator fetch Bot Framework keys there."""
+
+    async def keys(_request: web.Request) -> web.Response:
+        return web.json_response(signing_keys.jwks())
+
+    app = web.Application()
+    app.router.add_get("/keys", keys)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/keys"))
+        manager = _JwkClientManager()
+        manager._cache[AuthenticationConstants.PUBLIC_ABS_JWKS_URL] = _JwkClientCacheEntry(
+            jwt.PyJWKClient(url), threading.Lock()
+        )
+        monkeypatch.setattr(JwtTokenValidator, "_jwk_client_manager", manager)
+        yield url
+
+
+# --- the recording connector --------------------------------------------------------------------
+
+
+@dataclass
+class ConnectorCall:
+    """One request the bot made to the connector."""
+
+    method: str
+    path: str
+    conversation_id: str
+    authorization: str | None
+    body: dict[str, Any]
+
+
+class RecordingConnector:
+    """A loopback Bot Connector that records every call and answers like the real one."""
+
+    def __init__(self) -> None:
+        self.calls: list[ConnectorCall] = []
+        self.app = web.Application()
+        route = "/v3/conversations/{conversation_id}/activities"
+        self.app.router.add_post(route, self._record)
+        self.app.router.add_post(route + "/{activity_id}", self._record)
+        self.app.router.add_put(route + "/{activity_id}", self._record)
+        self.server = TestServer(self.app, host="127.0.0.1")
+
+    @property
+    def url(self) -> str:
+        """The service URL to put in activities."""
+        return str(self.server.make_url("/"))
+
+    async def _record(self, request: web.Request) -> web.Response:
+        self.calls.append(
+            ConnectorCall(
+                method=request.method,
+                path=request.path,
+                conversation_id=request.match_info["conversation_id"],
+                authorization=request.headers.get("Authorization"),
+                body=await request.json(),
+            )
+        )
+        return web.json_response({"id": f"activity-{len(self.calls)}"})
+
+    def cards(self) -> list[dict[str, Any]]:
+        """The Adaptive Cards the bot sent, in order."""
+        return [
+            attachment["content"]
+            for call in self.calls
+            for attachment in call.body.get("attachments") or []
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"
+        ]
+
+    def last_card(self) -> dict[str, Any]:
+        """The newest Adaptive Card sent."""
+        cards = self.cards()
+        assert cards, f"no card was sent; calls: {self.calls}"
+        return cards[-1]
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[RecordingConnector]:
+    """A fresh recording connector on loopback."""
+    recording = RecordingConnector()
+    async with recording.server:
+        yield recording
+
+
+# --- the bot ------------------------------------------------------------------------------------
+
+
+class StubTokenProvider:
+    """Stands in for MSAL: hands out a fixed outbound token without any network."""
+
+    def __init__(self, config: Any) -> None:
+        self.configuration = config
+
+    async def get_access_token(self, *_args: Any, **_kwargs: Any) -> str:
+        return OUTBOUND_TOKEN
+
+
+def bot_environment(database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a bot under test: a real app identity and a loopback connector."""
+    return {
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": APP_ID,
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID": TENANT_ID,
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET": CLIENT_SECRET,
+        "RELEASEBOT_DATABASE_URL": database_url,
+        "RELEASEBOT_DEV_LOCAL_CONNECTOR": "true",
+        **overrides,
+    }
+
+
+@dataclass
+class BotUnderTest:
+    """The real bot served on loopback, with helpers to talk to it like Teams does."""
+
+    server: TestServer
+    session: ClientSession
+    keys: SigningKeys
+    connector: RecordingConnector
+    settings: Settings
+
+    @property
+    def messages_url(self) -> str:
+        return str(self.server.make_url("/api/messages"))
+
+    async def post(
+        self, activity: Any, *, token: str | None = "valid", **kwargs: Any
+    ) -> tuple[int, Any]:
+        """POST an activity; ``token='valid'`` signs a correct one for this connector."""
+        headers = kwargs.pop("headers", {})
+        if token == "valid":
+            token = self.keys.token(serviceurl=self.connector.url)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if isinstance(activity, (bytes, str)):
+            kwargs["data"] = activity
+            headers.setdefault("Content-Type", "application/json")
+        elif activity is not None:
+            kwargs["json"] = activity
+        async with self.session.post(self.messages_url, headers=headers, **kwargs) as response:
+            text = await response.text()
+            return response.status, text
+
+    async def say(self, text: str, **activity_args: Any) -> dict[str, Any]:
+        """Send a chat message and return the card the bot answered with."""
+        before = len(self.connector.calls)
+        status, body = await self.post(message(self.connector.url, text, **activity_args))
+        assert status == 202, body
+        assert len(self.connector.calls) == before + 1, "expected exactly one reply"
+        return self.connector.last_card()
+
+
+@pytest.fixture
+def database_url(tmp_path: Any) -> str:
+    """A fresh SQLite file per test."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def start_bot(
+    jwks_server: str, signing_keys: SigningKeys, connector: RecordingConnector, database_url: str
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start the bot with optional extra settings; every started bot is stopped at the end."""
+    started: list[tuple[TestServer, ClientSession]] = []
+
+    async def start(**overrides: str) -> BotUnderTest:
+        env = bot_environment(overrides.pop("database_url", database_url), **overrides)
+        settings = load_settings(env, dotenv_path=None)
+        server = TestServer(await create_app(settings, StubTokenProvider), host="127.0.0.1")
+        await server.start_server()
+        session = ClientSession()
+        started.append((server, session))
+        return BotUnderTest(server, session, signing_keys, connector, settings)
+
+    yield start
+    for server, session in started:
+        await session.close()
+        await server.close()
+
+
+@pytest.fixture
+async def bot(start_bot: Callable[..., Any]) -> BotUnderTest:
+    """The bot on default test settings."""
+    bot_under_test: BotUnderTest = await start_bot()
+    return bot_under_test
+
+
+# --- activities as Teams sends them -------------------------------------------------------------
+
+BOT_ACCOUNT = {"id": f"28:{APP_ID}", "name": "ReleaseBot"}
+USER_ID = "00000000-0000-0000-0000-0000000000a1"
+
+
+def message(
+    service_url: str,
+    text: str,
+    *,
+    scope: str = "personal",
+    locale: str = "en-US",
+    user_object_id: str = USER_ID,
+    conversation_id: str | None = None,
+) -> dict[str, Any]:
+    """A Teams message activity in personal chat, a group chat or a channel thread."""
+    activity = base_activity(service_url, "message", scope=scope, conversation_id=conversation_id)
+    activity |= {
+        "text": text,
+        "textFormat": "plain",
+        "locale": locale,
+        "from": {"id": "29:user-1", "name": "Ada Lovelace", "aadObjectId": user_object_id},
+    }
+    if scope != "personal":
+        mention = f"<at>{BOT_ACCOUNT['name']}</at>"
+        activity["text"] = f"{mention} {text}"
+        activity["entities"] = [{"type": "mention", "mentioned": BOT_ACCOUNT, "text": mention}]
+    return activity
+
+
+CONVERSATIONS = {
+    "personal": "a:1personal-chat-with-ada",
+    "groupChat": "19:group-chat-id@thread.v2",
+    "channel": "19:release-channel@thread.tacv2",
+}
+
+
+def base_activity(
+    service_url: str, activity_type: str, *, scope: str = "personal", conversation_id: str | None = None
+) -> dict[str, Any]:
+    """The fields every Teams activity carries."""
+    conversation_id = conversation_id or CONVERSATIONS[scope]
+    if scope == "channel" and activity_type == "message":
+        conversation_id += ";messageid=1700000000000"  # a reply in a thread of the channel
+    channel_data: dict[str, Any] = {"tenant": {"id": TENANT_ID}}
+    if scope == "channel":
+        channel_data |= {"team": {"id": "19:team@thread.tacv2"}, "channel": {"id": CONVERSATIONS["channel"]}}
+    return {
+        "type": activity_type,
+        "id": str(uuid.uuid4()),
+        "timestamp": "2026-11-24T10:00:00.000Z",
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": {"id": "29:user-1", "name": "Ada Lovelace", "aadObjectId": USER_ID},
+        "conversation": {"id": conversation_id, "conversationType": scope, "tenantId": TENANT_ID},
+        "recipient": BOT_ACCOUNT,
+        "channelData": channel_data,
+        "locale": "en-US",
+    }
+
+
+def installation(service_url: str, action: str, *, scope: str = "channel", locale: str = "en-US") -> dict[str, Any]:
+    """An installationUpdate activity: the app was added to or removed from a conversation."""
+    return base_activity(service_url, "installationUpdate", scope=scope) | {"action": action, "locale": locale}
+
+
+def members_changed(service_url: str, *, added: bool, scope: str = "channel") -> dict[str, Any]:
+    """A conversationUpdate in which the bot itself was added or removed."""
+    key = "membersAdded" if added else "membersRemoved"
+    return base_activity(service_url, "conversationUpdate", scope=scope) | {key: [BOT_ACCOUNT]}
