@@ -134,7 +134,9 @@ def signing_keys() -> SigningKeys:
 
 
 @pytest.fixture
-async def jwks_server(signing_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+async def jwks_server(
+    signing_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
     """Serve our JWKS on loopback and make the SDK's real validator fetch Bot Framework keys there."""
 
     async def keys(_request: web.Request) -> web.Response:
@@ -172,7 +174,8 @@ class RecordingConnector:
     def __init__(self) -> None:
         self.calls: list[ConnectorCall] = []
         self.app = web.Application()
-        route = "/v3/conversations/{conversation_id}/activities"
+        # Service URLs may carry a path (".../emea/"): accept any prefix before v3/.
+        route = "/{prefix:(?:[^/]+/)*}v3/conversations/{conversation_id}/activities"
         self.app.router.add_post(route, self._record)
         self.app.router.add_post(route + "/{activity_id}", self._record)
         self.app.router.add_put(route + "/{activity_id}", self._record)
@@ -358,7 +361,11 @@ CONVERSATIONS = {
 
 
 def base_activity(
-    service_url: str, activity_type: str, *, scope: str = "personal", conversation_id: str | None = None
+    service_url: str,
+    activity_type: str,
+    *,
+    scope: str = "personal",
+    conversation_id: str | None = None,
 ) -> dict[str, Any]:
     """The fields every Teams activity carries."""
     conversation_id = conversation_id or CONVERSATIONS[scope]
@@ -366,7 +373,10 @@ def base_activity(
         conversation_id += ";messageid=1700000000000"  # a reply in a thread of the channel
     channel_data: dict[str, Any] = {"tenant": {"id": TENANT_ID}}
     if scope == "channel":
-        channel_data |= {"team": {"id": "19:team@thread.tacv2"}, "channel": {"id": CONVERSATIONS["channel"]}}
+        channel_data |= {
+            "team": {"id": "19:team@thread.tacv2"},
+            "channel": {"id": CONVERSATIONS["channel"]},
+        }
     return {
         "type": activity_type,
         "id": str(uuid.uuid4()),
@@ -381,9 +391,14 @@ def base_activity(
     }
 
 
-def installation(service_url: str, action: str, *, scope: str = "channel", locale: str = "en-US") -> dict[str, Any]:
+def installation(
+    service_url: str, action: str, *, scope: str = "channel", locale: str = "en-US"
+) -> dict[str, Any]:
     """An installationUpdate activity: the app was added to or removed from a conversation."""
-    return base_activity(service_url, "installationUpdate", scope=scope) | {"action": action, "locale": locale}
+    return base_activity(service_url, "installationUpdate", scope=scope) | {
+        "action": action,
+        "locale": locale,
+    }
 
 
 def members_changed(service_url: str, *, added: bool, scope: str = "channel") -> dict[str, Any]:

@@ -30,7 +30,9 @@ def _forged_tokens(bot: BotUnderTest) -> dict[str, str | None]:
         "no key id": keys.token(serviceurl=url, headers={}),
         "unknown key id": keys.token(serviceurl=url, headers={"kid": "nope"}),
         "untrusted issuer": keys.token(serviceurl=url, iss="https://evil.example.com"),
-        "service URL of another host": keys.token(serviceurl="https://smba.trafficmanager.net/emea/"),
+        "service URL of another host": keys.token(
+            serviceurl="https://smba.trafficmanager.net/emea/"
+        ),
         "not a JWT": "abc.def.ghi",
     }
 
@@ -54,7 +56,9 @@ def _forged_tokens(bot: BotUnderTest) -> dict[str, str | None]:
     ],
 )
 async def test_forged_or_invalid_tokens_get_401_and_reach_no_handler(bot: BotUnderTest, case: str):
-    status, body = await bot.post(message(bot.connector.url, "help"), token=_forged_tokens(bot)[case])
+    status, body = await bot.post(
+        message(bot.connector.url, "help"), token=_forged_tokens(bot)[case]
+    )
 
     assert status == 401, body
     assert "Traceback" not in body

@@ -24,7 +24,10 @@ from tests.conftest import BotUnderTest, message
         (b"null", "JSON object"),
         (b"{}", "'type'"),
         (b'{"type": 123}', "'type'"),
-        (b'{"type": "message", "serviceUrl": "http://127.0.0.1/", "channelId": "msteams"}', "conversation.id"),
+        (
+            b'{"type": "message", "serviceUrl": "http://127.0.0.1/", "channelId": "msteams"}',
+            "conversation.id",
+        ),
     ],
 )
 async def test_malformed_bodies_get_400_with_a_reason(bot: BotUnderTest, body: bytes, reason: str):
@@ -125,9 +128,12 @@ async def test_readyz_is_503_with_the_reason_when_the_store_fails(probe, reason)
     app = web.Application()
     app.router.add_get("/readyz", readiness.handle)
 
-    async with TestServer(app, host="127.0.0.1") as server, ClientSession() as session:
-        async with session.get(server.make_url("/readyz")) as response:
-            report = await response.json()
+    async with (
+        TestServer(app, host="127.0.0.1") as server,
+        ClientSession() as session,
+        session.get(server.make_url("/readyz")) as response,
+    ):
+        report = await response.json()
 
     assert response.status == 503
     assert report["ready"] is False
