@@ -17,6 +17,7 @@ from microsoft_agents.hosting.core import (
 
 from bot.agent import build_agent
 from bot.config import Settings, SettingsError, load_settings, sdk_configuration
+from bot.connector import PooledClientFactory
 from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
 from bot.store.engine import create_engine
@@ -47,8 +48,10 @@ async def create_app(
     connection_manager = ConnectionManager(
         provider_factory=token_provider_factory, **sdk_configuration(settings)
     )
+    client_factory = PooledClientFactory(connection_manager)
     adapter = CloudAdapter(
         connection_manager=connection_manager,
+        channel_service_client_factory=client_factory,
         # Replies go only to Microsoft's service hosts, unless a local connector is allowed.
         host_validator=OutboundHostValidator(enabled=not settings.dev_local_connector),
     )
@@ -62,10 +65,11 @@ async def create_app(
     readiness = Readiness(timed_check(store.ping, "the database"), configuration_checks(settings))
     app = build_web_app(messages, readiness, settings.max_body_bytes)
 
-    async def close_store(_app: web.Application) -> None:
+    async def close_clients(_app: web.Application) -> None:
+        await client_factory.close()
         await engine.dispose()
 
-    app.on_cleanup.append(close_store)
+    app.on_cleanup.append(close_clients)
     return app
 
 

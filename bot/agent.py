@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from microsoft_agents.activity import Activity, ActivityTypes, Attachment
 from microsoft_agents.hosting.core import (
     AgentApplication,
     Connections,
-    MemoryStorage,
     MessageFactory,
+    Storage,
+    StoreItem,
     TurnContext,
     TurnState,
 )
+from typing_extensions import override
 
 from bot.cards import (
     CARD_CONTENT_TYPE,
@@ -24,8 +27,7 @@ from bot.cards import (
     subscriptions_card,
     unsubscribed_card,
 )
-from bot.conversations import ConversationDirectory, conversation_info
-from bot.domain import ConversationInfo
+from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
 from bot.store.repository import Store
 from dialogs.commands import (
@@ -42,6 +44,33 @@ log = logging.getLogger(__name__)
 
 # Activity types whose own handlers decide about the conversation (install, remove).
 _MEMBERSHIP_TYPES = {ActivityTypes.installation_update, ActivityTypes.conversation_update}
+# Where before_turn leaves the stored conversation's id for the handlers of the same turn.
+CONVERSATION_REF = "releasebot.conversation_ref"
+
+
+_Item = TypeVar("_Item", bound=StoreItem)
+
+
+class NoTurnStateStorage(Storage):
+    """The SDK's turn-state storage, empty on purpose: all our state lives in the SQL store.
+
+    The SDK would otherwise load and deep-copy conversation and user state on every turn.
+    """
+
+    @override
+    async def read(
+        self, keys: list[str], *, target_cls: type[_Item], **kwargs: Any
+    ) -> dict[str, _Item]:
+        """Nothing is stored."""
+        return {}
+
+    @override
+    async def write(self, changes: dict[str, StoreItem]) -> None:
+        """Nothing is kept."""
+
+    @override
+    async def delete(self, keys: list[str]) -> None:
+        """Nothing to delete."""
 
 
 def card_message(card: Card) -> Activity:
@@ -63,7 +92,7 @@ class ChatHandlers:
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""
         if context.activity.type not in _MEMBERSHIP_TYPES:
-            await self.directory.remember(_info(context))
+            context.turn_state[CONVERSATION_REF] = await self.directory.remember(context.activity)
         return True
 
     async def on_message(self, context: TurnContext, _state: TurnState) -> None:
@@ -79,7 +108,8 @@ class ChatHandlers:
             return error_card(t, t(command.key, **dict(command.params)), command.usage)
         if isinstance(command, Help):
             return help_card(t)
-        conversation_ref = await self.directory.remember(_info(context))
+        conversation_ref = context.turn_state[CONVERSATION_REF]
+        assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
         if isinstance(command, ListSubscriptions):
             return subscriptions_card(t, await self.store.list_subscriptions(conversation_ref))
         if not self._may_manage(context.activity):
@@ -144,20 +174,18 @@ class ChatHandlers:
         elif any(member.id == bot_id for member in activity.members_removed or []):
             await self._removed(context)
         else:
-            await self.directory.remember(_info(context))
+            await self.directory.remember(activity)
 
     async def _installed(self, context: TurnContext) -> None:
-        info = _info(context)
-        _, activated = await self.directory.install(info)
-        log.info("installed in %s conversation %s", info.conversation_type, info.conversation_id)
+        _, activated = await self.directory.install(context.activity)
+        log.info("installed in conversation %s", _conversation_id(context))
         if activated:  # greet once, even when Teams sends both installationUpdate and membersAdded
             t = Translator(context.activity.locale)
             await context.send_activity(card_message(help_card(t, greeting=True)))
 
     async def _removed(self, context: TurnContext) -> None:
-        info = _info(context)
-        if await self.directory.uninstall(info):
-            log.info("removed from conversation %s", info.conversation_id)
+        if await self.directory.uninstall(context.activity):
+            log.info("removed from conversation %s", _conversation_id(context))
 
     async def on_error(self, context: TurnContext, error: Exception) -> None:
         """A turn failed: log it, and tell the user without exposing the exception's text."""
@@ -171,11 +199,9 @@ class ChatHandlers:
             log.warning("could not report the failure to the user: %s", type(send_error).__name__)
 
 
-def _info(context: TurnContext) -> ConversationInfo:
-    info = conversation_info(context.activity)
-    if info is None:  # the HTTP layer refuses activities without conversation or serviceUrl
-        raise ValueError("activity names no conversation")
-    return info
+def _conversation_id(context: TurnContext) -> str:
+    conversation = context.activity.conversation
+    return conversation.id if conversation else "?"
 
 
 Handler = Callable[[TurnContext, TurnState], Awaitable[None]]
@@ -186,7 +212,7 @@ def build_agent(
 ) -> AgentApplication[TurnState]:
     """The AgentApplication with our routes; typing indicators off (they break channel threads)."""
     app = AgentApplication[TurnState](
-        storage=MemoryStorage(),
+        storage=NoTurnStateStorage(),
         connection_manager=connection_manager,
         start_typing_timer=False,
         remove_recipient_mention=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -24,6 +23,7 @@ def conversation_info(activity: Activity) -> ConversationInfo | None:
     reference = activity.get_conversation_reference()
     reference.conversation = conversation.model_copy(update={"id": conversation_id})
     reference.activity_id = None
+    reference.request_id = None  # the SDK's per-request id would make every reference look new
     if conversation.conversation_type in ("channel", "groupChat"):
         reference.user = None  # who spoke last does not matter for posting to the conversation
     return ConversationInfo(
@@ -52,30 +52,55 @@ class ConversationDirectory:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._known: dict[tuple[str, str], tuple[str, int]] = {}
+        self._known: dict[tuple[str, str], tuple[Fingerprint, int]] = {}
 
-    async def remember(self, info: ConversationInfo) -> int:
+    async def remember(self, activity: Activity) -> int:
         """Refresh the stored reference of a conversation that is talking to us; its id."""
-        fingerprint = _fingerprint(info)
+        info = _required_info(activity)
         known = self._known.get(info.key)
-        if known is not None and known[0] == fingerprint:
+        if known is not None and known[0] == _fingerprint(activity):
             return known[1]
-        conversation_ref, _ = await self.install(info)
+        conversation_ref, _ = await self.install(activity)
         return conversation_ref
 
-    async def install(self, info: ConversationInfo) -> tuple[int, bool]:
+    async def install(self, activity: Activity) -> tuple[int, bool]:
         """Store the conversation as active; its id and whether it just became active."""
+        info = _required_info(activity)
         conversation_ref, activated = await self._store.save_conversation(info)
-        self._known[info.key] = (_fingerprint(info), conversation_ref)
+        self._known[info.key] = (_fingerprint(activity), conversation_ref)
         return conversation_ref, activated
 
-    async def uninstall(self, info: ConversationInfo) -> bool:
+    async def uninstall(self, activity: Activity) -> bool:
         """Deactivate the conversation: the bot was removed from it."""
+        info = _required_info(activity)
         self._known.pop(info.key, None)
         return await self._store.deactivate_conversation(*info.key)
 
 
-def _fingerprint(info: ConversationInfo) -> str:
-    fields = (info.conversation_type, info.tenant_id, info.service_url, info.name, info.locale)
-    payload = "\x1f".join(str(field) for field in (*fields, info.reference))
-    return hashlib.sha256(payload.encode()).hexdigest()
+Fingerprint = tuple[object, ...]
+
+
+def _required_info(activity: Activity) -> ConversationInfo:
+    info = conversation_info(activity)
+    if info is None:  # the HTTP layer refuses activities without conversation or serviceUrl
+        raise ValueError("activity names no conversation")
+    return info
+
+
+def _fingerprint(activity: Activity) -> Fingerprint:
+    """The raw fields a stored reference is made of: cheap to compare on every turn."""
+    conversation, bot, user = activity.conversation, activity.recipient, activity.from_property
+    assert conversation is not None  # noqa: S101 - checked by _required_info
+    shared = conversation.conversation_type in ("channel", "groupChat")
+    return (
+        activity.service_url,
+        activity.locale,
+        str(activity.channel_id),
+        _THREAD_SUFFIX.sub("", conversation.id),
+        conversation.conversation_type,
+        conversation.name,
+        conversation.tenant_id,
+        _channel_data_tenant(activity.channel_data),
+        (bot.id, bot.name) if bot else None,
+        (user.id, user.name, user.aad_object_id) if user and not shared else None,
+    )

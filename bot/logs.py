@@ -35,4 +35,5 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # The SDK logs its whole connection set-up over many lines at INFO; keep that for DEBUG.
-    logging.getLogger("microsoft_agents").setLevel(level if level == "DEBUG" else "WARNING")
+    sdk_level = max(logging.getLevelName(level), logging.WARNING) if level != "DEBUG" else level
+    logging.getLogger("microsoft_agents").setLevel(sdk_level)

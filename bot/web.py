@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
-from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import AgentApplication, TurnState
 from microsoft_agents.hosting.core.authorization import (
@@ -37,6 +38,39 @@ def error_response(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+class TokenCache:
+    """Identities of tokens that passed validation, until each token's own expiry.
+
+    Teams sends the same token with every request for up to an hour; checking its signature again
+    each time costs about a millisecond. Only the exact token string is cached, never beyond its
+    ``exp``, and the cache is bounded; a new token always goes through the SDK's validation.
+    """
+
+    def __init__(self, max_entries: int = 1024, clock: Callable[[], float] = time.time) -> None:
+        self._entries: OrderedDict[str, tuple[float, ClaimsIdentity]] = OrderedDict()
+        self._max_entries = max_entries
+        self._clock = clock
+
+    def get(self, token: str) -> ClaimsIdentity | None:
+        """The identity of a token validated before and not yet expired."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        expires_at, identity = entry
+        if self._clock() >= expires_at:
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return identity
+
+    def put(self, token: str, identity: ClaimsIdentity) -> None:
+        """Remember a token that just passed validation."""
+        self._entries[token] = (float(identity.claims["exp"]), identity)
+        self._entries.move_to_end(token)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class MessageEndpoint:
     """``POST /api/messages``: every check the SDK's hosting leaves open, then the SDK pipeline."""
@@ -45,12 +79,13 @@ class MessageEndpoint:
     agent: AgentApplication[TurnState]
     auth: AgentAuthConfiguration
     max_body_bytes: int
+    tokens: TokenCache = field(default_factory=TokenCache)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Answer 413, 401, 415 or 400 for what must not reach the SDK; otherwise hand over."""
         if (request.content_length or 0) > self.max_body_bytes:
             return _too_large(self.max_body_bytes)
-        identity = await authenticate(request.headers.get("Authorization"), self.auth)
+        identity = await authenticate(request.headers.get("Authorization"), self.auth, self.tokens)
         if identity is None:
             return error_response(401, "missing, invalid or expired bearer token")
         try:
@@ -59,21 +94,28 @@ class MessageEndpoint:
             return _too_large(self.max_body_bytes)
         if request.content_type not in JSON_TYPES:
             return error_response(415, "the body must be application/json")
-        activity = parse_activity(body)
+        activity = check_activity(body)
         if isinstance(activity, str):
             return error_response(400, activity)
-        if not service_url_matches(identity, activity):
+        if not service_url_matches(identity, activity["serviceUrl"]):
             log.warning("service URL does not match the token's serviceurl claim")
             return error_response(401, "the activity's serviceUrl does not match the token")
         request[CLAIMS_IDENTITY] = identity
-        return await self.adapter.process(request, self.agent) or web.Response(status=202)
+        try:
+            return await self.adapter.process(request, self.agent) or web.Response(status=202)
+        except ValidationError as error:
+            # The SDK parses the activity before any turn starts (turn errors never get here),
+            # and would answer a field of the wrong type with a 500.
+            return error_response(400, validation_reason(error))
 
 
 def _too_large(limit: int) -> web.Response:
     return error_response(413, f"the body is larger than {limit} bytes")
 
 
-async def authenticate(header: str | None, auth: AgentAuthConfiguration) -> ClaimsIdentity | None:
+async def authenticate(
+    header: str | None, auth: AgentAuthConfiguration, tokens: TokenCache
+) -> ClaimsIdentity | None:
     """The caller's identity from a Bot Framework / Entra bearer token, validated by the SDK.
 
     Closes the SDK's weak defaults: a token must carry ``exp``, a token without ``kid`` or with
@@ -83,21 +125,28 @@ async def authenticate(header: str | None, auth: AgentAuthConfiguration) -> Clai
         return ClaimsIdentity() if auth.ANONYMOUS_ALLOWED else None
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or any(ch.isspace() for ch in token):
+    if scheme.lower() != "bearer" or not token or len(token.split()) != 1:
         return None
+    known = tokens.get(token)
+    if known is not None:
+        return known
     try:
         identity = await JwtTokenValidator(auth).validate_token(token)
     except Exception as error:
         log.warning("bearer token refused: %s", type(error).__name__)
         return None
-    if "exp" not in identity.claims:
+    if not isinstance(identity.claims.get("exp"), (int, float)):
         log.warning("bearer token refused: it has no expiry")
         return None
+    tokens.put(token, identity)
     return identity
 
 
-def parse_activity(body: bytes) -> Activity | str:
-    """The activity in a request body, or the reason it is not one."""
+def check_activity(body: bytes) -> dict[str, Any] | str:
+    """The activity document in a request body, or the reason it is not one.
+
+    Checks the fields the SDK needs before it starts a turn; the SDK's own model then checks types.
+    """
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -112,12 +161,14 @@ def parse_activity(body: bytes) -> Activity | str:
         return "the activity needs conversation.id"
     if not _is_http_url(document["serviceUrl"]):
         return "the activity's serviceUrl must be an http(s) URL"
-    try:
-        return Activity.model_validate(document)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"the activity is malformed at '{where}': {first['msg']}"
+    return document
+
+
+def validation_reason(error: ValidationError) -> str:
+    """The first problem pydantic found, as a short sentence without the input's value."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"the activity is malformed at '{where}': {first['msg']}"
 
 
 def _is_http_url(value: str) -> bool:
@@ -128,14 +179,14 @@ def _is_http_url(value: str) -> bool:
     return url.scheme in ("http", "https") and bool(url.host)
 
 
-def service_url_matches(identity: ClaimsIdentity, activity: Activity) -> bool:
+def service_url_matches(identity: ClaimsIdentity, service_url: str) -> bool:
     """A token that names a service URL may only be used for activities from that host."""
     claimed = identity.claims.get("serviceurl")
     if not claimed:
         return True
     try:
         claimed_host = URL(str(claimed)).host or ""
-        activity_host = URL(activity.service_url or "").host or ""
+        activity_host = URL(service_url).host or ""
     except ValueError:
         return False
     return claimed_host.casefold() == activity_host.casefold()

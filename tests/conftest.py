@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives.asymmetric import rsa
-from microsoft_agents.hosting.core.authorization import AuthenticationConstants, JwtTokenValidator
-from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import (
-    _JwkClientCacheEntry,
-    _JwkClientManager,
-)
+from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 
 from app import create_app
 from bot.config import Settings, load_settings
+from tests.identity import (
+    APP_ID,
+    TENANT_ID,
+    SigningKeys,
+    StubTokenProvider,
+    loopback_key_manager,
+)
 
-APP_ID = "11111111-2222-3333-4444-555555555555"
-TENANT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 CLIENT_SECRET = "client-secret-never-logged-7f3a"
-OUTBOUND_TOKEN = "outbound-token-from-stub"
-BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
-KID = "test-key-1"
 
 
 # --- network guard ------------------------------------------------------------------------------
@@ -88,45 +82,6 @@ def network_guard() -> Iterator[None]:
 # --- signing keys and tokens --------------------------------------------------------------------
 
 
-@dataclass
-class SigningKeys:
-    """The test's own Bot Framework signing key, and a second key an attacker might hold."""
-
-    key: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-    other_key: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-
-    def jwks(self) -> dict[str, Any]:
-        """The public key set a Bot Framework key endpoint would serve."""
-        public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-        return {"keys": [public | {"kid": KID, "use": "sig", "alg": "RS256"}]}
-
-    def token(
-        self,
-        *,
-        key: rsa.RSAPrivateKey | None = None,
-        headers: dict[str, Any] | None = None,
-        drop: tuple[str, ...] = (),
-        **claims: Any,
-    ) -> str:
-        """A signed token with Bot Framework claims for our app, changed by ``claims``."""
-        now = int(time.time())
-        payload = {
-            "iss": BOT_FRAMEWORK_ISSUER,
-            "aud": APP_ID,
-            "iat": now,
-            "nbf": now,
-            "exp": now + 600,
-            "serviceurl": claims.pop("serviceurl", None),
-        } | claims
-        payload = {k: v for k, v in payload.items() if v is not None and k not in drop}
-        header = {"kid": KID} if headers is None else headers
-        return jwt.encode(payload, key or self.key, algorithm="RS256", headers=header)
-
-
 @pytest.fixture(scope="session")
 def signing_keys() -> SigningKeys:
     """RSA keys made once per test run."""
@@ -146,11 +101,7 @@ async def jwks_server(
     app.router.add_get("/keys", keys)
     async with TestServer(app, host="127.0.0.1") as server:
         url = str(server.make_url("/keys"))
-        manager = _JwkClientManager()
-        manager._cache[AuthenticationConstants.PUBLIC_ABS_JWKS_URL] = _JwkClientCacheEntry(
-            jwt.PyJWKClient(url), threading.Lock()
-        )
-        monkeypatch.setattr(JwtTokenValidator, "_jwk_client_manager", manager)
+        monkeypatch.setattr(JwtTokenValidator, "_jwk_client_manager", loopback_key_manager(url))
         yield url
 
 
@@ -223,16 +174,6 @@ async def connector() -> AsyncIterator[RecordingConnector]:
 
 
 # --- the bot ------------------------------------------------------------------------------------
-
-
-class StubTokenProvider:
-    """Stands in for MSAL: hands out a fixed outbound token without any network."""
-
-    def __init__(self, config: Any) -> None:
-        self.configuration = config
-
-    async def get_access_token(self, *_args: Any, **_kwargs: Any) -> str:
-        return OUTBOUND_TOKEN
 
 
 def bot_environment(database_url: str, **overrides: str) -> dict[str, str]:

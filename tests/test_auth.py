@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from microsoft_agents.hosting.core.authorization import ClaimsIdentity, JwtTokenValidator
 
-from tests.conftest import APP_ID, OUTBOUND_TOKEN, BotUnderTest, message
+from bot.web import TokenCache
+from tests.conftest import BotUnderTest, message
+from tests.identity import APP_ID, OUTBOUND_TOKEN
 
 
 async def test_valid_token_is_accepted_and_the_reply_carries_the_outbound_token(bot: BotUnderTest):
@@ -108,3 +111,42 @@ async def test_replies_go_only_to_microsoft_hosts_without_the_local_connector_sw
 
     assert status == 401
     assert production.connector.calls == []
+
+
+def test_the_token_cache_forgets_a_token_at_its_expiry_and_stays_bounded():
+    now = [1000.0]
+    cache = TokenCache(max_entries=2, clock=lambda: now[0])
+    identity = ClaimsIdentity({"exp": 1060})
+    cache.put("a", identity)
+    cache.put("b", ClaimsIdentity({"exp": 5000}))
+
+    assert cache.get("a") is identity
+    now[0] = 1060.0
+    assert cache.get("a") is None
+    cache.put("c", ClaimsIdentity({"exp": 5000}))
+    cache.put("d", ClaimsIdentity({"exp": 5000}))
+    assert cache.get("b") is None  # the least recently used entry made room
+    assert cache.get("d") is not None
+
+
+async def test_a_refused_token_is_refused_again_and_a_valid_one_is_validated_once(
+    bot: BotUnderTest, monkeypatch
+):
+    validations = []
+    original = JwtTokenValidator.validate_token
+
+    async def counting(self, token):
+        validations.append(token)
+        return await original(self, token)
+
+    monkeypatch.setattr(JwtTokenValidator, "validate_token", counting)
+    valid = bot.keys.token(serviceurl=bot.connector.url)
+    forged = bot.keys.token(key=bot.keys.other_key, serviceurl=bot.connector.url)
+
+    results = [
+        (await bot.post(message(bot.connector.url, "help"), token=t))[0]
+        for t in (valid, valid, forged, forged)
+    ]
+
+    assert results == [202, 202, 401, 401]
+    assert validations == [valid, forged, forged]

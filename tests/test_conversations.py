@@ -124,3 +124,15 @@ async def test_a_message_from_an_unknown_conversation_stores_it(bot: BotUnderTes
     [row] = await stored_conversations(bot)
     assert row["conversation_type"] == "groupChat"
     assert row["active"] is True
+
+
+async def test_an_unchanged_conversation_is_not_written_again(bot: BotUnderTest):
+    await bot.say("help", scope="channel")
+    [before] = await stored_conversations(bot)
+
+    await bot.say("subscriptions", scope="channel")
+    await bot.say("help", scope="channel")
+    [after] = await stored_conversations(bot)
+
+    assert after["updated_at"] == before["updated_at"]
+    assert "requestId" not in json.loads(after["reference"])

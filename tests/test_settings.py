@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from bot.config import Secret, SettingsError, Workspace, load_settings, sdk_configuration
+from bot.config import Secret, Settings, SettingsError, Workspace, load_settings, sdk_configuration
 from bot.health import startup_warnings
 from bot.logs import SecretMaskingFormatter
 from tests.conftest import CLIENT_SECRET, bot_environment
@@ -208,3 +208,15 @@ def test_a_bad_setting_stops_the_bot_with_one_clear_line(tmp_path):
     assert result.stderr.strip() == (
         "model-release-bot cannot start: RELEASEBOT_PORT must be a positive whole number, not 'x'"
     )
+
+
+def test_env_example_documents_every_setting_and_loads_as_the_defaults():
+    example = open(".env.example", encoding="utf-8").read()  # noqa: SIM115
+    for field in dataclasses.fields(Settings):
+        if field.name != "agents_sdk":
+            assert f"RELEASEBOT_{field.name.upper()}=" in example, field.name
+
+    from_example = load_settings({}, dotenv_path=".env.example")
+
+    assert dataclasses.replace(from_example, agents_sdk={}) == load_settings({}, dotenv_path=None)
+    assert all(len(line) <= 160 for line in example.splitlines())

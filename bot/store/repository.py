@@ -6,12 +6,19 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, select, text, update
+from sqlalchemy import Row, and_, bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import ConversationInfo, Subscription
 from bot.store.tables import conversations, subscriptions
+
+# Hot-path statements, built once: SQLAlchemy then only binds the parameters.
+_LIST_SUBSCRIPTIONS = (
+    select(subscriptions)
+    .where(subscriptions.c.conversation_ref == bindparam("conversation_ref"))
+    .order_by(subscriptions.c.id)
+)
 
 
 def utcnow() -> datetime:
@@ -130,9 +137,7 @@ class Store:
         """A conversation's subscriptions, oldest first."""
         async with self.engine.connect() as connection:
             rows = await connection.execute(
-                select(subscriptions)
-                .where(subscriptions.c.conversation_ref == conversation_ref)
-                .order_by(subscriptions.c.id)
+                _LIST_SUBSCRIPTIONS, {"conversation_ref": conversation_ref}
             )
             return [_subscription(row) for row in rows]
 

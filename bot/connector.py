@@ -1,0 +1,84 @@
+"""Outbound connector clients that share one connection pool.
+
+The SDK opens a new aiohttp session, with new TCP and TLS connections, for every turn. This factory
+gives each turn a light session over one shared, keep-alive pool instead, honouring the proxy
+variables (``trust_env``) and a timeout on every call. Agentic and Copilot Studio requests keep the
+SDK's own path.
+"""
+
+from __future__ import annotations
+
+from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from microsoft_agents.activity import RoleTypes
+from microsoft_agents.hosting.core import (
+    ClaimsIdentity,
+    Connections,
+    RestChannelServiceClientFactory,
+    TurnContext,
+)
+from microsoft_agents.hosting.core.connector import ConnectorClientBase
+from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
+from typing_extensions import override
+
+CONNECTOR_TIMEOUT = ClientTimeout(total=30, connect=10)
+
+
+class PooledClientFactory(RestChannelServiceClientFactory):
+    """The SDK's REST client factory, with connector clients on a shared connection pool."""
+
+    def __init__(self, connection_manager: Connections) -> None:
+        super().__init__(connection_manager)
+        self._connections = connection_manager
+        self._pool: TCPConnector | None = None
+
+    @override
+    async def create_connector_client(
+        self,
+        context: TurnContext | None,
+        claims_identity: ClaimsIdentity,
+        service_url: str,
+        audience: str,
+        scopes: list[str] | None = None,
+        use_anonymous: bool = False,
+    ) -> ConnectorClientBase:
+        """A Teams connector client for ``service_url`` on the shared pool."""
+        if context is not None and _needs_sdk_path(context):
+            return await super().create_connector_client(
+                context, claims_identity, service_url, audience, scopes, use_anonymous
+            )
+        provider = (
+            self._ANONYMOUS_TOKEN_PROVIDER
+            if use_anonymous
+            else self._connections.get_token_provider(claims_identity, service_url)
+        )
+        token = await provider.get_access_token(
+            audience, scopes or claims_identity.get_token_scope()
+        )
+        endpoint = service_url if service_url.endswith("/") else service_url + "/"
+        session = ClientSession(
+            base_url=endpoint,
+            connector=self._shared_pool(),
+            connector_owner=False,
+            timeout=CONNECTOR_TIMEOUT,
+            trust_env=True,
+        )
+        return TeamsConnectorClient(endpoint, token, session=session)
+
+    def _shared_pool(self) -> TCPConnector:
+        # Made on first use, inside the running event loop.
+        if self._pool is None or self._pool.closed:
+            self._pool = TCPConnector(limit=100, ttl_dns_cache=300)
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the pooled connections (at shutdown)."""
+        if self._pool is not None:
+            await self._pool.close()
+
+
+def _needs_sdk_path(context: TurnContext) -> bool:
+    recipient = context.activity.recipient
+    return bool(
+        context.activity.is_agentic_request()
+        or (recipient is not None and recipient.role == RoleTypes.connector_user)
+    )
