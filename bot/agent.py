@@ -194,7 +194,7 @@ class ChatHandlers:
             return
         t = Translator(context.activity.locale)
         try:
-            await context.send_activity(MessageFactory.text(t("error.internal")))
+            await context.send_activity(card_message(error_card(t, t("error.internal"))))
         except Exception as send_error:
             log.warning("could not report the failure to the user: %s", type(send_error).__name__)
 

@@ -24,6 +24,9 @@ TENANT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 OUTBOUND_TOKEN = "outbound-token-from-stub"
 BOT_FRAMEWORK_ISSUER = "https://api.botframework.com"
 KID = "test-key-1"
+ENTRA_ISSUER = f"https://login.microsoftonline.com/{TENANT_ID}/v2.0"
+# Where the SDK looks for Entra signing keys of our tenant.
+ENTRA_JWKS_URL = f"https://login.microsoftonline.com/{TENANT_ID}/discovery/v2.0/keys"
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -67,14 +70,15 @@ class SigningKeys:
 
 
 def loopback_key_manager(jwks_url: str) -> _JwkClientManager:
-    """A key-client manager for the SDK's validator that serves Bot Framework keys from ``jwks_url``.
+    """A key-client manager for the SDK's validator: Bot Framework and Entra keys from ``jwks_url``.
 
     Install it as ``JwtTokenValidator._jwk_client_manager``.
     """
     manager = _JwkClientManager()
-    manager._cache[AuthenticationConstants.PUBLIC_ABS_JWKS_URL] = _JwkClientCacheEntry(
-        jwt.PyJWKClient(jwks_url), threading.Lock()
-    )
+    for microsoft_url in (AuthenticationConstants.PUBLIC_ABS_JWKS_URL, ENTRA_JWKS_URL):
+        manager._cache[microsoft_url] = _JwkClientCacheEntry(
+            jwt.PyJWKClient(jwks_url), threading.Lock()
+        )
     return manager
 
 

@@ -234,5 +234,5 @@ async def test_a_failing_turn_answers_without_exposing_the_error(bot: BotUnderTe
 
     assert status == 202
     reply = bot.connector.calls[-1].body
-    assert "Bei mir ist etwas schiefgegangen" in reply["text"]
+    assert "Bei mir ist etwas schiefgegangen" in card_text(bot.connector.last_card())
     assert "hunter2" not in json.dumps(reply)
