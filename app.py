@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -16,10 +17,14 @@ from microsoft_agents.hosting.core import (
 )
 
 from bot.agent import build_agent
+from bot.channel import AgentsChannel
 from bot.config import Settings, SettingsError, load_settings, sdk_configuration
 from bot.connector import PooledClientFactory
 from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
+from bot.outbox import OutboxSender
+from bot.ratelimit import RateLimiter
+from bot.registry.eventgrid import EventGridEndpoint
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
@@ -27,6 +32,7 @@ from bot.web import MessageEndpoint, Readiness, build_web_app, timed_check
 
 log = logging.getLogger("releasebot")
 
+SHUTDOWN_GRACE_SECONDS = 10
 TokenProviderFactory = Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
 
 
@@ -55,6 +61,8 @@ async def create_app(
         # Replies go only to Microsoft's service hosts, unless a local connector is allowed.
         host_validator=OutboundHostValidator(enabled=not settings.dev_local_connector),
     )
+    # The SDK's default posts "Exception caught : <error>" to the user; our handlers report errors.
+    adapter.on_turn_error = None
     agent = build_agent(store, connection_manager, settings.subscription_managers)
     messages = MessageEndpoint(
         adapter=adapter,
@@ -65,11 +73,30 @@ async def create_app(
     readiness = Readiness(timed_check(store.ping, "the database"), configuration_checks(settings))
     app = build_web_app(messages, readiness, settings.max_body_bytes)
 
-    async def close_clients(_app: web.Application) -> None:
+    sender = OutboxSender(store, AgentsChannel(adapter, settings.bot_client_id), RateLimiter())
+    events = EventGridEndpoint(
+        store,
+        settings.azureml_workspaces,
+        settings.eventgrid_secret,
+        settings.max_body_bytes,
+        on_new_announcements=sender.wake,
+    )
+    app.router.add_post("/api/events/azureml", events.deliver)
+    app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
+
+    async def start_workers(_app: web.Application) -> None:
+        workers.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+
+    async def stop_workers(_app: web.Application) -> None:
+        sender.stop()
+        # In-flight sends finish; what is not marked sent stays queued for the next start.
+        await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
         await client_factory.close()
         await engine.dispose()
 
-    app.on_cleanup.append(close_clients)
+    workers: list[asyncio.Task[None]] = []
+    app.on_startup.append(start_workers)
+    app.on_cleanup.append(stop_workers)
     return app
 
 

@@ -6,11 +6,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from microsoft_agents.activity import Activity, ActivityTypes, Attachment
+from microsoft_agents.activity import Activity, ActivityTypes
 from microsoft_agents.hosting.core import (
     AgentApplication,
     Connections,
-    MessageFactory,
     Storage,
     StoreItem,
     TurnContext,
@@ -19,7 +18,6 @@ from microsoft_agents.hosting.core import (
 from typing_extensions import override
 
 from bot.cards import (
-    CARD_CONTENT_TYPE,
     Card,
     error_card,
     help_card,
@@ -27,6 +25,7 @@ from bot.cards import (
     subscriptions_card,
     unsubscribed_card,
 )
+from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
 from bot.store.repository import Store
@@ -71,14 +70,6 @@ class NoTurnStateStorage(Storage):
     @override
     async def delete(self, keys: list[str]) -> None:
         """Nothing to delete."""
-
-
-def card_message(card: Card) -> Activity:
-    """A message activity carrying one Adaptive Card."""
-    activity: Activity = MessageFactory.attachment(
-        Attachment(content_type=CARD_CONTENT_TYPE, content=card)
-    )
-    return activity
 
 
 class ChatHandlers:

@@ -103,6 +103,8 @@ class Settings:
     """RELEASEBOT_AZUREML_WORKSPACES: comma-separated ``subscription/resource-group/workspace``."""
     azureml_registries: tuple[str, ...] = ()
     """RELEASEBOT_AZUREML_REGISTRIES: comma-separated Azure ML registry names."""
+    eventgrid_secret: Secret | None = None
+    """RELEASEBOT_EVENTGRID_SECRET: what Event Grid sends as ?secret= or X-Releasebot-Secret."""
     devops_organization_url: str = ""
     """RELEASEBOT_DEVOPS_ORGANIZATION_URL: e.g. https://dev.azure.com/contoso."""
     devops_project: str = ""
@@ -119,7 +121,7 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value in the settings, for the log filter that masks them."""
-        values = [self.devops_pat.reveal()] if self.devops_pat else []
+        values = [s.reveal() for s in (self.devops_pat, self.eventgrid_secret) if s is not None]
         values += [v for k, v in self.agents_sdk.items() if _SECRET_NAME.search(k) and v]
         return values
 
@@ -148,6 +150,13 @@ class Settings:
                 MissingSetting(
                     f"{PREFIX}AZUREML_WORKSPACES or {PREFIX}AZUREML_REGISTRIES",
                     "announcements: no Azure ML workspace or registry is watched",
+                )
+            )
+        if self.azureml_workspaces and self.eventgrid_secret is None:
+            missing.append(
+                MissingSetting(
+                    f"{PREFIX}EVENTGRID_SECRET",
+                    "Event Grid push: /api/events/azureml refuses every delivery (401)",
                 )
             )
         for name, value in (
@@ -188,6 +197,7 @@ def load_settings(
         ),
         azureml_workspaces=tuple(_workspace(item) for item in _items(get("AZUREML_WORKSPACES"))),
         azureml_registries=tuple(_registry(item) for item in _items(get("AZUREML_REGISTRIES"))),
+        eventgrid_secret=Secret(get("EVENTGRID_SECRET")) if get("EVENTGRID_SECRET") else None,
         devops_organization_url=_https_url(
             "DEVOPS_ORGANIZATION_URL", get("DEVOPS_ORGANIZATION_URL")
         ),

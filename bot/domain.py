@@ -39,3 +39,25 @@ class Subscription:
     created_by: str | None = None
     created_by_name: str | None = None
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version, from an Event Grid push or a registry poll.
+
+    Its identity is (source kind, source name, name, version); the version is text, since
+    registries accept any string.
+    """
+
+    source_kind: str
+    """'workspace' or 'registry'."""
+    source_name: str
+    name: str
+    version: str
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    created_by: str | None = None
+    created_at: datetime | None = None
+    source_id: str | None = None
+    """The ARM id of the workspace (``/subscriptions/…/workspaces/ws``), for links."""

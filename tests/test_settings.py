@@ -52,6 +52,7 @@ def test_a_fully_configured_bot_misses_nothing():
         "RELEASEBOT_AZUREML_WORKSPACES": "00000000-0000-0000-0000-000000000000/ml-rg/ml-prod",
         "RELEASEBOT_DEVOPS_ORGANIZATION_URL": "https://dev.azure.com/contoso/",
         "RELEASEBOT_DEVOPS_PROJECT": "ml",
+        "RELEASEBOT_EVENTGRID_SECRET": "event-secret",
         "RELEASEBOT_DEV_LOCAL_CONNECTOR": "false",
     }
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, select, text, update
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.domain import ConversationInfo, Subscription
-from bot.store.tables import conversations, subscriptions
+from bot.domain import ConversationInfo, ModelVersion, Subscription
+from bot.matching import matches
+from bot.store.tables import announcements, conversations, model_versions, subscriptions
 
 # Hot-path statements, built once: SQLAlchemy then only binds the parameters.
 _LIST_SUBSCRIPTIONS = (
@@ -19,6 +21,29 @@ _LIST_SUBSCRIPTIONS = (
     .where(subscriptions.c.conversation_ref == bindparam("conversation_ref"))
     .order_by(subscriptions.c.id)
 )
+
+
+@dataclass(frozen=True)
+class RecordedVersion:
+    """The outcome of recording a model version."""
+
+    version_id: int
+    new: bool
+    announcements: int
+    """How many conversations it is queued for (0 when it was known already)."""
+
+
+@dataclass(frozen=True)
+class PendingAnnouncement:
+    """A claimed announcement with what sending it needs."""
+
+    id: int
+    conversation_ref: int
+    reference: str
+    locale: str | None
+    attempts: int
+    version_id: int
+    version: ModelVersion
 
 
 def utcnow() -> datetime:
@@ -162,6 +187,155 @@ class Store:
             )
             return sorted((_subscription(row) for row in rows), key=lambda s: s.id)
 
+    async def record_version(self, version: ModelVersion, via: str) -> RecordedVersion:
+        """Store a model version once and, in the same transaction, queue one announcement per
+        active conversation with a matching subscription. A known version queues nothing."""
+        now = utcnow()
+        async with self.engine.begin() as connection:
+            inserted = await connection.execute(
+                self._insert(model_versions)
+                .values(**_version_values(version), received_via=via, received_at=now)
+                .on_conflict_do_nothing(
+                    index_elements=["source_kind", "source_name", "name", "version"]
+                )
+                .returning(model_versions.c.id)
+            )
+            row = inserted.first()
+            if row is None:
+                return RecordedVersion(await _version_id(connection, version), False, 0)
+            targets = await _matching_conversations(connection, version)
+            if targets:
+                await connection.execute(
+                    self._insert(announcements)
+                    .values(
+                        [
+                            {
+                                "conversation_ref": conversation_ref,
+                                "model_version_id": row.id,
+                                "status": "queued",
+                                "attempts": 0,
+                                "next_attempt_at": now,
+                                "created_at": now,
+                            }
+                            for conversation_ref in sorted(targets)
+                        ]
+                    )
+                    .on_conflict_do_nothing()
+                )
+            return RecordedVersion(row.id, True, len(targets))
+
+    async def claim_announcements(self, limit: int, lease: timedelta) -> list[PendingAnnouncement]:
+        """Claim up to ``limit`` due announcements for ``lease``: a compare-and-set, so rows
+        claimed by another sender (whose lease has not run out) are never taken."""
+        now = utcnow()
+        claimable = and_(
+            announcements.c.status == "queued",
+            announcements.c.next_attempt_at <= now,
+            or_(announcements.c.claimed_until.is_(None), announcements.c.claimed_until < now),
+        )
+        async with self.engine.begin() as connection:
+            candidates = (
+                (
+                    await connection.execute(
+                        select(announcements.c.id)
+                        .where(claimable)
+                        .order_by(announcements.c.next_attempt_at, announcements.c.id)
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not candidates:
+                return []
+            claimed = (
+                (
+                    await connection.execute(
+                        update(announcements)
+                        .where(announcements.c.id.in_(candidates), claimable)
+                        .values(claimed_until=now + lease)
+                        .returning(announcements.c.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            rows = await connection.execute(
+                select(
+                    announcements.c.id,
+                    announcements.c.conversation_ref,
+                    announcements.c.attempts,
+                    conversations.c.reference,
+                    conversations.c.locale,
+                    model_versions.c.id.label("version_id"),
+                    *(column for column in model_versions.c if column.name != "id"),
+                )
+                .join(conversations, conversations.c.id == announcements.c.conversation_ref)
+                .join(model_versions, model_versions.c.id == announcements.c.model_version_id)
+                .where(announcements.c.id.in_(claimed))
+                .order_by(announcements.c.id)
+            )
+            return [_pending(row) for row in rows]
+
+    async def mark_announced(self, announcement_id: int, activity_id: str) -> None:
+        """The connector accepted the card: remember the activity id for later updates."""
+        await self._finish(
+            announcement_id, status="sent", activity_id=activity_id, sent_at=utcnow()
+        )
+
+    async def retry_announcement(self, announcement_id: int, delay: timedelta, error: str) -> None:
+        """Release the claim and try again after ``delay``."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(announcements)
+                .where(announcements.c.id == announcement_id, announcements.c.status == "queued")
+                .values(
+                    attempts=announcements.c.attempts + 1,
+                    next_attempt_at=utcnow() + delay,
+                    claimed_until=None,
+                    last_error=error[:512],
+                )
+            )
+
+    async def fail_announcement(self, announcement_id: int, error: str) -> None:
+        """The connector refused the card for good (not a transient error)."""
+        await self._finish(announcement_id, status="failed", last_error=error[:512])
+
+    async def drop_conversation(self, conversation_ref: int, error: str) -> int:
+        """The bot can no longer post there: deactivate the conversation (so its subscriptions
+        match nothing) and drop its queued announcements; returns how many were dropped."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_ref)
+                .values(active=False, updated_at=utcnow())
+            )
+            dropped = await connection.execute(
+                update(announcements)
+                .where(
+                    announcements.c.conversation_ref == conversation_ref,
+                    announcements.c.status == "queued",
+                )
+                .values(status="dropped", claimed_until=None, last_error=error[:512])
+            )
+            return int(dropped.rowcount)
+
+    async def announcement_counts(self) -> dict[str, int]:
+        """How many announcements are in each status."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(announcements.c.status, func.count()).group_by(announcements.c.status)
+            )
+            return dict(rows.tuples())
+
+    async def _finish(self, announcement_id: int, **values: Any) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(announcements)
+                .where(announcements.c.id == announcement_id, announcements.c.status == "queued")
+                .values(claimed_until=None, **values)
+            )
+
 
 def _conversation_values(info: ConversationInfo) -> dict[str, Any]:
     return {
@@ -208,4 +382,67 @@ def _subscription(row: Row[Any]) -> Subscription:
         created_by=row.created_by,
         created_by_name=row.created_by_name,
         created_at=row.created_at,
+    )
+
+
+def _version_values(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "source_kind": version.source_kind,
+        "source_name": version.source_name,
+        "name": version.name,
+        "version": version.version,
+        "tags": json.dumps(version.tags, sort_keys=True, ensure_ascii=False),
+        "properties": json.dumps(version.properties, sort_keys=True, ensure_ascii=False),
+        "description": version.description,
+        "created_by": version.created_by,
+        "created_at": version.created_at,
+        "source_id": version.source_id,
+    }
+
+
+async def _version_id(connection: AsyncConnection, version: ModelVersion) -> int:
+    row = await connection.execute(
+        select(model_versions.c.id).where(
+            model_versions.c.source_kind == version.source_kind,
+            model_versions.c.source_name == version.source_name,
+            model_versions.c.name == version.name,
+            model_versions.c.version == version.version,
+        )
+    )
+    return int(row.scalar_one())
+
+
+async def _matching_conversations(connection: AsyncConnection, version: ModelVersion) -> set[int]:
+    rows = await connection.execute(
+        select(subscriptions)
+        .join(conversations, conversations.c.id == subscriptions.c.conversation_ref)
+        .where(conversations.c.active.is_(True))
+    )
+    return {
+        subscription.conversation_ref
+        for subscription in map(_subscription, rows)
+        if matches(subscription, version)
+    }
+
+
+def _pending(row: Row[Any]) -> PendingAnnouncement:
+    return PendingAnnouncement(
+        id=row.id,
+        conversation_ref=row.conversation_ref,
+        reference=row.reference,
+        locale=row.locale,
+        attempts=row.attempts,
+        version_id=row.version_id,
+        version=ModelVersion(
+            source_kind=row.source_kind,
+            source_name=row.source_name,
+            name=row.name,
+            version=row.version,
+            tags=json.loads(row.tags),
+            properties=json.loads(row.properties),
+            description=row.description,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            source_id=row.source_id,
+        ),
     )

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -78,3 +79,57 @@ subscriptions = Table(
         name="uq_subscriptions_filter",
     ),
 )
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_kind", String(16), nullable=False),
+    Column("source_name", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("properties", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_by", String(256), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=True),
+    Column("source_id", String(512), nullable=True),
+    # How we first heard of it: 'event' (Event Grid) or 'poll'.
+    Column("received_via", String(16), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    # Push, poll and redelivery of the same version are one version.
+    UniqueConstraint(
+        "source_kind", "source_name", "name", "version", name="uq_model_versions_identity"
+    ),
+)
+
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "conversation_ref",
+        Id,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "model_version_id",
+        Id,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # queued -> sent, or dropped (conversation gone) / failed (refused for good).
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    # A sender's claim on the row until this time; another sender may take it after.
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("activity_id", String(256), nullable=True),
+    Column("last_error", String(512), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    # One announcement per conversation and model version.
+    UniqueConstraint("conversation_ref", "model_version_id", name="uq_announcements_once"),
+)
+Index("ix_announcements_due", announcements.c.status, announcements.c.next_attempt_at)

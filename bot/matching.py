@@ -1,0 +1,23 @@
+"""Which subscriptions a model version matches: pure functions."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from bot.domain import ModelVersion, Subscription
+
+
+def matches(subscription: Subscription, version: ModelVersion) -> bool:
+    """True when the version passes every filter of the subscription.
+
+    Names and workspace or registry names compare without regard to case, as Azure does; tag
+    values compare exactly.
+    """
+    if subscription.source_kind is not None and (
+        subscription.source_kind != version.source_kind
+        or (subscription.source_name or "").lower() != version.source_name.lower()
+    ):
+        return False
+    if not fnmatchcase(version.name.lower(), subscription.name_pattern.lower()):
+        return False
+    return all(version.tags.get(key) == value for key, value in subscription.tags.items())

@@ -1,0 +1,125 @@
+"""The outbox sender: queued announcements to Teams, within Teams' limits, nothing lost or doubled.
+
+A row is claimed for a lease (a compare-and-set in SQL), sent, and marked sent only after the
+connector accepted it, with the new activity's id. Throttling and server errors are retried with
+Retry-After or exponential backoff and jitter; 403 and 404 (the bot was removed, the conversation
+is gone) switch the conversation off instead of retrying forever. A restart, or another replica
+once the lease has run out, picks up whatever was not marked sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import timedelta
+
+from bot.cards.announcement import announcement_card
+from bot.channel import Channel, DeliveryError
+from bot.i18n import Translator
+from bot.ratelimit import RateLimiter
+from bot.store.repository import PendingAnnouncement, Store
+
+log = logging.getLogger(__name__)
+
+# No answer (None), throttling, and server or gateway trouble pass: try again later.
+RETRYABLE = {None, 401, 408, 412, 429, 500, 502, 503, 504}
+GONE = {403, 404}
+BASE_DELAY = 1.0
+MAX_DELAY = 300.0
+MAX_RETRY_AFTER = 3600.0
+
+
+def backoff(attempts: int, retry_after: float | None) -> float:
+    """Seconds until the next try: the connector's Retry-After, else exponential with jitter."""
+    if retry_after is not None:
+        return min(retry_after, MAX_RETRY_AFTER)
+    ceiling: float = min(MAX_DELAY, BASE_DELAY * 2.0**attempts)
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+class OutboxSender:
+    """Sends queued announcements; run it as a background task, wake it when rows were queued."""
+
+    def __init__(
+        self,
+        store: Store,
+        channel: Channel,
+        limiter: RateLimiter,
+        *,
+        batch_size: int = 200,
+        max_in_flight: int = 50,
+        lease: timedelta = timedelta(seconds=60),
+        idle_poll: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._channel = channel
+        self._limiter = limiter
+        self._batch_size = batch_size
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._lease = lease
+        self._idle_poll = idle_poll
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """New rows are queued: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Send until stopped; rows queued by other processes are found by polling."""
+        failures = 0
+        while not self._stopping:
+            try:
+                sent = await self.send_due()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("the outbox sender failed; trying again")
+                sent = 0
+                await asyncio.sleep(backoff(failures, None))
+            if not sent:
+                self._limiter.forget_idle()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+                self._wakeup.clear()
+
+    def stop(self) -> None:
+        """Finish the batch in hand and end ``run``; unsent rows stay queued."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def send_due(self) -> int:
+        """Claim the due rows and send them; how many were claimed."""
+        claimed = await self._store.claim_announcements(self._batch_size, self._lease)
+        await asyncio.gather(*(self._deliver(item) for item in claimed))
+        return len(claimed)
+
+    async def _deliver(self, item: PendingAnnouncement) -> None:
+        async with self._in_flight:
+            await self._limiter.acquire(item.conversation_ref)
+            card = announcement_card(Translator(item.locale), item.version, item.version_id)
+            try:
+                activity_id = await self._channel.send_card(item.reference, card)
+            except DeliveryError as error:
+                await self._undelivered(item, error)
+                return
+            await self._store.mark_announced(item.id, activity_id)
+
+    async def _undelivered(self, item: PendingAnnouncement, error: DeliveryError) -> None:
+        if error.status in GONE:
+            dropped = await self._store.drop_conversation(item.conversation_ref, str(error))
+            log.warning(
+                "conversation %d gone (%s): its subscriptions are off, %d queued card(s) dropped",
+                item.conversation_ref,
+                error.status,
+                dropped,
+            )
+        elif error.status in RETRYABLE:
+            delay = backoff(item.attempts, error.retry_after)
+            log.info("announcement %d not sent (%s); next try in %.1f s", item.id, error, delay)
+            await self._store.retry_announcement(item.id, timedelta(seconds=delay), str(error))
+        else:
+            log.error("announcement %d refused for good: %s", item.id, error)
+            await self._store.fail_announcement(item.id, str(error))

@@ -1,0 +1,73 @@
+"""Teams' proactive-message limits as sliding windows: per conversation and for the whole app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+
+Window = tuple[int, float]
+"""At most ``count`` messages per ``seconds``."""
+
+# Teams: 7 per second and 60 per 30 seconds in one conversation; 50 per second for the bot.
+CONVERSATION_WINDOWS: tuple[Window, ...] = ((7, 1.0), (60, 30.0))
+APP_WINDOWS: tuple[Window, ...] = ((50, 1.0),)
+
+
+class RateLimiter:
+    """Waits until one more message fits every window of its conversation and of the app.
+
+    Single event loop: the check and the booking happen without an await in between.
+    """
+
+    def __init__(
+        self,
+        conversation_windows: tuple[Window, ...] = CONVERSATION_WINDOWS,
+        app_windows: tuple[Window, ...] = APP_WINDOWS,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._conversation_windows = conversation_windows
+        self._app_windows = app_windows
+        self._clock = clock
+        self._sleep = sleep
+        self._app: deque[float] = deque()
+        self._conversations: dict[Hashable, deque[float]] = {}
+
+    async def acquire(self, conversation: Hashable) -> None:
+        """Return once a message to ``conversation`` is within every limit (and book it)."""
+        sent = self._conversations.setdefault(conversation, deque())
+        while True:
+            now = self._clock()
+            wait = max(
+                _wait(self._app, self._app_windows, now),
+                _wait(sent, self._conversation_windows, now),
+            )
+            if wait <= 0:
+                self._app.append(now)
+                sent.append(now)
+                return
+            await self._sleep(wait)
+
+    def forget_idle(self) -> None:
+        """Drop the history of conversations with nothing in their longest window."""
+        now = self._clock()
+        longest = max(seconds for _, seconds in self._conversation_windows)
+        for conversation in [
+            c for c, sent in self._conversations.items() if not sent or now - sent[-1] >= longest
+        ]:
+            del self._conversations[conversation]
+
+
+def _wait(sent: deque[float], windows: tuple[Window, ...], now: float) -> float:
+    """Seconds until one more message fits all ``windows``, given the times in ``sent``."""
+    longest = max(seconds for _, seconds in windows)
+    while sent and now - sent[0] >= longest:
+        sent.popleft()
+    wait = 0.0
+    for count, seconds in windows:
+        in_window = [t for t in sent if now - t < seconds] if len(sent) >= count else []
+        if len(in_window) >= count:
+            wait = max(wait, in_window[-count] + seconds - now)
+    return wait

@@ -1,0 +1,1 @@
+"""Where model versions come from: Event Grid pushes (and, later, registry polls)."""
