@@ -52,7 +52,11 @@ class AgentsChannel:
 
     async def send_card(self, reference: str, card: Card) -> str:
         """Post ``card`` into the conversation; a channel gets it as a new thread."""
-        continuation = ConversationReference.model_validate_json(reference)
+        continuation = ConversationReference.model_validate_json(
+            reference
+        ).get_continuation_activity()
+        # Without an id to reply to, the card is a new message: in a channel, a new thread.
+        continuation.id = None
         sent: list[str] = []
 
         async def send(context: TurnContext) -> None:
@@ -60,9 +64,7 @@ class AgentsChannel:
             sent.append(response.id if response and response.id else "")
 
         try:
-            await self._adapter.continue_conversation(
-                self._app_id, continuation.get_continuation_activity(), send
-            )
+            await self._adapter.continue_conversation(self._app_id, continuation, send)
         except ClientResponseError as error:
             raise DeliveryError(
                 error.status, retry_after(error.headers), f"the connector answered {error.status}"

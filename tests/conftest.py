@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import uuid
@@ -124,6 +125,9 @@ class RecordingConnector:
 
     def __init__(self) -> None:
         self.calls: list[ConnectorCall] = []
+        self.refusals: list[tuple[int, dict[str, str]]] = []
+        """Answers (status, headers) for the next calls, in order, before accepting again."""
+        self.refused: list[int] = []
         self.app = web.Application()
         # Service URLs may carry a path (".../emea/"): accept any prefix before v3/.
         route = "/{prefix:(?:[^/]+/)*}v3/conversations/{conversation_id}/activities"
@@ -138,6 +142,10 @@ class RecordingConnector:
         return str(self.server.make_url("/"))
 
     async def _record(self, request: web.Request) -> web.Response:
+        if self.refusals:
+            status, headers = self.refusals.pop(0)
+            self.refused.append(status)
+            return web.json_response({"error": {"code": "Refused"}}, status=status, headers=headers)
         self.calls.append(
             ConnectorCall(
                 method=request.method,
@@ -157,6 +165,15 @@ class RecordingConnector:
             for attachment in call.body.get("attachments") or []
             if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"
         ]
+
+    async def wait_for_calls(self, count: int, within: float = 5.0) -> None:
+        """Wait until ``count`` calls were accepted (the outbox sends in the background)."""
+        try:
+            async with asyncio.timeout(within):
+                while len(self.calls) < count:
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise AssertionError(f"expected {count} calls, got {len(self.calls)}") from None
 
     def last_card(self) -> dict[str, Any]:
         """The newest Adaptive Card sent."""

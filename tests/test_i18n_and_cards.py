@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.cards import error_card, help_card, subscribed_card, subscriptions_card, unsubscribed_card
-from bot.domain import Subscription
+from bot.cards.announcement import announcement_card, key_metrics, studio_url
+from bot.cards.verbs import APPROVE, REJECT
+from bot.domain import ModelVersion, Subscription
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
 from dialogs.commands import ALIASES, CommandName
 from tests.test_chat_commands import card_text
@@ -57,6 +60,20 @@ SUBSCRIPTION = Subscription(
 )
 
 
+VERSION = ModelVersion(
+    source_kind="workspace",
+    source_name="ml-prod",
+    name="fraud-detector",
+    version="12",
+    tags={"stage": "candidate", "accuracy": "0.934", "owner": "risk"},
+    properties={"mlflow.metric.auc": "0.981", "run_id": "abc", "f1_score": "n/a"},
+    description="Gradient boosted trees, retrained on October data.",
+    created_by="Ada Lovelace",
+    created_at=datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
+    source_id="/subscriptions/0000/resourceGroups/ml-rg/providers/Microsoft.MachineLearningServices/workspaces/ml-prod",
+)
+
+
 def all_cards(t: Translator) -> list[dict]:
     return [
         help_card(t),
@@ -68,16 +85,20 @@ def all_cards(t: Translator) -> list[dict]:
         unsubscribed_card(t, [], "#9"),
         unsubscribed_card(t, [SUBSCRIPTION], "fraud-*"),
         error_card(t, "message", CommandName.SUBSCRIBE),
+        announcement_card(t, VERSION, 7),
+        announcement_card(t, ModelVersion("registry", "shared", "m", "1"), 8),
     ]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_cards_are_adaptive_cards_1_5_made_of_known_elements(language):
     known = {"TextBlock", "FactSet", "Container"}
+    actions = {"Action.Execute", "Action.OpenUrl"}
     for card in all_cards(Translator(language)):
         assert card["type"] == "AdaptiveCard"
         assert card["version"] == "1.5"
         assert {element["type"] for element in card["body"]} <= known
+        assert {action["type"] for action in card.get("actions", [])} <= actions
         json.dumps(card)  # plain JSON, nothing else
 
 
@@ -95,3 +116,72 @@ def test_cards_speak_the_users_language():
 def test_cards_are_pure():
     t = Translator("de")
     assert all_cards(t) == all_cards(t)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            [
+                "New version: fraud-detector 12",
+                "workspace ml-prod",
+                "Registered by",
+                "Ada Lovelace",
+                "Key metrics",
+                "Approve",
+                "Reject",
+                "Open in Azure ML studio",
+                "retrained on October data",
+            ],
+        ),
+        (
+            "de",
+            [
+                "Neue Version: fraud-detector 12",
+                "Workspace ml-prod",
+                "Registriert von",
+                "Wichtige Metriken",
+                "Freigeben",
+                "Ablehnen",
+                "In Azure ML Studio öffnen",
+            ],
+        ),
+    ],
+)
+def test_the_announcement_card_shows_the_version_in_the_users_language(language, expected):
+    card = announcement_card(Translator(language), VERSION, 7)
+
+    text = card_text(card) + "\n".join(action["title"] for action in card["actions"])
+    for part in expected:
+        assert part in text, part
+    assert "{{DATE(2026-11-24T09:30:00Z, SHORT)}} {{TIME(2026-11-24T09:30:00Z)}}" in text
+
+
+def test_the_buttons_carry_the_shared_verbs_and_the_version():
+    actions = announcement_card(Translator("en"), VERSION, 7)["actions"]
+
+    execute = [(a["verb"], a["data"]) for a in actions if a["type"] == "Action.Execute"]
+    assert execute == [(APPROVE, {"modelVersionId": 7}), (REJECT, {"modelVersionId": 7})]
+
+
+def test_key_metrics_are_numeric_quality_figures_from_tags_and_properties():
+    assert key_metrics(VERSION) == [("mlflow.metric.auc", "0.981"), ("accuracy", "0.934")]
+
+
+def test_metrics_are_not_repeated_among_the_tags():
+    card = announcement_card(Translator("en"), VERSION, 7)
+    tag_facts = card["body"][-1]["facts"]
+
+    assert [fact["title"] for fact in tag_facts] == ["stage", "owner"]
+
+
+def test_studio_links_for_workspaces_and_registries():
+    assert studio_url(VERSION) == (
+        "https://ml.azure.com/model/fraud-detector:12/details?wsid=/subscriptions/0000/resourceGroups"
+        "/ml-rg/providers/Microsoft.MachineLearningServices/workspaces/ml-prod"
+    )
+    assert studio_url(ModelVersion("registry", "shared", "a b", "1.0")) == (
+        "https://ml.azure.com/registries/shared/models/a%20b/version/1.0"
+    )
+    assert studio_url(ModelVersion("workspace", "ws", "m", "1")) is None

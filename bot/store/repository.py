@@ -326,7 +326,7 @@ class Store:
             rows = await connection.execute(
                 select(announcements.c.status, func.count()).group_by(announcements.c.status)
             )
-            return dict(rows.tuples())
+            return dict(rows.all())
 
     async def _finish(self, announcement_id: int, **values: Any) -> None:
         async with self.engine.begin() as connection:

@@ -1,0 +1,320 @@
+"""Event Grid push to Teams: the official samples in both schemas and casings, through the real bot."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+
+from bot.cards.verbs import APPROVE, REJECT
+from tests.conftest import BotUnderTest, installation
+from tests.test_chat_commands import card_text
+
+SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs" / "azure-ml" / "eventgrid"
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+WORKSPACE_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/ml-rg"
+    "/providers/Microsoft.MachineLearningServices/workspaces/ml-prod"
+)
+SECRET = "event-grid-secret-4b1d"
+ANNOUNCING = {
+    "RELEASEBOT_AZUREML_WORKSPACES": f"{SUBSCRIPTION}/ml-rg/ml-prod",
+    "RELEASEBOT_EVENTGRID_SECRET": SECRET,
+}
+
+
+def sample(
+    schema: str,
+    *,
+    casing: str = "sample",
+    name: str | None = None,
+    version: int | None = None,
+    workspace_id: str = WORKSPACE_ID,
+) -> dict[str, Any]:
+    """Microsoft's sample event for our workspace; casing 'schema' uses modelName/modelVersion."""
+    event = json.loads((SPECS / f"model_registered.{schema}-schema.json").read_text())
+    event["topic" if schema == "eventgrid" else "source"] = workspace_id
+    data = event["data"]
+    if name is not None:
+        data["ModelName"] = name
+    if version is not None:
+        data["ModelVersion"] = version
+        event["subject"] = f"models/{data['ModelName']}:{version}"
+    if casing == "schema":
+        event["data"] = {key[0].lower() + key[1:]: value for key, value in data.items()}
+    return event
+
+
+async def post_events(
+    bot: BotUnderTest,
+    body: Any,
+    *,
+    secret: str | None = SECRET,
+    headers=None,
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
+    url = bot.server.make_url("/api/events/azureml")
+    params = {"secret": secret} if secret is not None else {}
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    async with (
+        ClientSession() as session,
+        session.post(
+            url, params=params, data=data, headers={"Content-Type": content_type, **(headers or {})}
+        ) as response,
+    ):
+        text = await response.text()
+        return response.status, json.loads(text) if text.startswith(("{", "[")) else text
+
+
+@pytest.fixture
+async def bot(start_bot) -> BotUnderTest:
+    """The bot watching one workspace, installed in the release channel subscribed to sklearn_*."""
+    bot_under_test: BotUnderTest = await start_bot(**ANNOUNCING)
+    await bot_under_test.post(installation(bot_under_test.connector.url, "add", scope="channel"))
+    await bot_under_test.say("subscribe sklearn_* workspace=ml-prod", scope="channel")
+    return bot_under_test
+
+
+def announcement_cards(bot: BotUnderTest) -> list[dict[str, Any]]:
+    return [card for card in bot.connector.cards() if card_text(card).startswith("New version")]
+
+
+@pytest.mark.parametrize("casing", ["sample", "schema"])
+@pytest.mark.parametrize("schema", ["eventgrid", "cloudevents"])
+async def test_a_registered_version_reaches_the_subscribed_channel_as_a_card(
+    bot: BotUnderTest, schema, casing
+):
+    calls_before = len(bot.connector.calls)
+    body = (
+        [sample(schema, casing=casing)] if schema == "eventgrid" else sample(schema, casing=casing)
+    )
+    content_type = "application/json" if schema == "eventgrid" else "application/cloudevents+json"
+
+    status, answer = await post_events(bot, body, content_type=content_type)
+    await bot.connector.wait_for_calls(calls_before + 1)
+
+    assert (status, answer) == (200, {"accepted": 1, "ignored": 0})
+    call = bot.connector.calls[-1]
+    assert (
+        call.path == "/v3/conversations/19:release-channel@thread.tacv2/activities"
+    )  # a new thread
+    card = call.body["attachments"][0]["content"]
+    text = card_text(card)
+    assert "New version: sklearn_regression_model 20" in text
+    assert "workspace ml-prod" in text
+    assert "area" in text
+    assert "diabetes" in text
+    verbs = [action.get("verb") for action in card["actions"] if action["type"] == "Action.Execute"]
+    assert verbs == [APPROVE, REJECT]
+    studio = next(action["url"] for action in card["actions"] if action["type"] == "Action.OpenUrl")
+    assert studio.startswith(
+        "https://ml.azure.com/model/sklearn_regression_model:20/details?wsid=/subscriptions/"
+    )
+
+
+async def test_a_cloudevents_batch_is_accepted(bot: BotUnderTest):
+    batch = [sample("cloudevents", version=1), sample("cloudevents", version=2)]
+
+    status, answer = await post_events(
+        bot, batch, content_type="application/cloudevents-batch+json"
+    )
+
+    assert (status, answer) == (200, {"accepted": 2, "ignored": 0})
+
+
+async def test_the_same_event_five_times_and_out_of_order_gives_one_card_per_version(
+    bot: BotUnderTest,
+):
+    twenty, twenty_one = sample("eventgrid", version=20), sample("eventgrid", version=21)
+    deliveries = [
+        [twenty_one],
+        [twenty],
+        [twenty, twenty_one],
+        [twenty],
+        [twenty_one],
+        [copy.deepcopy(twenty)],
+    ]
+
+    for delivery in deliveries:
+        status, _ = await post_events(bot, delivery)
+        assert status == 200
+    await bot.connector.wait_for_calls(4)  # greeting, subscribed, two cards
+    await asyncio.sleep(0.3)
+
+    titles = sorted(card_text(card).splitlines()[0] for card in announcement_cards(bot))
+    assert titles == [
+        "New version: sklearn_regression_model 20",
+        "New version: sklearn_regression_model 21",
+    ]
+
+
+async def test_every_matching_conversation_gets_one_card_and_others_none(bot: BotUnderTest):
+    await bot.say("subscribe sklearn_regression_model tag:area=diabetes", scope="groupChat")
+    await bot.say("subscribe sklearn_* tag:area=cardiology", scope="personal")
+    await bot.say("subscribe other_model", scope="personal")
+    before = len(bot.connector.calls)
+
+    await post_events(bot, [sample("eventgrid")])
+    await bot.connector.wait_for_calls(before + 2)
+    await asyncio.sleep(0.3)
+
+    targets = sorted(call.conversation_id for call in bot.connector.calls[before:])
+    assert targets == ["19:group-chat-id@thread.v2", "19:release-channel@thread.tacv2"]
+
+
+async def test_a_conversation_the_bot_left_gets_nothing(bot: BotUnderTest):
+    await bot.post(installation(bot.connector.url, "remove", scope="channel"))
+    before = len(bot.connector.calls)
+
+    status, answer = await post_events(bot, [sample("eventgrid")])
+    await asyncio.sleep(0.5)
+
+    assert (status, answer) == (200, {"accepted": 1, "ignored": 0})
+    assert len(bot.connector.calls) == before
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        sample("eventgrid", workspace_id=WORKSPACE_ID.replace("ml-prod", "someone-elses")),
+        sample("eventgrid") | {"eventType": "Microsoft.MachineLearningServices.RunCompleted"},
+        sample("eventgrid")
+        | {
+            "topic": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z"
+        },
+    ],
+    ids=["unconfigured workspace", "other event type", "other resource"],
+)
+async def test_events_we_do_not_watch_are_acknowledged_and_ignored(bot: BotUnderTest, event):
+    before = len(bot.connector.calls)
+
+    status, answer = await post_events(bot, [event])
+    await asyncio.sleep(0.3)
+
+    assert (status, answer) == (200, {"accepted": 0, "ignored": 1})
+    assert len(bot.connector.calls) == before
+
+
+async def test_the_subject_names_the_version_when_the_data_does_not(bot: BotUnderTest):
+    event = sample("eventgrid") | {"subject": "models/sklearn_subject_model:7", "data": {}}
+    before = len(bot.connector.calls)
+
+    await post_events(bot, [event])
+    await bot.connector.wait_for_calls(before + 1)
+
+    assert "New version: sklearn_subject_model 7" in card_text(bot.connector.last_card())
+
+
+async def test_the_subscription_validation_handshake_is_answered(bot: BotUnderTest):
+    validation = {
+        "id": "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66",
+        "topic": WORKSPACE_ID,
+        "subject": "",
+        "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"},
+        "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+        "eventTime": "2026-11-24T10:00:00Z",
+        "metadataVersion": "1",
+        "dataVersion": "2",
+    }
+
+    status, answer = await post_events(bot, [validation])
+
+    assert (status, answer) == (200, {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"})
+
+
+async def test_the_cloudevents_abuse_protection_handshake_is_answered(bot: BotUnderTest):
+    url = bot.server.make_url("/api/events/azureml").with_query(secret=SECRET)
+    async with (
+        ClientSession() as session,
+        session.options(url, headers={"WebHook-Request-Origin": "eventgrid.azure.net"}) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+
+
+@pytest.mark.parametrize("secret", [None, "wrong", "", SECRET.upper()])
+async def test_a_missing_or_wrong_secret_gets_401_and_stores_nothing(bot: BotUnderTest, secret):
+    before = len(bot.connector.calls)
+
+    status, _ = await post_events(bot, [sample("eventgrid")], secret=secret)
+    await asyncio.sleep(0.3)
+
+    assert status == 401
+    assert len(bot.connector.calls) == before
+    url = bot.server.make_url("/api/events/azureml").with_query(
+        {"secret": secret} if secret else {}
+    )
+    async with (
+        ClientSession() as session,
+        session.options(url, headers={"WebHook-Request-Origin": "eventgrid.azure.net"}) as response,
+    ):
+        assert response.status == 401
+
+
+async def test_the_secret_may_come_as_a_header(bot: BotUnderTest):
+    status, _ = await post_events(
+        bot, [sample("eventgrid")], secret=None, headers={"X-Releasebot-Secret": SECRET}
+    )
+
+    assert status == 200
+
+
+async def test_without_a_configured_secret_every_delivery_is_refused(start_bot):
+    bot = await start_bot(RELEASEBOT_AZUREML_WORKSPACES=f"{SUBSCRIPTION}/ml-rg/ml-prod")
+
+    status, _ = await post_events(bot, [sample("eventgrid")], secret="")
+
+    assert status == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{oops", "not valid JSON"),
+        (b"[]", "1 to 1000 events"),
+        (b"[1]", "not a JSON object"),
+        (b'[{"topic": "x"}]', "has no type"),
+        (json.dumps([sample("eventgrid") | {"data": "text"}]).encode(), "data must be an object"),
+        (
+            json.dumps([sample("eventgrid") | {"data": {}, "subject": ""}]).encode(),
+            "no model name and version",
+        ),
+        (
+            json.dumps(
+                [
+                    sample("eventgrid")
+                    | {"data": {"modelName": "m", "modelVersion": 1, "modelTags": [1]}}
+                ]
+            ).encode(),
+            "modelTags must be an object",
+        ),
+        (
+            json.dumps(
+                [
+                    sample("eventgrid")
+                    | {"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {}}
+                ]
+            ).encode(),
+            "validationCode",
+        ),
+    ],
+)
+async def test_malformed_deliveries_get_400_with_the_reason(bot: BotUnderTest, body, reason):
+    status, answer = await post_events(bot, body)
+
+    assert status == 400
+    assert reason in answer["error"]
+
+
+async def test_an_oversized_delivery_gets_413(bot: BotUnderTest):
+    event = sample("eventgrid")
+    event["data"]["ModelTags"] = {f"tag{i}": "x" * 1000 for i in range(400)}
+
+    status, _ = await post_events(bot, [event])
+
+    assert status == 413

@@ -1,0 +1,251 @@
+"""The outbox: throttling and failures lose nothing and send nothing twice; Teams' limits hold."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.domain import ModelVersion
+from bot.outbox import OutboxSender, backoff
+from bot.ratelimit import RateLimiter
+from bot.store.engine import create_engine
+from bot.store.migrate import upgrade
+from bot.store.repository import Store
+from bot.store.tables import announcements, conversations
+from tests.conftest import BotUnderTest, installation
+from tests.test_announce import ANNOUNCING, post_events, sample
+from tests.test_store import conversation
+
+
+@pytest.fixture
+async def bot(start_bot) -> BotUnderTest:
+    """Announcing bot with the channel and the group chat subscribed."""
+    bot_under_test: BotUnderTest = await start_bot(**ANNOUNCING)
+    await bot_under_test.post(installation(bot_under_test.connector.url, "add", scope="channel"))
+    for scope in ("channel", "groupChat"):
+        await bot_under_test.say("subscribe sklearn_*", scope=scope)
+    return bot_under_test
+
+
+async def rows(bot: BotUnderTest) -> list[dict]:
+    engine = create_engine(bot.settings.database_url)
+    async with engine.connect() as connection:
+        result = [dict(row) for row in (await connection.execute(select(announcements))).mappings()]
+    await engine.dispose()
+    return result
+
+
+def announced_conversations(bot: BotUnderTest, since: int) -> list[str]:
+    return sorted(call.conversation_id for call in bot.connector.calls[since:])
+
+
+@pytest.mark.parametrize(
+    "refusals",
+    [
+        [(429, {"Retry-After": "0"}), (429, {"Retry-After": "0"})],
+        [(429, {"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"})],
+        [(503, {})],
+        [(502, {"Retry-After": "0"}), (412, {"Retry-After": "0"}), (504, {"Retry-After": "0"})],
+    ],
+    ids=["429 twice", "429 with a date", "503 without Retry-After", "502 412 504"],
+)
+async def test_throttling_and_server_errors_lose_nothing_and_send_nothing_twice(
+    bot: BotUnderTest, refusals
+):
+    before = len(bot.connector.calls)
+    bot.connector.refusals = list(refusals)
+
+    await post_events(bot, [sample("eventgrid")])
+    await bot.connector.wait_for_calls(before + 2, within=10)
+    await asyncio.sleep(0.3)
+
+    assert bot.connector.refused == [status for status, _ in refusals]
+    assert announced_conversations(bot, before) == [
+        "19:group-chat-id@thread.v2",
+        "19:release-channel@thread.tacv2",
+    ]
+    sent = await rows(bot)
+    assert [row["status"] for row in sent] == ["sent", "sent"]
+    assert all(row["activity_id"].startswith("activity-") for row in sent)
+    assert sum(row["attempts"] for row in sent) == len(refusals)
+
+
+@pytest.mark.parametrize("status", [403, 404])
+async def test_a_conversation_that_is_gone_is_switched_off_not_retried(
+    bot: BotUnderTest, status, caplog
+):
+    bot.connector.refusals = [(status, {})]  # whichever conversation comes first is gone
+    before = len(bot.connector.calls)
+
+    await post_events(bot, [sample("eventgrid", version=1)])
+    await bot.connector.wait_for_calls(before + 1)
+    await asyncio.sleep(0.3)
+    await post_events(bot, [sample("eventgrid", version=2)])
+    await bot.connector.wait_for_calls(before + 2)
+    await asyncio.sleep(0.3)
+
+    survivor = announced_conversations(bot, before)
+    assert len(survivor) == 2
+    assert (
+        len(set(survivor)) == 1
+    )  # both versions reached the other conversation, none the gone one
+    assert sorted(row["status"] for row in await rows(bot)) == ["dropped", "sent", "sent"]
+    assert f"gone ({status}): its subscriptions are off" in caplog.text
+
+
+async def test_a_card_the_connector_refuses_for_good_is_not_retried(bot: BotUnderTest):
+    bot.connector.refusals = [(400, {})]
+    before = len(bot.connector.calls)
+
+    await post_events(bot, [sample("eventgrid")])
+    await bot.connector.wait_for_calls(before + 1)
+    await asyncio.sleep(0.5)
+
+    assert bot.connector.refused == [400]
+    assert sorted(row["status"] for row in await rows(bot)) == ["failed", "sent"]
+
+
+async def test_a_restart_sends_what_was_queued_before(bot: BotUnderTest, start_bot, database_url):
+    bot.connector.refusals = [(503, {"Retry-After": "1"})] * 2
+    before = len(bot.connector.calls)
+    await post_events(bot, [sample("eventgrid")])
+    await asyncio.sleep(0.3)
+    await bot.server.close()  # stops its sender; both cards are still queued
+    assert bot.connector.calls[before:] == []
+
+    await start_bot(database_url=database_url, **ANNOUNCING)
+    await bot.connector.wait_for_calls(before + 2, within=10)
+
+    assert announced_conversations(bot, before) == [
+        "19:group-chat-id@thread.v2",
+        "19:release-channel@thread.tacv2",
+    ]
+
+
+class RecordingChannel:
+    """A Channel that records cards and can hang forever after a number of sends."""
+
+    def __init__(self, hang_after: int | None = None) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.hang_after = hang_after
+
+    async def send_card(self, reference: str, card: dict) -> str:
+        if self.hang_after is not None and len(self.sent) >= self.hang_after:
+            await asyncio.Event().wait()  # the process dies before the connector answers
+        self.sent.append((json.loads(reference)["conversation"]["id"], card["body"][0]["text"]))
+        return f"activity-{len(self.sent)}"
+
+
+async def queued_store(database_url: str, versions: int) -> Store:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    store = Store(engine)
+    ref, _ = await store.save_conversation(conversation())
+    await store.add_subscription(
+        ref, "m", source=None, tags={}, created_by=None, created_by_name=None
+    )
+    for number in range(versions):
+        await store.record_version(ModelVersion("workspace", "ws", "m", str(number)), via="event")
+    return store
+
+
+async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(database_url):
+    store = await queued_store(database_url, versions=10)
+    lease = timedelta(milliseconds=300)
+    dying = RecordingChannel(hang_after=4)
+    first = OutboxSender(store, dying, RateLimiter(), lease=lease)
+    task = asyncio.create_task(first.send_due())
+    await asyncio.sleep(0.2)
+    task.cancel()  # killed with 4 sent and marked, the rest claimed and in flight
+
+    survivor = RecordingChannel()
+    second = OutboxSender(store, survivor, RateLimiter(), lease=lease)
+    assert await second.send_due() == 0  # the dead sender's lease still holds
+    await asyncio.sleep(0.35)
+    assert await second.send_due() == 6
+
+    titles = [title for _, title in dying.sent + survivor.sent]
+    assert sorted(titles) == sorted(f"New version: m {n}" for n in range(10))
+    assert await store.announcement_counts() == {"sent": 10}
+    await store.engine.dispose()
+
+
+async def test_two_senders_never_claim_the_same_row(database_url):
+    store = await queued_store(database_url, versions=30)
+    channels = [RecordingChannel(), RecordingChannel()]
+    senders = [OutboxSender(store, channel, RateLimiter(), batch_size=7) for channel in channels]
+
+    while sum(await asyncio.gather(*(sender.send_due() for sender in senders))):
+        pass
+
+    titles = [title for channel in channels for _, title in channel.sent]
+    assert len(titles) == len(set(titles)) == 30
+    await store.engine.dispose()
+
+
+async def test_a_version_recorded_twice_queues_once(database_url):
+    store = await queued_store(database_url, versions=1)
+
+    again = await store.record_version(ModelVersion("workspace", "ws", "m", "0"), via="poll")
+
+    assert (again.new, again.announcements) == (False, 0)
+    assert await store.announcement_counts() == {"queued": 1}
+    async with store.engine.connect() as connection:
+        assert (await connection.execute(select(conversations.c.active))).scalar_one() is True
+    await store.engine.dispose()
+
+
+def test_backoff_honours_retry_after_and_otherwise_grows_with_jitter():
+    assert backoff(5, 12.0) == 12.0
+    assert backoff(0, 99999.0) == 3600.0
+    assert 0.5 <= backoff(0, None) <= 1.0
+    assert 16.0 <= backoff(5, None) <= 32.0
+    assert backoff(30, None) <= 300.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def send_times(
+    limiter: RateLimiter, clock: FakeClock, conversations: list[str]
+) -> list[float]:
+    times = []
+    for conversation_id in conversations:
+        await limiter.acquire(conversation_id)
+        times.append(clock.now)
+    return times
+
+
+async def test_one_conversation_gets_at_most_7_per_second_and_60_per_30_seconds():
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+
+    times = await send_times(limiter, clock, ["c"] * 61)
+
+    for index in range(len(times) - 7):
+        assert times[index + 7] - times[index] >= 1.0
+    assert times[60] - times[0] >= 30.0
+    assert times[6] == 0.0  # the first seven go at once
+
+
+async def test_the_app_gets_at_most_50_per_second_across_conversations():
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+
+    times = await send_times(limiter, clock, [f"c{i}" for i in range(150)])
+
+    for index in range(len(times) - 50):
+        assert times[index + 50] - times[index] >= 1.0
+    assert times[-1] < 3.0  # and no slower than that
