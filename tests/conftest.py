@@ -128,6 +128,7 @@ class RecordingConnector:
         self.refusals: list[tuple[int, dict[str, str]]] = []
         """Answers (status, headers) for the next calls, in order, before accepting again."""
         self.refused: list[int] = []
+        self._arrived = asyncio.Event()
         self.app = web.Application()
         # Service URLs may carry a path (".../emea/"): accept any prefix before v3/.
         route = "/{prefix:(?:[^/]+/)*}v3/conversations/{conversation_id}/activities"
@@ -155,6 +156,7 @@ class RecordingConnector:
                 body=await request.json(),
             )
         )
+        self._arrived.set()
         return web.json_response({"id": f"activity-{len(self.calls)}"})
 
     def cards(self) -> list[dict[str, Any]]:
@@ -171,7 +173,8 @@ class RecordingConnector:
         try:
             async with asyncio.timeout(within):
                 while len(self.calls) < count:
-                    await asyncio.sleep(0.02)
+                    self._arrived.clear()
+                    await self._arrived.wait()
         except TimeoutError:
             raise AssertionError(f"expected {count} calls, got {len(self.calls)}") from None
 
