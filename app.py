@@ -73,13 +73,14 @@ async def create_app(
     readiness = Readiness(timed_check(store.ping, "the database"), configuration_checks(settings))
     app = build_web_app(messages, readiness, settings.max_body_bytes)
 
-    sender = OutboxSender(store, AgentsChannel(adapter, settings.bot_client_id), RateLimiter())
+    channel = AgentsChannel(adapter, settings.bot_client_id, RateLimiter())
+    sender = OutboxSender(store, channel)
     events = EventGridEndpoint(
         store,
         settings.azureml_workspaces,
         settings.eventgrid_secret,
         settings.max_body_bytes,
-        on_new_announcements=sender.wake,
+        sender,
     )
     app.router.add_post("/api/events/azureml", events.deliver)
     app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
@@ -88,13 +89,11 @@ async def create_app(
         workers.append(asyncio.create_task(sender.run(), name="outbox-sender"))
 
     async def stop_workers(_app: web.Application) -> None:
-        sender.stop()
-        # In-flight sends finish; what is not marked sent stays queued for the next start.
-        await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
+        await sender.stop(grace=SHUTDOWN_GRACE_SECONDS)
         await client_factory.close()
         await engine.dispose()
 
-    workers: list[asyncio.Task[None]] = []
+    workers: list[asyncio.Task[None]] = []  # kept referenced while they run
     app.on_startup.append(start_workers)
     app.on_cleanup.append(stop_workers)
     return app

@@ -15,11 +15,13 @@ from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 
 from app import create_app
 from bot.config import load_settings
+from bot.logs import configure_logging
 from tests.identity import StubTokenProvider, loopback_key_manager
 
 port, jwks_url = int(sys.argv[1]), sys.argv[2]
 JwtTokenValidator._jwk_client_manager = loopback_key_manager(jwks_url)
 settings = load_settings(dotenv_path=None)
+configure_logging(settings.log_level, settings.secrets())
 web.run_app(
     create_app(settings, StubTokenProvider),
     host="127.0.0.1",

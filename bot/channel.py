@@ -12,6 +12,7 @@ from microsoft_agents.hosting.core import MessageFactory, TurnContext
 from multidict import MultiMapping
 
 from bot.cards import CARD_CONTENT_TYPE, Card
+from bot.ratelimit import RateLimiter
 from bot.store.repository import utcnow
 
 
@@ -44,11 +45,13 @@ class Channel(Protocol):
 
 
 class AgentsChannel:
-    """The Channel on the Agents SDK: a proactive turn per message (continue_conversation)."""
+    """The Channel on the Agents SDK: a proactive turn per message (continue_conversation),
+    each message within Teams' rate limits."""
 
-    def __init__(self, adapter: CloudAdapter, app_id: str) -> None:
+    def __init__(self, adapter: CloudAdapter, app_id: str, limiter: RateLimiter) -> None:
         self._adapter = adapter
         self._app_id = app_id
+        self._limiter = limiter
 
     async def send_card(self, reference: str, card: Card) -> str:
         """Post ``card`` into the conversation; a channel gets it as a new thread."""
@@ -60,6 +63,8 @@ class AgentsChannel:
         sent: list[str] = []
 
         async def send(context: TurnContext) -> None:
+            # Booked as late as possible, so that calls reach Teams as evenly as they were booked.
+            await self._limiter.acquire(continuation.conversation.id)
             response = await context.send_activity(card_message(card))
             sent.append(response.id if response and response.id else "")
 

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 
 from bot.domain import ModelVersion, Subscription
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def literal_prefix(pattern: str) -> str:
+    """The lower-cased part of a name pattern before its first wildcard; the store pre-filters
+    on it, and :func:`matches` decides."""
+    wildcard = _WILDCARD.search(pattern)
+    return (pattern[: wildcard.start()] if wildcard else pattern).lower()
 
 
 def matches(subscription: Subscription, version: ModelVersion) -> bool:

@@ -18,7 +18,6 @@ from datetime import timedelta
 from bot.cards.announcement import announcement_card
 from bot.channel import Channel, DeliveryError
 from bot.i18n import Translator
-from bot.ratelimit import RateLimiter
 from bot.store.repository import PendingAnnouncement, Store
 
 log = logging.getLogger(__name__)
@@ -26,9 +25,10 @@ log = logging.getLogger(__name__)
 # No answer (None), throttling, and server or gateway trouble pass: try again later.
 RETRYABLE = {None, 401, 408, 412, 429, 500, 502, 503, 504}
 GONE = {403, 404}
-BASE_DELAY = 1.0
+BASE_DELAY = 0.5
 MAX_DELAY = 300.0
 MAX_RETRY_AFTER = 3600.0
+RETRY_WAKE_SLACK = 0.01  # seconds after a retry's due time, so that the row is due when we look
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:
@@ -40,35 +40,40 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 
 class OutboxSender:
-    """Sends queued announcements; run it as a background task, wake it when rows were queued."""
+    """Sends announcements: those dispatched to it at once, and any due row (``run``)."""
 
     def __init__(
         self,
         store: Store,
         channel: Channel,
-        limiter: RateLimiter,
         *,
         batch_size: int = 200,
-        max_in_flight: int = 50,
+        max_in_flight: int = 4,
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
     ) -> None:
         self._store = store
         self._channel = channel
-        self._limiter = limiter
         self._batch_size = batch_size
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._lease = lease
+        self.lease = lease
+        """How long a claim holds: after it, another sender may take the row."""
         self._idle_poll = idle_poll
-        self._wakeup = asyncio.Event()
+        self._wakeup = asyncio.Event()  # ends the idle wait: a retry fell due, or stop
         self._stopping = False
+        self._dispatched: set[asyncio.Task[None]] = set()
+        self._running: asyncio.Task[object] | None = None
 
-    def wake(self) -> None:
-        """New rows are queued: look now rather than at the next poll."""
-        self._wakeup.set()
+    def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
+        """Send announcements the caller has just queued and claimed, without waiting for a poll."""
+        for item in claimed:
+            task = asyncio.create_task(self._deliver(item))
+            self._dispatched.add(task)
+            task.add_done_callback(self._dispatched.discard)
 
     async def run(self) -> None:
-        """Send until stopped; rows queued by other processes are found by polling."""
+        """Send until stopped: due rows (retries, other processes' rows, claims that ran out)."""
+        self._running = asyncio.current_task()
         failures = 0
         while not self._stopping:
             try:
@@ -80,25 +85,27 @@ class OutboxSender:
                 sent = 0
                 await asyncio.sleep(backoff(failures, None))
             if not sent:
-                self._limiter.forget_idle()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
                 self._wakeup.clear()
 
-    def stop(self) -> None:
-        """Finish the batch in hand and end ``run``; unsent rows stay queued."""
+    async def stop(self, grace: float) -> None:
+        """End ``run`` and wait up to ``grace`` seconds for sends in flight; unsent rows stay
+        queued (their claims run out) for the next start."""
         self._stopping = True
         self._wakeup.set()
+        pending = [*self._dispatched, *([self._running] if self._running else [])]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
 
     async def send_due(self) -> int:
         """Claim the due rows and send them; how many were claimed."""
-        claimed = await self._store.claim_announcements(self._batch_size, self._lease)
+        claimed = await self._store.claim_announcements(self._batch_size, self.lease)
         await asyncio.gather(*(self._deliver(item) for item in claimed))
         return len(claimed)
 
     async def _deliver(self, item: PendingAnnouncement) -> None:
         async with self._in_flight:
-            await self._limiter.acquire(item.conversation_ref)
             card = announcement_card(Translator(item.locale), item.version, item.version_id)
             try:
                 activity_id = await self._channel.send_card(item.reference, card)
@@ -120,6 +127,8 @@ class OutboxSender:
             delay = backoff(item.attempts, error.retry_after)
             log.info("announcement %d not sent (%s); next try in %.1f s", item.id, error, delay)
             await self._store.retry_announcement(item.id, timedelta(seconds=delay), str(error))
+            # Look again when it falls due, rather than at the next idle poll.
+            asyncio.get_running_loop().call_later(delay + RETRY_WAKE_SLACK, self._wakeup.set)
         else:
             log.error("announcement %d refused for good: %s", item.id, error)
             await self._store.fail_announcement(item.id, str(error))

@@ -149,7 +149,10 @@ async def queued_store(database_url: str, versions: int) -> Store:
         ref, "m", source=None, tags={}, created_by=None, created_by_name=None
     )
     for number in range(versions):
-        await store.record_version(ModelVersion("workspace", "ws", "m", str(number)), via="event")
+        # A lease of zero: queued, and free for any sender to claim.
+        await store.record_version(
+            ModelVersion("workspace", "ws", "m", str(number)), "event", timedelta(0)
+        )
     return store
 
 
@@ -157,13 +160,13 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
     store = await queued_store(database_url, versions=10)
     lease = timedelta(milliseconds=300)
     dying = RecordingChannel(hang_after=4)
-    first = OutboxSender(store, dying, RateLimiter(), lease=lease)
+    first = OutboxSender(store, dying, lease=lease)
     task = asyncio.create_task(first.send_due())
     await asyncio.sleep(0.2)
     task.cancel()  # killed with 4 sent and marked, the rest claimed and in flight
 
     survivor = RecordingChannel()
-    second = OutboxSender(store, survivor, RateLimiter(), lease=lease)
+    second = OutboxSender(store, survivor, lease=lease)
     assert await second.send_due() == 0  # the dead sender's lease still holds
     await asyncio.sleep(0.35)
     assert await second.send_due() == 6
@@ -177,7 +180,7 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
 async def test_two_senders_never_claim_the_same_row(database_url):
     store = await queued_store(database_url, versions=30)
     channels = [RecordingChannel(), RecordingChannel()]
-    senders = [OutboxSender(store, channel, RateLimiter(), batch_size=7) for channel in channels]
+    senders = [OutboxSender(store, channel, batch_size=7) for channel in channels]
 
     while sum(await asyncio.gather(*(sender.send_due() for sender in senders))):
         pass
@@ -190,9 +193,11 @@ async def test_two_senders_never_claim_the_same_row(database_url):
 async def test_a_version_recorded_twice_queues_once(database_url):
     store = await queued_store(database_url, versions=1)
 
-    again = await store.record_version(ModelVersion("workspace", "ws", "m", "0"), via="poll")
+    again = await store.record_version(
+        ModelVersion("workspace", "ws", "m", "0"), "poll", timedelta(0)
+    )
 
-    assert (again.new, again.announcements) == (False, 0)
+    assert (again.new, again.claimed) == (False, [])
     assert await store.announcement_counts() == {"queued": 1}
     async with store.engine.connect() as connection:
         assert (await connection.execute(select(conversations.c.active))).scalar_one() is True
@@ -202,8 +207,8 @@ async def test_a_version_recorded_twice_queues_once(database_url):
 def test_backoff_honours_retry_after_and_otherwise_grows_with_jitter():
     assert backoff(5, 12.0) == 12.0
     assert backoff(0, 99999.0) == 3600.0
-    assert 0.5 <= backoff(0, None) <= 1.0
-    assert 16.0 <= backoff(5, None) <= 32.0
+    assert 0.25 <= backoff(0, None) <= 0.5
+    assert 8.0 <= backoff(5, None) <= 16.0
     assert backoff(30, None) <= 300.0
 
 

@@ -63,6 +63,7 @@ async def test_the_unique_constraint_refuses_a_duplicate_subscription_written_di
     row = {
         "conversation_ref": conversation_ref,
         "name_pattern": "m",
+        "name_prefix": "m",
         "source_kind": "",
         "source_name": "",
         "tags": "{}",

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from bot.config import Secret, Workspace
+from bot.outbox import OutboxSender
 from bot.registry.events import EventError, ValidationHandshake, parse_delivery
 from bot.store.repository import Store
 from bot.web import error_response
@@ -27,13 +27,13 @@ SECRET_PARAMETER = "secret"  # noqa: S105 - a parameter name
 
 @dataclass(frozen=True)
 class EventGridEndpoint:
-    """The webhook: authenticate, parse, store, wake the sender."""
+    """The webhook: authenticate, parse, store, and hand the new announcements to the sender."""
 
     store: Store
     workspaces: tuple[Workspace, ...]
     secret: Secret | None
     max_body_bytes: int
-    on_new_announcements: Callable[[], None]
+    sender: OutboxSender
 
     def authenticated(self, request: web.Request) -> bool:
         """The shared secret came as the query parameter or the header."""
@@ -74,20 +74,17 @@ class EventGridEndpoint:
         if isinstance(delivery, ValidationHandshake):
             log.info("Event Grid subscription validated")
             return web.json_response({"validationResponse": delivery.code})
-        queued = 0
         for version in delivery.versions:
-            recorded = await self.store.record_version(version, via="event")
-            queued += recorded.announcements
+            recorded = await self.store.record_version(version, "event", self.sender.lease)
             if recorded.new:
                 log.info(
                     "model %s version %s from %s: %d announcement(s) queued",
                     version.name,
                     version.version,
                     version.source_name,
-                    recorded.announcements,
+                    len(recorded.claimed),
                 )
-        if queued:
-            self.on_new_announcements()
+            self.sender.dispatch(recorded.claimed)
         return web.json_response(
             {"accepted": len(delivery.versions), "ignored": delivery.ignored}, status=200
         )

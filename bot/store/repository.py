@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import ConversationInfo, ModelVersion, Subscription
-from bot.matching import matches
+from bot.matching import literal_prefix, matches
 from bot.store.tables import announcements, conversations, model_versions, subscriptions
 
 # Hot-path statements, built once: SQLAlchemy then only binds the parameters.
@@ -29,8 +29,9 @@ class RecordedVersion:
 
     version_id: int
     new: bool
-    announcements: int
-    """How many conversations it is queued for (0 when it was known already)."""
+    claimed: list[PendingAnnouncement] = field(default_factory=list)
+    """Its announcements, queued and already claimed for the caller to send (none when the
+    version was known already)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Store:
                 self._insert(subscriptions)
                 .values(
                     **key,
+                    name_prefix=literal_prefix(name_pattern),
                     created_by=created_by,
                     created_by_name=created_by_name,
                     created_at=utcnow(),
@@ -187,9 +189,12 @@ class Store:
             )
             return sorted((_subscription(row) for row in rows), key=lambda s: s.id)
 
-    async def record_version(self, version: ModelVersion, via: str) -> RecordedVersion:
+    async def record_version(
+        self, version: ModelVersion, via: str, lease: timedelta
+    ) -> RecordedVersion:
         """Store a model version once and, in the same transaction, queue one announcement per
-        active conversation with a matching subscription. A known version queues nothing."""
+        active conversation with a matching subscription, claimed for ``lease`` by the caller,
+        who sends them at once. A known version queues nothing."""
         now = utcnow()
         async with self.engine.begin() as connection:
             inserted = await connection.execute(
@@ -202,27 +207,42 @@ class Store:
             )
             row = inserted.first()
             if row is None:
-                return RecordedVersion(await _version_id(connection, version), False, 0)
+                return RecordedVersion(await _version_id(connection, version), new=False)
             targets = await _matching_conversations(connection, version)
-            if targets:
-                await connection.execute(
-                    self._insert(announcements)
-                    .values(
-                        [
-                            {
-                                "conversation_ref": conversation_ref,
-                                "model_version_id": row.id,
-                                "status": "queued",
-                                "attempts": 0,
-                                "next_attempt_at": now,
-                                "created_at": now,
-                            }
-                            for conversation_ref in sorted(targets)
-                        ]
-                    )
-                    .on_conflict_do_nothing()
+            if not targets:
+                return RecordedVersion(row.id, new=True)
+            queued = await connection.execute(
+                self._insert(announcements)
+                .values(
+                    [
+                        {
+                            "conversation_ref": conversation_ref,
+                            "model_version_id": row.id,
+                            "status": "queued",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "claimed_until": now + lease,
+                            "created_at": now,
+                        }
+                        for conversation_ref in sorted(targets)
+                    ]
                 )
-            return RecordedVersion(row.id, True, len(targets))
+                .on_conflict_do_nothing()
+                .returning(announcements.c.id, announcements.c.conversation_ref)
+            )
+            claimed = [
+                PendingAnnouncement(
+                    id=announcement.id,
+                    conversation_ref=announcement.conversation_ref,
+                    reference=targets[announcement.conversation_ref][0],
+                    locale=targets[announcement.conversation_ref][1],
+                    attempts=0,
+                    version_id=row.id,
+                    version=version,
+                )
+                for announcement in queued
+            ]
+            return RecordedVersion(row.id, new=True, claimed=sorted(claimed, key=lambda a: a.id))
 
     async def claim_announcements(self, limit: int, lease: timedelta) -> list[PendingAnnouncement]:
         """Claim up to ``limit`` due announcements for ``lease``: a compare-and-set, so rows
@@ -412,16 +432,33 @@ async def _version_id(connection: AsyncConnection, version: ModelVersion) -> int
     return int(row.scalar_one())
 
 
-async def _matching_conversations(connection: AsyncConnection, version: ModelVersion) -> set[int]:
+async def _matching_conversations(
+    connection: AsyncConnection, version: ModelVersion
+) -> dict[int, tuple[str, str | None]]:
+    """Active conversations with a subscription the version matches, with their reference and
+    locale: SQL narrows the candidates by source and the pattern's literal prefix, :func:`matches`
+    decides."""
+    name = version.name.lower()
+    prefix = subscriptions.c.name_prefix
     rows = await connection.execute(
-        select(subscriptions)
+        select(subscriptions, conversations.c.reference, conversations.c.locale)
         .join(conversations, conversations.c.id == subscriptions.c.conversation_ref)
-        .where(conversations.c.active.is_(True))
+        .where(
+            conversations.c.active.is_(True),
+            func.substr(literal(name), 1, func.length(prefix)) == prefix,
+            or_(
+                subscriptions.c.source_kind == "",
+                and_(
+                    subscriptions.c.source_kind == version.source_kind,
+                    func.lower(subscriptions.c.source_name) == version.source_name.lower(),
+                ),
+            ),
+        )
     )
     return {
-        subscription.conversation_ref
-        for subscription in map(_subscription, rows)
-        if matches(subscription, version)
+        row.conversation_ref: (row.reference, row.locale)
+        for row in rows
+        if matches(_subscription(row), version)
     }
 
 

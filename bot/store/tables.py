@@ -62,6 +62,8 @@ subscriptions = Table(
         index=True,
     ),
     Column("name_pattern", String(255), nullable=False),
+    # The pattern's lower-cased text before its first wildcard: a cheap SQL pre-filter.
+    Column("name_prefix", String(255), nullable=False),
     # '' when the subscription accepts every workspace and registry, so that the unique key holds.
     Column("source_kind", String(16), nullable=False),
     Column("source_name", String(64), nullable=False),

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("conversation_ref", Id, nullable=False),
         sa.Column("name_pattern", sa.String(255), nullable=False),
+        sa.Column("name_prefix", sa.String(255), nullable=False),
         sa.Column("source_kind", sa.String(16), nullable=False),
         sa.Column("source_name", sa.String(64), nullable=False),
         sa.Column("tags", sa.String(4096), nullable=False),

@@ -1,0 +1,222 @@
+"""What the benchmarks share: a loopback stand-in for Microsoft's endpoints, our bot as a process.
+
+The stand-in serves the Bot Framework signing keys (JWKS and OpenID document) and plays the Bot
+Connector: it records every card with its arrival time, and may refuse calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, web
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.domain import ConversationInfo  # noqa: E402
+from bot.store.engine import create_engine  # noqa: E402
+from bot.store.migrate import upgrade  # noqa: E402
+from bot.store.repository import Store  # noqa: E402
+from tests.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
+
+WORKSPACE = "00000000-0000-0000-0000-000000000000/ml-rg/ml-prod"
+WORKSPACE_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ml-rg"
+    "/providers/Microsoft.MachineLearningServices/workspaces/ml-prod"
+)
+EVENT_SECRET = "bench-event-secret"
+LOG = Path(tempfile.gettempdir()) / "releasebot-bench.log"
+"""Where the bots' own logs go, for a look when a figure is off."""
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pinned(command: list[str]) -> list[str]:
+    """Run a bot on core 1 when taskset exists; the benchmark itself runs on core 0."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {0})
+    return ["taskset", "-c", "1", *command] if shutil.which("taskset") else command
+
+
+class Microsoft:
+    """Loopback Bot Connector and key endpoints. ``refuse(call_number)`` may return a status."""
+
+    def __init__(self, refuse: Callable[[], int | None] = lambda: None) -> None:
+        self.keys = SigningKeys()
+        self.refuse = refuse
+        self.url = ""
+        self.requests = 0
+        self.refused = 0
+        self.cards: list[tuple[float, str, str]] = []
+        """(arrival time, conversation id, card title) of every accepted card."""
+        self.arrived = asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_get("/keys", self._jwks)
+        self.app.router.add_get("/openid", self._openid)
+        self.app.router.add_route("*", "/v3/conversations/{conversation}/{tail:.*}", self._reply)
+        self._runner = web.AppRunner(self.app, access_log=None)
+
+    async def start(self) -> None:
+        """Serve on a free loopback port."""
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}/"
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        await self._runner.cleanup()
+
+    async def _jwks(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.keys.jwks())
+
+    async def _openid(self, _request: web.Request) -> web.Response:
+        document = {"issuer": "https://api.botframework.com", "jwks_uri": self.url + "keys"}
+        return web.json_response(document)
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        status = self.refuse()
+        if status is not None:
+            self.refused += 1
+            return web.json_response({"error": {"code": "Throttled"}}, status=status)
+        body = await request.json()
+        title = ""
+        for attachment in body.get("attachments") or []:
+            title = attachment["content"]["body"][0]["text"]
+        self.cards.append((time.perf_counter(), request.match_info["conversation"], title))
+        self.arrived.set()
+        return web.json_response({"id": f"activity-{len(self.cards)}"})
+
+
+def bot_environment(data_dir: str, **extra: str) -> dict[str, str]:
+    """The settings of our bot under benchmark: production auth, SQLite, one watched workspace."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": APP_ID,
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID": TENANT_ID,
+        "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTSECRET": "bench-secret",
+        "RELEASEBOT_DATABASE_URL": database_url(data_dir),
+        "RELEASEBOT_DEV_LOCAL_CONNECTOR": "true",
+        "RELEASEBOT_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
+        "RELEASEBOT_AZUREML_WORKSPACES": WORKSPACE,
+        "RELEASEBOT_EVENTGRID_SECRET": EVENT_SECRET,
+        **extra,
+    }
+
+
+def database_url(data_dir: str) -> str:
+    """The SQLite store in the benchmark's folder."""
+    return f"sqlite+aiosqlite:///{data_dir}/bench.db"
+
+
+def ours(microsoft: Microsoft) -> list[str]:
+    """The command that runs our bot (bench/agents_bot.py gets the port after the script)."""
+    return [sys.executable, str(ROOT / "bench" / "agents_bot.py"), microsoft.url + "keys"]
+
+
+async def start_bot(
+    session: ClientSession, command: list[str], env: dict[str, str]
+) -> tuple[str, asyncio.subprocess.Process]:
+    """Start a bot process pinned to core 1; its base URL once it answers."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *pinned([command[0], command[1], str(port), *command[2:]]),
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=LOG.open("ab"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise RuntimeError(f"the bot exited with {process.returncode}")
+        try:
+            async with session.post(base + "/api/messages", data=b"{}"):
+                return base, process
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the bot did not start")
+
+
+async def stop_bot(process: asyncio.subprocess.Process) -> None:
+    """Stop a bot process and wait for it."""
+    process.terminate()
+    await asyncio.wait_for(process.wait(), 30)
+
+
+async def seed_subscribers(data_dir: str, microsoft: Microsoft, count: int, pattern: str) -> None:
+    """``count`` Teams channels in the store, each subscribed to ``pattern`` ({n}: its number)."""
+    engine = create_engine(database_url(data_dir))
+    await upgrade(engine)
+    store = Store(engine)
+    for number in range(count):
+        conversation_id = f"19:bench-channel-{number}@thread.tacv2"
+        reference = {
+            "bot": {"id": f"28:{APP_ID}", "name": "ReleaseBot"},
+            "conversation": {
+                "id": conversation_id,
+                "conversationType": "channel",
+                "tenantId": TENANT_ID,
+            },
+            "channelId": "msteams",
+            "serviceUrl": microsoft.url,
+        }
+        info = ConversationInfo(
+            "msteams",
+            conversation_id,
+            "channel",
+            TENANT_ID,
+            microsoft.url,
+            None,
+            "en-US",
+            json.dumps(reference),
+        )
+        ref, _ = await store.save_conversation(info)
+        await store.add_subscription(
+            ref,
+            pattern.format(n=number),
+            source=None,
+            tags={},
+            created_by=None,
+            created_by_name=None,
+        )
+    await engine.dispose()
+
+
+def model_registered(name: str, version: int) -> list[dict[str, Any]]:
+    """A ModelRegistered delivery in the Event Grid schema for the benchmark's workspace."""
+    return [
+        {
+            "topic": WORKSPACE_ID,
+            "subject": f"models/{name}:{version}",
+            "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+            "eventTime": "2026-11-24T10:00:00Z",
+            "id": f"{name}-{version}",
+            "data": {"modelName": name, "modelVersion": version, "modelTags": {"stage": "bench"}},
+            "dataVersion": "2",
+            "metadataVersion": "1",
+        }
+    ]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value below which ``fraction`` of the sorted values lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
