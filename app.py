@@ -24,6 +24,7 @@ from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
 from bot.outbox import OutboxSender
 from bot.ratelimit import RateLimiter
+from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
@@ -75,10 +76,16 @@ async def create_app(
 
     channel = AgentsChannel(adapter, settings.bot_client_id, RateLimiter())
     sender = OutboxSender(store, channel)
+    entra = (
+        EntraTokenValidator(settings.eventgrid_audience, settings.eventgrid_tenant_id)
+        if settings.eventgrid_audience and settings.eventgrid_tenant_id
+        else None
+    )
     events = EventGridEndpoint(
         store,
         settings.azureml_workspaces,
         settings.eventgrid_secret,
+        entra,
         settings.max_body_bytes,
         sender,
     )

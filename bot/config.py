@@ -105,6 +105,10 @@ class Settings:
     """RELEASEBOT_AZUREML_REGISTRIES: comma-separated Azure ML registry names."""
     eventgrid_secret: Secret | None = None
     """RELEASEBOT_EVENTGRID_SECRET: what Event Grid sends as ?secret= or X-Releasebot-Secret."""
+    eventgrid_audience: str = ""
+    """RELEASEBOT_EVENTGRID_AUDIENCE: Entra app (id or URI) Event Grid gets tokens for; '' off."""
+    eventgrid_tenant_id: str = ""
+    """AZURE_TENANT_ID (else the bot's tenant): the tenant whose Entra tokens Event Grid sends."""
     devops_organization_url: str = ""
     """RELEASEBOT_DEVOPS_ORGANIZATION_URL: e.g. https://dev.azure.com/contoso."""
     devops_project: str = ""
@@ -152,10 +156,14 @@ class Settings:
                     "announcements: no Azure ML workspace or registry is watched",
                 )
             )
-        if self.azureml_workspaces and self.eventgrid_secret is None:
+        if (
+            self.azureml_workspaces
+            and self.eventgrid_secret is None
+            and not self.eventgrid_audience
+        ):
             missing.append(
                 MissingSetting(
-                    f"{PREFIX}EVENTGRID_SECRET",
+                    f"{PREFIX}EVENTGRID_SECRET or {PREFIX}EVENTGRID_AUDIENCE",
                     "Event Grid push: /api/events/azureml refuses every delivery (401)",
                 )
             )
@@ -198,6 +206,8 @@ def load_settings(
         azureml_workspaces=tuple(_workspace(item) for item in _items(get("AZUREML_WORKSPACES"))),
         azureml_registries=tuple(_registry(item) for item in _items(get("AZUREML_REGISTRIES"))),
         eventgrid_secret=Secret(get("EVENTGRID_SECRET")) if get("EVENTGRID_SECRET") else None,
+        eventgrid_audience=get("EVENTGRID_AUDIENCE"),
+        eventgrid_tenant_id=(env.get("AZURE_TENANT_ID") or env.get(SDK_TENANT_ID) or "").strip(),
         devops_organization_url=_https_url(
             "DEVOPS_ORGANIZATION_URL", get("DEVOPS_ORGANIZATION_URL")
         ),

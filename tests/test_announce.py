@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
 
 from bot.cards.verbs import APPROVE, REJECT
+from bot.registry import entra
 from tests.conftest import BotUnderTest, installation
+from tests.identity import TENANT_ID
 from tests.test_chat_commands import card_text
 
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs" / "azure-ml" / "eventgrid"
@@ -318,3 +321,75 @@ async def test_an_oversized_delivery_gets_413(bot: BotUnderTest):
     status, _ = await post_events(bot, [event])
 
     assert status == 413
+
+
+ENTRA_AUDIENCE = "api://releasebot-events"
+
+
+@pytest.fixture
+async def entra_bot(start_bot, signing_keys, monkeypatch) -> BotUnderTest:
+    """The bot accepting Event Grid deliveries with Entra tokens of our tenant (keys on loopback)."""
+
+    async def keys(_request):
+        return web.json_response(signing_keys.jwks())
+
+    app = web.Application()
+    app.router.add_get("/{tenant}/discovery/v2.0/keys", keys)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    monkeypatch.setattr(entra, "ENTRA_AUTHORITY", str(server.make_url("")).rstrip("/"))
+    bot_under_test: BotUnderTest = await start_bot(
+        RELEASEBOT_AZUREML_WORKSPACES=ANNOUNCING["RELEASEBOT_AZUREML_WORKSPACES"],
+        RELEASEBOT_EVENTGRID_AUDIENCE=ENTRA_AUDIENCE,
+    )
+    yield bot_under_test
+    await server.close()
+
+
+def entra_token(keys, authority: str, **claims) -> str:
+    issuer = claims.pop("iss", f"{authority}/{TENANT_ID}/v2.0")
+    return keys.token(aud=claims.pop("aud", ENTRA_AUDIENCE), iss=issuer, tid=TENANT_ID, **claims)
+
+
+async def test_an_entra_token_for_our_audience_and_tenant_is_accepted(
+    entra_bot: BotUnderTest, signing_keys
+):
+    token = entra_token(signing_keys, entra.ENTRA_AUTHORITY)
+
+    status, answer = await post_events(
+        entra_bot, [sample("eventgrid")], secret=None, headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert (status, answer) == (200, {"accepted": 1, "ignored": 0})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"aud": "api://someone-else"},
+        {"iss": "https://login.microsoftonline.com/99999999-8888-7777-6666-555555555555/v2.0"},
+        {"exp": 1_000_000},
+        {"key": "other"},
+        {"drop": ("exp",)},
+    ],
+    ids=["wrong audience", "other tenant", "expired", "forged", "no expiry"],
+)
+async def test_a_bad_entra_token_gets_401(entra_bot: BotUnderTest, signing_keys, change):
+    change = dict(change)
+    if change.pop("key", None):
+        change["key"] = signing_keys.other_key
+    token = entra_token(signing_keys, entra.ENTRA_AUTHORITY, **change)
+
+    status, _ = await post_events(
+        entra_bot, [sample("eventgrid")], secret=None, headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert status == 401
+
+
+async def test_with_entra_auth_and_no_secret_an_unauthenticated_delivery_gets_401(
+    entra_bot: BotUnderTest,
+):
+    status, _ = await post_events(entra_bot, [sample("eventgrid")], secret="anything")
+
+    assert status == 401

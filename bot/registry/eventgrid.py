@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.config import Secret, Workspace
 from bot.outbox import OutboxSender
+from bot.registry.entra import EntraTokenValidator
 from bot.registry.events import EventError, ValidationHandshake, parse_delivery
 from bot.store.repository import Store
 from bot.web import error_response
@@ -32,11 +33,16 @@ class EventGridEndpoint:
     store: Store
     workspaces: tuple[Workspace, ...]
     secret: Secret | None
+    entra: EntraTokenValidator | None
     max_body_bytes: int
     sender: OutboxSender
 
-    def authenticated(self, request: web.Request) -> bool:
-        """The shared secret came as the query parameter or the header."""
+    async def authenticated(self, request: web.Request) -> bool:
+        """A valid Entra bearer token (when Entra auth is on), or the shared secret as the query
+        parameter or the header. A bearer token that is sent must be valid."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if self.entra is not None and scheme.lower() == "bearer":
+            return await self.entra.validate(token.strip()) is not None
         if self.secret is None:
             return False
         offered = request.query.get(SECRET_PARAMETER) or request.headers.get(SECRET_HEADER) or ""
@@ -44,7 +50,7 @@ class EventGridEndpoint:
 
     async def handshake(self, request: web.Request) -> web.Response:
         """CloudEvents abuse protection: allow the origin that asks."""
-        if not self.authenticated(request):
+        if not await self.authenticated(request):
             return error_response(401, "missing or wrong event secret")
         origin = request.headers.get("WebHook-Request-Origin")
         if not origin:
@@ -60,7 +66,7 @@ class EventGridEndpoint:
 
     async def deliver(self, request: web.Request) -> web.Response:
         """One delivery: store each new version of a configured workspace, once."""
-        if not self.authenticated(request):
+        if not await self.authenticated(request):
             return error_response(401, "missing or wrong event secret")
         if (request.content_length or 0) > self.max_body_bytes:
             return error_response(413, f"the body is larger than {self.max_body_bytes} bytes")
