@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -24,8 +25,15 @@ from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
 from bot.outbox import OutboxSender
 from bot.ratelimit import RateLimiter
+from bot.registry.azureml import (
+    ModelRegistry,
+    default_credential,
+    registry_registry,
+    workspace_registry,
+)
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
+from bot.registry.watcher import RegistryWatcher
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
@@ -45,13 +53,59 @@ def msal_token_provider(config: AgentAuthConfiguration) -> AccessTokenProviderBa
 
 
 async def create_app(
-    settings: Settings, token_provider_factory: TokenProviderFactory = msal_token_provider
+    settings: Settings,
+    token_provider_factory: TokenProviderFactory = msal_token_provider,
+    registries: list[ModelRegistry] | None = None,
 ) -> web.Application:
-    """Build the whole bot for ``settings``: migrate the store, wire the SDK, return the web app."""
+    """Build the whole bot for ``settings``: migrate the store, wire the SDK and the workers.
+
+    ``registries`` replaces the Azure ML sources named in the settings (tests, the demo).
+    """
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     store = Store(engine)
+    connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
+    sender = OutboxSender(store, AgentsChannel(adapter, settings.bot_client_id, RateLimiter()))
+    sources = registries if registries is not None else configured_registries(settings)
+    watcher = RegistryWatcher(store, sources, sender, settings.poll_interval_seconds)
 
+    messages = MessageEndpoint(
+        adapter=adapter,
+        agent=build_agent(store, connection_manager, settings.subscription_managers),
+        auth=connection_manager.get_default_connection_configuration(),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    readiness = Readiness(
+        timed_check(store.ping, "the database"),
+        configuration_checks(settings),
+        live_checks={"azure_ml": watcher.health} if sources else {},
+    )
+    app = build_web_app(messages, readiness, settings.max_body_bytes)
+    events = _event_endpoint(settings, store, sender)
+    app.router.add_post("/api/events/azureml", events.deliver)
+    app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
+
+    async def start_workers(_app: web.Application) -> None:
+        workers.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+        if sources:
+            workers.append(asyncio.create_task(watcher.run(), name="registry-watcher"))
+
+    async def stop_workers(_app: web.Application) -> None:
+        for worker in workers[1:]:
+            worker.cancel()
+        await sender.stop(grace=SHUTDOWN_GRACE_SECONDS)
+        await client_factory.close()
+        await engine.dispose()
+
+    workers: list[asyncio.Task[None]] = []  # kept referenced while they run
+    app.on_startup.append(start_workers)
+    app.on_cleanup.append(stop_workers)
+    return app
+
+
+def _agents_sdk(
+    settings: Settings, token_provider_factory: TokenProviderFactory
+) -> tuple[ConnectionManager, PooledClientFactory, CloudAdapter]:
     connection_manager = ConnectionManager(
         provider_factory=token_provider_factory, **sdk_configuration(settings)
     )
@@ -64,24 +118,16 @@ async def create_app(
     )
     # The SDK's default posts "Exception caught : <error>" to the user; our handlers report errors.
     adapter.on_turn_error = None
-    agent = build_agent(store, connection_manager, settings.subscription_managers)
-    messages = MessageEndpoint(
-        adapter=adapter,
-        agent=agent,
-        auth=connection_manager.get_default_connection_configuration(),
-        max_body_bytes=settings.max_body_bytes,
-    )
-    readiness = Readiness(timed_check(store.ping, "the database"), configuration_checks(settings))
-    app = build_web_app(messages, readiness, settings.max_body_bytes)
+    return connection_manager, client_factory, adapter
 
-    channel = AgentsChannel(adapter, settings.bot_client_id, RateLimiter())
-    sender = OutboxSender(store, channel)
+
+def _event_endpoint(settings: Settings, store: Store, sender: OutboxSender) -> EventGridEndpoint:
     entra = (
         EntraTokenValidator(settings.eventgrid_audience, settings.eventgrid_tenant_id)
         if settings.eventgrid_audience and settings.eventgrid_tenant_id
         else None
     )
-    events = EventGridEndpoint(
+    return EventGridEndpoint(
         store,
         settings.azureml_workspaces,
         settings.eventgrid_secret,
@@ -89,21 +135,16 @@ async def create_app(
         settings.max_body_bytes,
         sender,
     )
-    app.router.add_post("/api/events/azureml", events.deliver)
-    app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
 
-    async def start_workers(_app: web.Application) -> None:
-        workers.append(asyncio.create_task(sender.run(), name="outbox-sender"))
 
-    async def stop_workers(_app: web.Application) -> None:
-        await sender.stop(grace=SHUTDOWN_GRACE_SECONDS)
-        await client_factory.close()
-        await engine.dispose()
-
-    workers: list[asyncio.Task[None]] = []  # kept referenced while they run
-    app.on_startup.append(start_workers)
-    app.on_cleanup.append(stop_workers)
-    return app
+def configured_registries(settings: Settings) -> list[ModelRegistry]:
+    """The workspaces and registries of the settings, signed in by azure-identity (one credential,
+    made on first use, in the poller's thread)."""
+    credential = functools.cache(default_credential)
+    return [
+        *(workspace_registry(workspace, credential) for workspace in settings.azureml_workspaces),
+        *(registry_registry(name, credential) for name in settings.azureml_registries),
+    ]
 
 
 def main() -> None:

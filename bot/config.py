@@ -91,6 +91,8 @@ class Settings:
     """RELEASEBOT_DATABASE_URL: SQLAlchemy async URL of the store (SQLite file by default)."""
     log_level: str = "INFO"
     """RELEASEBOT_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+    poll_interval_seconds: float = 60.0
+    """RELEASEBOT_POLL_INTERVAL_SECONDS: how often the Azure ML sources are polled (±10%)."""
     max_body_bytes: int = 256 * 1024
     """RELEASEBOT_MAX_BODY_BYTES: larger request bodies are refused with 413."""
     dev_allow_anonymous: bool = False
@@ -198,6 +200,9 @@ def load_settings(
         database_url=get("DATABASE_URL", Settings.database_url),
         log_level=_choice("LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), _LOG_LEVELS),
         max_body_bytes=_positive_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES", "262144")),
+        poll_interval_seconds=float(
+            _positive_int("POLL_INTERVAL_SECONDS", get("POLL_INTERVAL_SECONDS", "60"))
+        ),
         dev_allow_anonymous=_bool("DEV_ALLOW_ANONYMOUS", get("DEV_ALLOW_ANONYMOUS")),
         dev_local_connector=_bool("DEV_LOCAL_CONNECTOR", get("DEV_LOCAL_CONNECTOR")),
         subscription_managers=frozenset(

@@ -201,11 +201,14 @@ class Readiness:
 
     store_check: Check
     static_checks: dict[str, dict[str, Any]]
+    live_checks: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    """Entries kept current by a worker (the poller's state); they replace static ones."""
 
     async def handle(self, _request: web.Request) -> web.Response:
         """JSON with ``ok`` or the reason per dependency; 503 when the store is down."""
         store = await self.store_check()
-        checks = {"store": store, **self.static_checks}
+        live = {name: check() for name, check in self.live_checks.items()}
+        checks = {"store": store, **self.static_checks, **live}
         return web.json_response(
             {"ready": store["ok"], "checks": checks}, status=200 if store["ok"] else 503
         )

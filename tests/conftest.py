@@ -262,10 +262,12 @@ async def start_bot(
     """Start the bot with optional extra settings; every started bot is stopped at the end."""
     started: list[tuple[TestServer, ClientSession]] = []
 
-    async def start(**overrides: str) -> BotUnderTest:
+    async def start(registries: list | None = None, **overrides: str) -> BotUnderTest:
+        """Start a bot; it polls only the ``registries`` given (none: Azure is out of reach)."""
         env = bot_environment(overrides.pop("database_url", database_url), **overrides)
         settings = load_settings(env, dotenv_path=None)
-        server = TestServer(await create_app(settings, StubTokenProvider), host="127.0.0.1")
+        app = await create_app(settings, StubTokenProvider, registries or [])
+        server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         session = ClientSession()
         started.append((server, session))

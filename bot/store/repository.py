@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.domain import ConversationInfo, ModelVersion, Subscription
 from bot.matching import literal_prefix, matches
-from bot.store.tables import announcements, conversations, model_versions, subscriptions
+from bot.store.tables import (
+    announcements,
+    conversations,
+    model_versions,
+    registry_sources,
+    registry_watermarks,
+    subscriptions,
+)
 
 # Hot-path statements, built once: SQLAlchemy then only binds the parameters.
 _LIST_SUBSCRIPTIONS = (
@@ -347,6 +354,75 @@ class Store:
                 select(announcements.c.status, func.count()).group_by(announcements.c.status)
             )
             return dict(rows.all())
+
+    async def remember_versions(self, versions: list[ModelVersion], via: str) -> None:
+        """Record versions as known without announcing them (a source's first poll)."""
+        if not versions:
+            return
+        now = utcnow()
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                self._insert(model_versions)
+                .values(
+                    [
+                        _version_values(version) | {"received_via": via, "received_at": now}
+                        for version in versions
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+
+    async def watermarks(self, source_kind: str, source_name: str) -> dict[str, str] | None:
+        """The latest version seen per model of a source; None until the source is baselined."""
+        async with self.engine.connect() as connection:
+            baselined = await connection.execute(
+                select(registry_sources.c.id).where(
+                    registry_sources.c.source_kind == source_kind,
+                    registry_sources.c.source_name == source_name,
+                )
+            )
+            if baselined.first() is None:
+                return None
+            rows = await connection.execute(
+                select(
+                    registry_watermarks.c.model_name, registry_watermarks.c.latest_version
+                ).where(
+                    registry_watermarks.c.source_kind == source_kind,
+                    registry_watermarks.c.source_name == source_name,
+                )
+            )
+            return dict(rows.all())
+
+    async def set_watermark(
+        self, source_kind: str, source_name: str, model_name: str, latest_version: str
+    ) -> None:
+        """Remember that a model's versions were listed up to ``latest_version``."""
+        statement = self._insert(registry_watermarks).values(
+            source_kind=source_kind,
+            source_name=source_name,
+            model_name=model_name,
+            latest_version=latest_version,
+            updated_at=utcnow(),
+        )
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["source_kind", "source_name", "model_name"],
+                    set_={
+                        "latest_version": statement.excluded.latest_version,
+                        "updated_at": statement.excluded.updated_at,
+                    },
+                )
+            )
+
+    async def mark_baselined(self, source_kind: str, source_name: str) -> None:
+        """The source's existing versions are all recorded: from now on, new ones are announced."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                self._insert(registry_sources)
+                .values(source_kind=source_kind, source_name=source_name, baselined_at=utcnow())
+                .on_conflict_do_nothing()
+            )
 
     async def _finish(self, announcement_id: int, **values: Any) -> None:
         async with self.engine.begin() as connection:

@@ -135,3 +135,29 @@ announcements = Table(
     UniqueConstraint("conversation_ref", "model_version_id", name="uq_announcements_once"),
 )
 Index("ix_announcements_due", announcements.c.status, announcements.c.next_attempt_at)
+
+registry_sources = Table(
+    "registry_sources",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_kind", String(16), nullable=False),
+    Column("source_name", String(64), nullable=False),
+    # When the poller first recorded every existing version of the source, without announcing.
+    Column("baselined_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("source_kind", "source_name", name="uq_registry_sources_identity"),
+)
+
+registry_watermarks = Table(
+    "registry_watermarks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_kind", String(16), nullable=False),
+    Column("source_name", String(64), nullable=False),
+    Column("model_name", String(255), nullable=False),
+    # The container's latest version when its versions were last listed: text, not a number.
+    Column("latest_version", String(128), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint(
+        "source_kind", "source_name", "model_name", name="uq_registry_watermarks_model"
+    ),
+)

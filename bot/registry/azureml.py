@@ -1,0 +1,149 @@
+"""Azure ML workspaces and registries through azure-ai-ml.
+
+azure-ai-ml is synchronous and costs about two seconds to import, so it is imported lazily and
+every call (the client's construction too: for a registry it makes a discovery request) runs in a
+thread, here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.config import Workspace
+from bot.domain import ModelVersion
+
+# Plain strings: on Python 3.11 the SDK sends the enum's name for ListViewType (a known bug).
+ACTIVE_ONLY = "ActiveOnly"
+WORKSPACE_ID = (
+    "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.MachineLearningServices/workspaces/{}"
+)
+
+
+@dataclass(frozen=True)
+class Container:
+    """A model (all its versions) and its latest version."""
+
+    name: str
+    latest_version: str | None
+
+
+class ModelRegistry(Protocol):
+    """Where model versions are registered: a workspace or a registry."""
+
+    source_kind: str
+    source_name: str
+
+    async def containers(self) -> list[Container]:
+        """Every model with its latest version: one request per page."""
+        ...
+
+    async def versions(self, model_name: str) -> list[ModelVersion]:
+        """Every active version of one model."""
+        ...
+
+
+ClientFactory = Callable[[], Any]
+"""Builds an ``azure.ai.ml.MLClient``; called once, in a thread."""
+
+
+class AzureMLRegistry:
+    """A ModelRegistry on azure-ai-ml's MLClient."""
+
+    def __init__(
+        self,
+        source_kind: str,
+        source_name: str,
+        client_factory: ClientFactory,
+        source_id: str | None = None,
+    ) -> None:
+        self.source_kind = source_kind
+        self.source_name = source_name
+        self._client_factory = client_factory
+        self._source_id = source_id
+        self._client: Any = None
+
+    async def containers(self) -> list[Container]:
+        """Every model with its latest version."""
+        return await asyncio.to_thread(self._list_containers)
+
+    async def versions(self, model_name: str) -> list[ModelVersion]:
+        """Every active version of one model, with tags, properties, creator and time."""
+        return await asyncio.to_thread(self._list_versions, model_name)
+
+    def _ml(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def _list_containers(self) -> list[Container]:
+        models: Iterable[Any] = self._ml().models.list(list_view_type=ACTIVE_ONLY)
+        return [Container(model.name, _text(model.latest_version)) for model in models]
+
+    def _list_versions(self, model_name: str) -> list[ModelVersion]:
+        models: Iterable[Any] = self._ml().models.list(name=model_name, list_view_type=ACTIVE_ONLY)
+        return [self._version(model) for model in models]
+
+    def _version(self, model: Any) -> ModelVersion:
+        context = model.creation_context
+        return ModelVersion(
+            source_kind=self.source_kind,
+            source_name=self.source_name,
+            name=model.name,
+            version=str(model.version),
+            tags={str(k): str(v) for k, v in (model.tags or {}).items()},
+            properties={str(k): str(v) for k, v in (model.properties or {}).items()},
+            description=model.description,
+            created_by=getattr(context, "created_by", None),
+            created_at=getattr(context, "created_at", None),
+            source_id=self._source_id,
+        )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def workspace_registry(
+    workspace: Workspace, credential: Callable[[], Any], **client_options: Any
+) -> AzureMLRegistry:
+    """The ModelRegistry of a workspace; ``client_options`` go to MLClient (cloud, transport)."""
+
+    def build() -> Any:
+        from azure.ai.ml import MLClient
+
+        return MLClient(
+            credential(),
+            workspace.subscription_id,
+            workspace.resource_group,
+            workspace.name,
+            enable_telemetry=False,
+            **client_options,
+        )
+
+    source_id = WORKSPACE_ID.format(
+        workspace.subscription_id, workspace.resource_group, workspace.name
+    )
+    return AzureMLRegistry("workspace", workspace.name, build, source_id)
+
+
+def registry_registry(
+    name: str, credential: Callable[[], Any], **client_options: Any
+) -> AzureMLRegistry:
+    """The ModelRegistry of an Azure ML registry (its client makes a discovery call)."""
+
+    def build() -> Any:
+        from azure.ai.ml import MLClient
+
+        return MLClient(credential(), registry_name=name, enable_telemetry=False, **client_options)
+
+    return AzureMLRegistry("registry", name, build)
+
+
+def default_credential() -> Any:
+    """azure-identity's DefaultAzureCredential: the AZURE_* settings, managed identity, etc."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
