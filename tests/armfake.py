@@ -1,0 +1,198 @@
+"""A loopback Azure Resource Manager for Azure ML models, read by the real azure-ai-ml client.
+
+It serves HTTPS with a certificate made here for IP 127.0.0.1, and answers in the official response
+shapes (``../shared/specs/azure-ml/model-containers`` and ``model-versions``). azure-ai-ml reaches it
+through its own ``cloud_metadata`` option, so no check of the client is bypassed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from azure.core.credentials import AccessToken
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from bot.config import Workspace
+from bot.registry.azureml import AzureMLRegistry, workspace_registry
+
+WORKSPACE = Workspace("00000000-0000-0000-0000-000000000000", "ml-rg", "ml-prod")
+ARM = "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.MachineLearningServices/workspaces/{w}"
+PAGE_SIZE = 2
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate and key for IP 127.0.0.1, as PEM files."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "arm.pem", directory / "arm.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class FakeCredential:
+    """An azure-identity credential that hands out a fixed token, or fails as told."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def get_token(self, *_scopes: str, **_kwargs: Any) -> AccessToken:
+        if self.error is not None:
+            raise self.error
+        return AccessToken("arm-token", int(dt.datetime.now(dt.UTC).timestamp()) + 3600)
+
+
+@dataclass
+class FakeArm:
+    """Models by name, each a list of versions (dicts with version, tags, createdBy...)."""
+
+    models: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+    server: TestServer | None = None
+    cert_path: Path | None = None
+
+    def register(self, name: str, version: str, **details: Any) -> None:
+        """Register a version, as a data scientist would."""
+        self.models.setdefault(name, []).append({"version": version, **details})
+
+    async def start(self, directory: Path) -> None:
+        """Serve HTTPS on a free loopback port."""
+        self.cert_path, key_path = self_signed(directory)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_path, key_path)
+        app = web.Application()
+        base = ARM.format(s="{s}", g="{g}", w="{w}")
+        app.router.add_get(base + "/models", self._containers)
+        app.router.add_get(base + "/models/{name}/versions", self._versions)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server(ssl=context)
+
+    async def close(self) -> None:
+        """Stop serving."""
+        if self.server is not None:
+            await self.server.close()
+
+    @property
+    def root(self) -> str:
+        assert self.server is not None
+        return f"https://127.0.0.1:{self.server.port}/"
+
+    def registry(self, credential: FakeCredential | None = None) -> AzureMLRegistry:
+        """The real azure-ai-ml client for WORKSPACE, pointed at this server."""
+        assert self.server is not None
+        return workspace_registry(
+            WORKSPACE,
+            lambda: credential or FakeCredential(),
+            cloud=f"Loopback{self.server.port}",
+            cloud_metadata={
+                "resource_manager": self.root,
+                "active_directory": self.root,
+                "aml_resource_id": self.root,
+                "azure_portal": self.root,
+                "registry_discovery_endpoint": self.root,
+                "storage_endpoint": "core.windows.net",
+            },
+            connection_verify=str(self.cert_path),
+        )
+
+    def _workspace_id(self, request: web.Request) -> str:
+        info = request.match_info
+        return ARM.format(s=info["s"], g=info["g"], w=info["w"])
+
+    async def _containers(self, request: web.Request) -> web.Response:
+        self.requests["containers"] += 1
+        start = int(request.query.get("$skipToken", "0"))
+        names = sorted(self.models)[start : start + PAGE_SIZE]
+        body: dict[str, Any] = {
+            "value": [
+                {
+                    "id": f"{self._workspace_id(request)}/models/{name}",
+                    "name": name,
+                    "type": "Microsoft.MachineLearningServices/workspaces/models",
+                    "properties": {
+                        "description": None,
+                        "tags": {},
+                        "isArchived": False,
+                        "latestVersion": self.models[name][-1]["version"],
+                        "nextVersion": None,
+                    },
+                    "systemData": _system_data({}),
+                }
+                for name in names
+            ]
+        }
+        if start + PAGE_SIZE < len(self.models):
+            url = request.url.update_query({"$skipToken": str(start + PAGE_SIZE)})
+            body["nextLink"] = str(url)
+        return web.json_response(body)
+
+    async def _versions(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.requests[f"versions {name}"] += 1
+        base = f"{self._workspace_id(request)}/models/{name}/versions"
+        return web.json_response(
+            {
+                "value": [
+                    {
+                        "id": f"{base}/{item['version']}",
+                        "name": item["version"],
+                        "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+                        "properties": {
+                            "description": item.get("description"),
+                            "tags": item.get("tags", {}),
+                            "properties": item.get("properties", {}),
+                            "isAnonymous": False,
+                            "flavors": {},
+                            "modelType": "custom_model",
+                            "modelUri": f"azureml://models/{name}/{item['version']}",
+                        },
+                        "systemData": _system_data(item),
+                    }
+                    for item in self.models.get(name, [])
+                ]
+            }
+        )
+
+
+def _system_data(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "createdAt": item.get("createdAt", "2026-11-24T09:30:00.000Z"),
+        "createdBy": item.get("createdBy", "Ada Lovelace"),
+        "createdByType": "User",
+        "lastModifiedAt": "2026-11-24T09:30:00.000Z",
+        "lastModifiedBy": "Ada Lovelace",
+        "lastModifiedByType": "User",
+    }

@@ -1,0 +1,185 @@
+"""Polling through the real azure-ai-ml client against a loopback ARM in the official shapes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp import ClientSession
+from azure.core.exceptions import ClientAuthenticationError
+
+from bot.domain import ModelVersion
+from bot.outbox import OutboxSender
+from bot.registry.azureml import Container
+from bot.registry.watcher import RegistryWatcher
+from bot.store.engine import create_engine
+from bot.store.migrate import upgrade
+from bot.store.repository import Store
+from tests.armfake import FakeArm, FakeCredential
+from tests.conftest import BotUnderTest, installation
+from tests.test_chat_commands import card_text
+from tests.test_outbox import RecordingChannel
+from tests.test_store import conversation
+
+
+@pytest.fixture
+async def arm(tmp_path):
+    fake = FakeArm()
+    fake.register("fraud", "1", tags={"stage": "dev"}, description="first try", createdBy="Grace")
+    fake.register("fraud", "2", tags={"stage": "prod", "accuracy": "0.91"})
+    fake.register("churn", "7")
+    fake.register("ltv", "a1b2")
+    await fake.start(tmp_path)
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def store(database_url):
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    the_store = Store(engine)
+    ref, _ = await the_store.save_conversation(conversation())
+    await the_store.add_subscription(
+        ref, "*", source=None, tags={}, created_by=None, created_by_name=None
+    )
+    yield the_store
+    await engine.dispose()
+
+
+def watcher_for(
+    store: Store, registry, channel: RecordingChannel
+) -> tuple[RegistryWatcher, OutboxSender]:
+    sender = OutboxSender(store, channel)
+    return RegistryWatcher(store, [registry], sender, interval=60.0), sender
+
+
+async def test_the_real_client_reads_models_and_versions(arm: FakeArm):
+    registry = arm.registry()
+
+    containers = await registry.containers()
+    versions = await registry.versions("fraud")
+
+    assert sorted(containers, key=lambda c: c.name) == [
+        Container("churn", "7"),
+        Container("fraud", "2"),
+        Container("ltv", "a1b2"),
+    ]
+    first = versions[0]
+    assert (first.name, first.version, first.tags, first.description) == (
+        "fraud",
+        "1",
+        {"stage": "dev"},
+        "first try",
+    )
+    assert first.created_by == "Grace"
+    assert first.created_at == datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    assert first.source_id.endswith("/workspaces/ml-prod")
+    assert [v.version for v in versions] == ["1", "2"]
+
+
+async def test_the_first_poll_is_a_baseline_and_later_versions_are_announced(
+    arm: FakeArm, store: Store
+):
+    channel = RecordingChannel()
+    watcher, sender = watcher_for(store, arm.registry(), channel)
+
+    assert await watcher.poll(arm.registry()) == 0
+    arm.register("fraud", "3")
+    arm.register("brand-new-model", "1")
+    assert await watcher.poll(arm.registry()) == 2
+    await sender.stop(grace=5)
+
+    assert sorted(title for _, title in channel.sent) == [
+        "New version: brand-new-model 1",
+        "New version: fraud 3",
+    ]
+
+
+async def test_a_cycle_without_changes_costs_one_request_per_page(arm: FakeArm, store: Store):
+    registry = arm.registry()
+    watcher, _ = watcher_for(store, registry, RecordingChannel())
+    await watcher.poll(registry)
+    arm.requests.clear()
+
+    await watcher.poll(registry)
+
+    assert dict(arm.requests) == {"containers": 2}  # three models, two per page
+
+
+async def test_a_version_pushed_and_polled_is_announced_once(arm: FakeArm, store: Store):
+    channel = RecordingChannel()
+    registry = arm.registry()
+    watcher, sender = watcher_for(store, registry, channel)
+    await watcher.poll(registry)
+    arm.register("fraud", "3")
+    pushed = await store.record_version(
+        ModelVersion("workspace", "ml-prod", "fraud", "3"), "event", timedelta(0)
+    )
+    sender.dispatch(pushed.claimed)
+
+    assert await watcher.poll(registry) == 0
+    await sender.stop(grace=5)
+
+    assert [title for _, title in channel.sent] == ["New version: fraud 3"]
+
+
+async def test_versions_registered_while_the_bot_was_down_are_announced_after_a_restart(
+    arm: FakeArm, store: Store
+):
+    registry = arm.registry()
+    before, _ = watcher_for(store, registry, RecordingChannel())
+    await before.poll(registry)
+    arm.register("churn", "8")  # the bot is down
+
+    channel = RecordingChannel()
+    after, sender = watcher_for(store, arm.registry(), channel)
+    await after.poll(arm.registry())
+    await sender.stop(grace=5)
+
+    assert [title for _, title in channel.sent] == ["New version: churn 8"]
+
+
+async def test_an_authentication_failure_is_reported_once_and_on_readiness(
+    arm: FakeArm, store: Store, caplog
+):
+    registry = arm.registry(
+        FakeCredential(ClientAuthenticationError("token request failed: secret=abc"))
+    )
+    watcher, _ = watcher_for(store, registry, RecordingChannel())
+
+    with caplog.at_level(logging.ERROR):
+        delays = [await watcher._poll_safely(registry) for _ in range(3)]
+
+    health = watcher.health()
+    assert health["ok"] is False
+    assert (
+        "workspace ml-prod: authentication failed (ClientAuthenticationError)" in health["reason"]
+    )
+    assert "secret=abc" not in health["reason"]
+    assert caplog.text.count("authentication failed") == 1
+    assert all(delay >= 60.0 for delay in delays)
+
+
+async def test_the_bot_announces_a_polled_version_in_teams(arm: FakeArm, start_bot):
+    bot: BotUnderTest = await start_bot(
+        registries=[arm.registry()], RELEASEBOT_POLL_INTERVAL_SECONDS="1"
+    )
+    await bot.post(installation(bot.connector.url, "add", scope="channel"))
+    await bot.say("subscribe fraud", scope="channel")
+    await asyncio.sleep(1.5)  # the baseline poll has run
+    before = len(bot.connector.calls)
+
+    arm.register("fraud", "3", tags={"accuracy": "0.95"}, createdBy="Grace Hopper")
+    await bot.connector.wait_for_calls(before + 1, within=10)
+
+    text = card_text(bot.connector.last_card())
+    assert "New version: fraud 3" in text
+    assert "Grace Hopper" in text
+    async with ClientSession() as session, session.get(bot.server.make_url("/readyz")) as response:
+        assert (await response.json())["checks"]["azure_ml"] == {
+            "ok": True,
+            "detail": "1 source(s) polled",
+        }
