@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from datetime import UTC, datetime
 
 import pytest
@@ -185,3 +186,14 @@ def test_studio_links_for_workspaces_and_registries():
         "https://ml.azure.com/registries/shared/models/a%20b/version/1.0"
     )
     assert studio_url(ModelVersion("workspace", "ws", "m", "1")) is None
+
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_announcement_card_matches_its_reviewed_snapshot(language):
+    """A changed card must be looked at: update tests/snapshots/announcement.<language>.json on purpose."""
+    expected = json.loads((SNAPSHOTS / f"announcement.{language}.json").read_text(encoding="utf-8"))
+
+    assert announcement_card(Translator(language), VERSION, 7) == expected
