@@ -120,7 +120,8 @@ async def test_reactivation_after_removal_is_reported_once(store: Store):
     results = await asyncio.gather(*(store.save_conversation(conversation()) for _ in range(5)))
 
     assert sum(activated for _, activated in results) == 1
-    assert await store.conversation_active("msteams", "19:c@thread.tacv2") is True
+    async with store.engine.connect() as connection:
+        assert (await connection.execute(text("SELECT active FROM conversations"))).scalar_one()
 
 
 async def test_a_refresh_keeps_the_newest_reference(store: Store):

@@ -113,19 +113,6 @@ class Store:
             )
             return bool(result.rowcount)
 
-    async def conversation_active(self, channel_id: str, conversation_id: str) -> bool | None:
-        """Whether a conversation is active; None if it is unknown."""
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(conversations.c.active).where(
-                        conversations.c.channel_id == channel_id,
-                        conversations.c.conversation_id == conversation_id,
-                    )
-                )
-            ).first()
-            return None if row is None else bool(row.active)
-
     async def add_subscription(
         self,
         conversation_ref: int,
@@ -346,14 +333,6 @@ class Store:
                 .values(status="dropped", claimed_until=None, last_error=error[:512])
             )
             return int(dropped.rowcount)
-
-    async def announcement_counts(self) -> dict[str, int]:
-        """How many announcements are in each status."""
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                select(announcements.c.status, func.count()).group_by(announcements.c.status)
-            )
-            return dict(rows.all())
 
     async def remember_versions(self, versions: list[ModelVersion], via: str) -> None:
         """Record versions as known without announcing them (a source's first poll)."""
