@@ -105,14 +105,21 @@ class OutboxSender:
         return len(claimed)
 
     async def _deliver(self, item: PendingAnnouncement) -> None:
-        async with self._in_flight:
-            card = announcement_card(Translator(item.locale), item.version, item.version_id)
-            try:
-                activity_id = await self._channel.send_card(item.reference, card)
-            except DeliveryError as error:
-                await self._undelivered(item, error)
-                return
-            await self._store.mark_announced(item.id, activity_id)
+        try:
+            async with self._in_flight:
+                await self._send(item)
+        except Exception:
+            # Nothing is lost: the row stays claimed until its lease runs out, then is retried.
+            log.exception("announcement %d failed unexpectedly; retried after its claim", item.id)
+
+    async def _send(self, item: PendingAnnouncement) -> None:
+        card = announcement_card(Translator(item.locale), item.version, item.version_id)
+        try:
+            activity_id = await self._channel.send_card(item.reference, card)
+        except DeliveryError as error:
+            await self._undelivered(item, error)
+            return
+        await self._store.mark_announced(item.id, activity_id)
 
     async def _undelivered(self, item: PendingAnnouncement, error: DeliveryError) -> None:
         if error.status in GONE:

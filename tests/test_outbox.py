@@ -259,3 +259,29 @@ async def test_the_app_gets_at_most_50_per_second_across_conversations():
     for index in range(len(times) - 50):
         assert times[index + 50] - times[index] >= 1.0
     assert times[-1] < 3.0  # and no slower than that
+
+
+class BrokenChannel(RecordingChannel):
+    """A channel whose first send fails in a way nobody planned for."""
+
+    async def send_card(self, reference: str, card: dict) -> str:
+        if not self.sent and not getattr(self, "failed", False):
+            self.failed = True
+            raise RuntimeError("unexpected")
+        return await super().send_card(reference, card)
+
+
+async def test_an_unexpected_failure_is_logged_and_the_card_sent_after_the_claim(
+    database_url, caplog
+):
+    store = await queued_store(database_url, versions=1)
+    channel = BrokenChannel()
+    sender = OutboxSender(store, channel, lease=timedelta(milliseconds=200))
+
+    assert await sender.send_due() == 1
+    await asyncio.sleep(0.25)
+    assert await sender.send_due() == 1
+
+    assert "failed unexpectedly" in caplog.text
+    assert [title for _, title in channel.sent] == ["New version: m 0"]
+    await store.engine.dispose()
