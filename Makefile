@@ -29,8 +29,11 @@ $(VENV)/.dev: requirements/dev.lock $(VENV)/.runtime
 	touch $@
 
 # Re-pin every dependency (needs pip-tools in the venv); commit the changed lock files.
+# A fresh resolution: starting from the old pins, pip-compile backtracks for many minutes
+# (azure-ai-ml and the Agents SDK must agree on the opentelemetry packages).
 lock: | $(VENV)/bin/python
 	$(PIP) install pip-tools
+	rm -f requirements/runtime.lock requirements/dev.lock
 	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --generate-hashes --allow-unsafe -o runtime.lock runtime.in
 	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --generate-hashes --allow-unsafe -o dev.lock dev.in
 
