@@ -24,10 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from bot.config import Workspace
-from bot.registry.azureml import AzureMLRegistry, workspace_registry
+from bot.registry.azureml import AzureMLRegistry, registry_registry, workspace_registry
 
 WORKSPACE = Workspace("00000000-0000-0000-0000-000000000000", "ml-rg", "ml-prod")
 ARM = "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.MachineLearningServices/workspaces/{w}"
+REGISTRY = "shared-models"
+REGISTRY_ARM = "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.MachineLearningServices/registries/{r}"
+DISCOVERY = "/registrymanagement/v1.0/registries/{r}/discovery"
+MFE = "/mferp/managementfrontend"
 PAGE_SIZE = 2
 
 
@@ -97,6 +101,10 @@ class FakeArm:
         base = ARM.format(s="{s}", g="{g}", w="{w}")
         app.router.add_get(base + "/models", self._containers)
         app.router.add_get(base + "/models/{name}/versions", self._versions)
+        app.router.add_get(DISCOVERY, self._discovery)
+        registry = MFE + REGISTRY_ARM.format(s="{s}", g="{g}", r="{r}")
+        app.router.add_get(registry + "/models", self._containers)
+        app.router.add_get(registry + "/models/{name}/versions", self._versions)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server(ssl=context)
 
@@ -112,12 +120,15 @@ class FakeArm:
 
     def registry(self, credential: FakeCredential | None = None) -> AzureMLRegistry:
         """The real azure-ai-ml client for WORKSPACE, pointed at this server."""
-        assert self.server is not None
         return workspace_registry(
-            WORKSPACE,
-            lambda: credential or FakeCredential(),
-            cloud=f"Loopback{self.server.port}",
-            cloud_metadata={
+            WORKSPACE, lambda: credential or FakeCredential(), **self._client_options()
+        )
+
+    def _client_options(self) -> dict[str, Any]:
+        assert self.server is not None
+        return {
+            "cloud": f"Loopback{self.server.port}",
+            "cloud_metadata": {
                 "resource_manager": self.root,
                 "active_directory": self.root,
                 "aml_resource_id": self.root,
@@ -125,11 +136,32 @@ class FakeArm:
                 "registry_discovery_endpoint": self.root,
                 "storage_endpoint": "core.windows.net",
             },
-            connection_verify=str(self.cert_path),
+            "connection_verify": str(self.cert_path),
+        }
+
+    def registry_source(self, credential: FakeCredential | None = None) -> AzureMLRegistry:
+        """The real azure-ai-ml client for the registry REGISTRY, pointed at this server."""
+        options = self._client_options()
+        return registry_registry(REGISTRY, lambda: credential or FakeCredential(), **options)
+
+    async def _discovery(self, request: web.Request) -> web.Response:
+        self.requests["discovery"] += 1
+        return web.json_response(
+            {
+                "registryName": request.match_info["r"],
+                "tenantId": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+                "primaryRegion": "westeurope",
+                "regions": ["westeurope"],
+                "subscriptionId": WORKSPACE.subscription_id,
+                "resourceGroup": WORKSPACE.resource_group,
+                "primaryRegionResourceProviderUri": self.root,
+            }
         )
 
     def _workspace_id(self, request: web.Request) -> str:
         info = request.match_info
+        if "r" in info:
+            return REGISTRY_ARM.format(s=info["s"], g=info["g"], r=info["r"])
         return ARM.format(s=info["s"], g=info["g"], w=info["w"])
 
     async def _containers(self, request: web.Request) -> web.Response:
@@ -162,7 +194,12 @@ class FakeArm:
     async def _versions(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.requests[f"versions {name}"] += 1
-        base = f"{self._workspace_id(request)}/models/{name}/versions"
+        registry = request.match_info.get("r")
+        base = (
+            f"azureml://registries/{registry}/models/{name}/versions"
+            if registry
+            else f"{self._workspace_id(request)}/models/{name}/versions"
+        )
         return web.json_response(
             {
                 "value": [

@@ -183,3 +183,17 @@ async def test_the_bot_announces_a_polled_version_in_teams(arm: FakeArm, start_b
             "ok": True,
             "detail": "1 source(s) polled",
         }
+
+
+async def test_a_registry_is_read_through_its_discovery(arm: FakeArm):
+    registry = arm.registry_source()
+
+    containers = await registry.containers()
+    versions = await registry.versions("fraud")
+
+    assert sorted(c.name for c in containers) == ["churn", "fraud", "ltv"]
+    assert [(v.source_kind, v.source_name, v.version) for v in versions] == [
+        ("registry", "shared-models", "1"),
+        ("registry", "shared-models", "2"),
+    ]
+    assert arm.requests["discovery"] == 1
