@@ -5,12 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint typecheck unit lock bench clean
+.PHONY: run test lock package clean
 
 run: $(VENV)/.runtime
 	$(PY) app.py
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -27,6 +27,15 @@ $(VENV)/.runtime: requirements/runtime.lock | $(VENV)/bin/python
 $(VENV)/.dev: requirements/dev.lock $(VENV)/.runtime
 	$(PIP) install --require-hashes --no-deps -r requirements/dev.lock
 	touch $@
+
+# The Node tools the tests use (the Teams manifest schemas), pinned in package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# The Teams app package, filled from the settings: dist/model-release-bot.zip.
+package: $(VENV)/.runtime
+	$(PY) -m bot.manifest
 
 # Re-pin every dependency (needs pip-tools in the venv); commit the changed lock files.
 # A fresh resolution: starting from the old pins, pip-compile backtracks for many minutes

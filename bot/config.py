@@ -117,6 +117,10 @@ class Settings:
     """RELEASEBOT_DEVOPS_PROJECT: the Azure DevOps project holding the pipelines."""
     devops_pat: Secret | None = None
     """RELEASEBOT_DEVOPS_PAT: a personal access token; without it azure-identity signs in."""
+    developer_name: str = "Model Release Bot maintainers"
+    """RELEASEBOT_DEVELOPER_NAME: the publisher shown in the Teams app (make package)."""
+    developer_url: str = "https://github.com/model-release-bot"
+    """RELEASEBOT_DEVELOPER_URL: the publisher's site; /privacy and /terms are linked below it."""
     agents_sdk: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The ``CONNECTIONS__*`` settings handed to the Agents SDK, as read."""
 
@@ -218,6 +222,8 @@ def load_settings(
         ),
         devops_project=get("DEVOPS_PROJECT"),
         devops_pat=Secret(get("DEVOPS_PAT")) if get("DEVOPS_PAT") else None,
+        developer_name=get("DEVELOPER_NAME", Settings.developer_name),
+        developer_url=_https_url("DEVELOPER_URL", get("DEVELOPER_URL", Settings.developer_url)),
         agents_sdk={k: v for k, v in env.items() if k.startswith("CONNECTIONS__")},
     )
 
