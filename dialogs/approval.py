@@ -1,0 +1,185 @@
+"""The approval of a model version: policy and state machine, as pure functions.
+
+States and transitions (diagram in ``approval.md``)::
+
+    pending --approve (quorum reached)--> approved
+    pending --approve (below quorum)----> pending
+    pending --reject--------------------> rejected
+    pending --expire--------------------> expired
+
+A decision on a version that is no longer pending is refused with the state it is in, never an
+error. Every transition is meant to be stored as a compare-and-set on the state it starts from,
+so that of two concurrent clicks only one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+DEFAULT_EXPIRY = timedelta(hours=72)
+
+
+class ApprovalState(StrEnum):
+    """Where the approval of one model version stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may approve, how many must, and for how long the request stands."""
+
+    approvers: frozenset[str] | None = None
+    """Entra object ids or UPNs (lower case); None: anyone in the conversation."""
+    required_approvals: int = 1
+    forbid_self_approval: bool = True
+    expiry: timedelta = DEFAULT_EXPIRY
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who clicked: their Entra object id and UPN, as Teams tells us."""
+
+    object_id: str
+    upn: str | None = None
+    name: str | None = None
+
+    def identities(self) -> set[str]:
+        """The lower-cased ids a policy may name them by."""
+        return {value.lower() for value in (self.object_id, self.upn) if value}
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The approval of one version: its state, the approvals so far, the outcome."""
+
+    state: ApprovalState
+    requested_at: datetime
+    creator: str | None = None
+    """Who registered the version (object id or UPN): they may not approve it themselves."""
+    approvals: tuple[tuple[Person, datetime], ...] = ()
+    rejected_by: Person | None = None
+    reason: str | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Approve:
+    """Someone clicked Approve."""
+
+    person: Person
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Reject:
+    """Someone clicked Reject, with a reason."""
+
+    person: Person
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Expire:
+    """The expiry time has come (a sweeper, or a click after it)."""
+
+    at: datetime
+
+
+Event = Approve | Reject | Expire
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The event changes nothing; ``key`` is the catalog message that tells the clicker why."""
+
+    key: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+Outcome = Approval | Refused
+
+
+def decide(approval: Approval, event: Event, policy: Policy) -> Outcome:
+    """The approval after ``event``, or why the event is refused. Pure: stores nothing."""
+    if approval.state is ApprovalState.PENDING and _expired(approval, event, policy):
+        return replace(approval, state=ApprovalState.EXPIRED, decided_at=event.at)
+    handler = TRANSITIONS.get((approval.state, type(event)))
+    if handler is None:
+        return Refused(f"approval.already_{approval.state.value}")
+    return handler(approval, event, policy)
+
+
+def expires_at(approval: Approval, policy: Policy) -> datetime:
+    """When a pending approval expires."""
+    return approval.requested_at + policy.expiry
+
+
+def _expired(approval: Approval, event: Event, policy: Policy) -> bool:
+    return event.at >= expires_at(approval, policy)
+
+
+def _approve(approval: Approval, event: Event, policy: Policy) -> Outcome:
+    assert isinstance(event, Approve)  # noqa: S101 - the table routes only Approve here
+    refusal = _may_decide(approval, event.person, policy, approving=True)
+    if refusal is not None:
+        return refusal
+    if any(person.identities() & event.person.identities() for person, _ in approval.approvals):
+        return Refused("approval.already_approved_by_you")
+    approvals = (*approval.approvals, (event.person, event.at))
+    if len(approvals) < policy.required_approvals:
+        return replace(approval, approvals=approvals)
+    return replace(approval, approvals=approvals, state=ApprovalState.APPROVED, decided_at=event.at)
+
+
+def _reject(approval: Approval, event: Event, policy: Policy) -> Outcome:
+    assert isinstance(event, Reject)  # noqa: S101 - the table routes only Reject here
+    refusal = _may_decide(approval, event.person, policy, approving=False)
+    if refusal is not None:
+        return refusal
+    reason = event.reason.strip()
+    if not reason:
+        return Refused("approval.reason_required")
+    return replace(
+        approval,
+        state=ApprovalState.REJECTED,
+        rejected_by=event.person,
+        reason=reason[:1000],
+        decided_at=event.at,
+    )
+
+
+def _expire(approval: Approval, event: Event, policy: Policy) -> Outcome:
+    # Reached only before the expiry time (decide() expires anything past it first).
+    del approval, policy
+    return Refused("approval.not_expired_yet", {"at": event.at.isoformat()})
+
+
+def _may_decide(
+    approval: Approval, person: Person, policy: Policy, *, approving: bool
+) -> Refused | None:
+    """Why ``person`` may not decide on this version, or None when they may. The creator may
+    withdraw (reject) their own version, but not approve it."""
+    if policy.approvers is not None and not (person.identities() & policy.approvers):
+        return Refused("approval.not_an_approver")
+    creator = (approval.creator or "").lower()
+    if approving and policy.forbid_self_approval and creator and creator in person.identities():
+        return Refused("approval.no_self_approval")
+    return None
+
+
+Handler = Callable[[Approval, Event, Policy], Outcome]
+
+TRANSITIONS: dict[tuple[ApprovalState, type], Handler] = {
+    (ApprovalState.PENDING, Approve): _approve,
+    (ApprovalState.PENDING, Reject): _reject,
+    (ApprovalState.PENDING, Expire): _expire,
+}
+"""Every allowed transition; anything else is refused with the state the approval is in."""
