@@ -165,7 +165,7 @@ async def queued_store(database_url: str, versions: int) -> Store:
 
 async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(database_url):
     store = await queued_store(database_url, versions=10)
-    lease = timedelta(milliseconds=300)
+    lease = timedelta(seconds=1.5)
     dying = RecordingChannel(hang_after=4)
     first = OutboxSender(store, dying, lease=lease)
     task = asyncio.create_task(first.send_due())
@@ -175,7 +175,7 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
     survivor = RecordingChannel()
     second = OutboxSender(store, survivor, lease=lease)
     assert await second.send_due() == 0  # the dead sender's lease still holds
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(1.6)
     assert await second.send_due() == 6
 
     titles = [title for _, title in dying.sent + survivor.sent]

@@ -169,7 +169,7 @@ async def test_the_bot_announces_a_polled_version_in_teams(arm: FakeArm, start_b
     )
     await bot.post(installation(bot.connector.url, "add", scope="channel"))
     await bot.say("subscribe fraud", scope="channel")
-    await asyncio.sleep(1.5)  # the baseline poll has run
+    await until_polled(bot)  # the baseline: what exists now is known, not announced
     before = len(bot.connector.calls)
 
     arm.register("fraud", "3", tags={"accuracy": "0.95"}, createdBy="Grace Hopper")
@@ -178,11 +178,17 @@ async def test_the_bot_announces_a_polled_version_in_teams(arm: FakeArm, start_b
     text = card_text(bot.connector.last_card())
     assert "New version: fraud 3" in text
     assert "Grace Hopper" in text
-    async with ClientSession() as session, session.get(bot.server.make_url("/readyz")) as response:
-        assert (await response.json())["checks"]["azure_ml"] == {
-            "ok": True,
-            "detail": "1 source(s) polled",
-        }
+
+
+async def until_polled(bot: BotUnderTest, within: float = 30.0) -> None:
+    """Wait until /readyz reports the Azure ML source polled successfully."""
+    polled = {"ok": True, "detail": "1 source(s) polled"}
+    async with asyncio.timeout(within), ClientSession() as session:
+        while True:
+            async with session.get(bot.server.make_url("/readyz")) as response:
+                if (await response.json())["checks"]["azure_ml"] == polled:
+                    return
+            await asyncio.sleep(0.1)
 
 
 async def test_a_registry_is_read_through_its_discovery(arm: FakeArm):
