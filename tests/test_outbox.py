@@ -21,6 +21,8 @@ from tests.conftest import BotUnderTest, installation
 from tests.test_announce import ANNOUNCING, post_events, sample
 from tests.test_store import conversation
 
+IN_FLIGHT = 4
+
 
 @pytest.fixture
 async def bot(start_bot) -> BotUnderTest:
@@ -139,9 +141,14 @@ class RecordingChannel:
     def __init__(self, hang_after: int | None = None) -> None:
         self.sent: list[tuple[str, str]] = []
         self.hang_after = hang_after
+        self.hanging = 0
+        self.all_slots_hang = asyncio.Event()
 
     async def send_card(self, reference: str, card: dict) -> str:
         if self.hang_after is not None and len(self.sent) >= self.hang_after:
+            self.hanging += 1
+            if self.hanging == IN_FLIGHT:  # every earlier send is done and marked by now
+                self.all_slots_hang.set()
             await asyncio.Event().wait()  # the process dies before the connector answers
         self.sent.append((json.loads(reference)["conversation"]["id"], card["body"][0]["text"]))
         return f"activity-{len(self.sent)}"
@@ -167,10 +174,10 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
     store = await queued_store(database_url, versions=10)
     lease = timedelta(seconds=1.5)
     dying = RecordingChannel(hang_after=4)
-    first = OutboxSender(store, dying, lease=lease)
+    first = OutboxSender(store, dying, lease=lease, max_in_flight=IN_FLIGHT)
     task = asyncio.create_task(first.send_due())
-    await asyncio.sleep(0.2)
-    task.cancel()  # killed with 4 sent and marked, the rest claimed and in flight
+    await asyncio.wait_for(dying.all_slots_hang.wait(), 10)
+    task.cancel()  # killed with 4 sent and marked, the rest claimed, 4 of them in flight
 
     survivor = RecordingChannel()
     second = OutboxSender(store, survivor, lease=lease)
