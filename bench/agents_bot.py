@@ -23,7 +23,8 @@ JwtTokenValidator._jwk_client_manager = loopback_key_manager(jwks_url)
 settings = load_settings(dotenv_path=None)
 configure_logging(settings.log_level, settings.secrets())
 web.run_app(
-    create_app(settings, StubTokenProvider),
+    # The benchmarks measure the push path; there is no Azure here to poll.
+    create_app(settings, StubTokenProvider, registries=[]),
     host="127.0.0.1",
     port=port,
     print=None,
