@@ -91,7 +91,7 @@ async def create_app(
             workers.append(asyncio.create_task(watcher.run(), name="registry-watcher"))
 
     async def stop_workers(_app: web.Application) -> None:
-        for worker in workers[1:]:
+        for worker in workers[1:]:  # the poller stops at once; the sender finishes its sends
             worker.cancel()
         await sender.stop(grace=SHUTDOWN_GRACE_SECONDS)
         await client_factory.close()

@@ -1,4 +1,5 @@
-"""The store: conversations and subscriptions on SQL, through SQLAlchemy Core (async)."""
+"""The store on SQL, through SQLAlchemy Core (async): conversations, subscriptions, model versions,
+the announcement outbox and the poller's watermarks."""
 
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ _LIST_SUBSCRIPTIONS = (
 class RecordedVersion:
     """The outcome of recording a model version."""
 
-    version_id: int
     new: bool
     claimed: list[PendingAnnouncement] = field(default_factory=list)
     """Its announcements, queued and already claimed for the caller to send (none when the
@@ -201,10 +201,10 @@ class Store:
             )
             row = inserted.first()
             if row is None:
-                return RecordedVersion(await _version_id(connection, version), new=False)
+                return RecordedVersion(new=False)
             targets = await _matching_conversations(connection, version)
             if not targets:
-                return RecordedVersion(row.id, new=True)
+                return RecordedVersion(new=True)
             queued = await connection.execute(
                 self._insert(announcements)
                 .values(
@@ -236,7 +236,7 @@ class Store:
                 )
                 for announcement in queued
             ]
-            return RecordedVersion(row.id, new=True, claimed=sorted(claimed, key=lambda a: a.id))
+            return RecordedVersion(new=True, claimed=sorted(claimed, key=lambda a: a.id))
 
     async def claim_announcements(self, limit: int, lease: timedelta) -> list[PendingAnnouncement]:
         """Claim up to ``limit`` due announcements for ``lease``: a compare-and-set, so rows
@@ -473,18 +473,6 @@ def _version_values(version: ModelVersion) -> dict[str, Any]:
         "created_at": version.created_at,
         "source_id": version.source_id,
     }
-
-
-async def _version_id(connection: AsyncConnection, version: ModelVersion) -> int:
-    row = await connection.execute(
-        select(model_versions.c.id).where(
-            model_versions.c.source_kind == version.source_kind,
-            model_versions.c.source_name == version.source_name,
-            model_versions.c.name == version.name,
-            model_versions.c.version == version.version,
-        )
-    )
-    return int(row.scalar_one())
 
 
 async def _matching_conversations(
