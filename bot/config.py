@@ -11,11 +11,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
 from microsoft_agents.activity import load_configuration_from_env
+
+from dialogs.policy import PolicyDefaults, is_target, parse_approvers
 
 PREFIX = "RELEASEBOT_"
 SDK_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
@@ -117,6 +120,16 @@ class Settings:
     """RELEASEBOT_DEVOPS_PROJECT: the Azure DevOps project holding the pipelines."""
     devops_pat: Secret | None = None
     """RELEASEBOT_DEVOPS_PAT: a personal access token; without it azure-identity signs in."""
+    devops_hook_secret: Secret | None = None
+    """RELEASEBOT_DEVOPS_HOOK_SECRET: the Basic auth password of the service hooks; None: off."""
+    deploy_target: str | None = None
+    """RELEASEBOT_DEPLOY_TARGET: ``release:<definition id>[:<alias>]`` or ``pipeline:<id>``."""
+    approvers: frozenset[str] | None = None
+    """RELEASEBOT_APPROVERS: object ids or UPNs who may approve; None: anyone in the chat."""
+    required_approvals: int = 1
+    """RELEASEBOT_REQUIRED_APPROVALS: how many must approve a version (N of M)."""
+    approval_expiry_hours: int = 72
+    """RELEASEBOT_APPROVAL_EXPIRY_HOURS: after this, an unanswered request expires."""
     developer_name: str = "Model Release Bot maintainers"
     """RELEASEBOT_DEVELOPER_NAME: the publisher shown in the Teams app (make package)."""
     developer_url: str = "https://github.com/model-release-bot"
@@ -131,9 +144,19 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value in the settings, for the log filter that masks them."""
-        values = [s.reveal() for s in (self.devops_pat, self.eventgrid_secret) if s is not None]
+        secrets = (self.devops_pat, self.eventgrid_secret, self.devops_hook_secret)
+        values = [s.reveal() for s in secrets if s is not None]
         values += [v for k, v in self.agents_sdk.items() if _SECRET_NAME.search(k) and v]
         return values
+
+    def policy_defaults(self) -> PolicyDefaults:
+        """The global approval policy and deployment target."""
+        return PolicyDefaults(
+            approvers=self.approvers,
+            required_approvals=self.required_approvals,
+            expiry=timedelta(hours=self.approval_expiry_hours),
+            target=self.deploy_target,
+        )
 
     def missing(self) -> list[MissingSetting]:
         """The settings that are not set, each with the feature that is off because of it."""
@@ -222,6 +245,13 @@ def load_settings(
         ),
         devops_project=get("DEVOPS_PROJECT"),
         devops_pat=Secret(get("DEVOPS_PAT")) if get("DEVOPS_PAT") else None,
+        devops_hook_secret=_secret(get("DEVOPS_HOOK_SECRET")),
+        deploy_target=_target(get("DEPLOY_TARGET")),
+        approvers=_approvers(get("APPROVERS")),
+        required_approvals=_bounded_int("REQUIRED_APPROVALS", get("REQUIRED_APPROVALS", "1"), 20),
+        approval_expiry_hours=_bounded_int(
+            "APPROVAL_EXPIRY_HOURS", get("APPROVAL_EXPIRY_HOURS", "72"), 24 * 30
+        ),
         developer_name=get("DEVELOPER_NAME", Settings.developer_name),
         developer_url=_https_url("DEVELOPER_URL", get("DEVELOPER_URL", Settings.developer_url)),
         agents_sdk={k: v for k, v in env.items() if k.startswith("CONNECTIONS__")},
@@ -258,6 +288,37 @@ def _positive_int(name: str, value: str) -> int:
     if not value.isdigit() or int(value) <= 0:
         raise SettingsError(f"{PREFIX}{name} must be a positive whole number, not {value!r}")
     return int(value)
+
+
+def _bounded_int(name: str, value: str, maximum: int) -> int:
+    number = _positive_int(name, value)
+    if number > maximum:
+        raise SettingsError(f"{PREFIX}{name} must be at most {maximum}, not {value!r}")
+    return number
+
+
+def _secret(value: str) -> Secret | None:
+    return Secret(value) if value else None
+
+
+def _target(value: str) -> str | None:
+    if value and not is_target(value):
+        raise SettingsError(
+            f"{PREFIX}DEPLOY_TARGET must be release:<definition id>[:<artifact alias>] or "
+            f"pipeline:<pipeline id>, not {value!r}"
+        )
+    return value or None
+
+
+def _approvers(value: str) -> frozenset[str] | None:
+    if not value:
+        return None
+    approvers = parse_approvers(value)
+    if approvers is None:
+        raise SettingsError(
+            f"{PREFIX}APPROVERS must be comma-separated Entra object ids or UPNs, not {value!r}"
+        )
+    return approvers
 
 
 def _port(value: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dialogs.policy import PolicyOverrides
+
 
 @dataclass(frozen=True)
 class ConversationInfo:
@@ -39,6 +41,8 @@ class Subscription:
     created_by: str | None = None
     created_by_name: str | None = None
     created_at: datetime | None = None
+    policy: PolicyOverrides = field(default_factory=PolicyOverrides)
+    """Its approval policy and deployment target, where they differ from the defaults."""
 
 
 @dataclass(frozen=True)

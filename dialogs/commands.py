@@ -10,8 +10,16 @@ import difflib
 import html
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from dialogs.policy import (
+    MAX_EXPIRY_HOURS,
+    MAX_REQUIRED,
+    PolicyOverrides,
+    is_target,
+    parse_approvers,
+)
 
 
 class CommandName(StrEnum):
@@ -64,6 +72,7 @@ class Subscribe:
     source_kind: SourceKind | None = None
     source_name: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    policy: PolicyOverrides = field(default_factory=PolicyOverrides)
 
 
 @dataclass(frozen=True)
@@ -148,27 +157,68 @@ def _parse_subscribe(args: list[str]) -> Command | CommandError:
         return CommandError("error.bad_pattern", (("pattern", pattern),), usage)
     source: tuple[SourceKind, str] | None = None
     tags: dict[str, str] = {}
+    policy = PolicyOverrides()
     for option in options:
-        result = _parse_option(option, source, tags)
+        result = _parse_option(option, source, tags, policy)
         if isinstance(result, CommandError):
             return result
-        source = result or source
+        if isinstance(result, PolicyOverrides):
+            policy = result
+        else:
+            source = result or source
     return Subscribe(
         pattern=pattern,
         source_kind=source[0] if source else None,
         source_name=source[1] if source else None,
         tags=tuple(sorted(tags.items())),
+        policy=policy,
     )
 
 
+def _parse_policy_option(
+    key: str, value: str, policy: PolicyOverrides
+) -> PolicyOverrides | CommandError | None:
+    """``approvers=``, ``approvals=``, ``expiry=<hours>h`` or ``deploy=``; None: not one of them."""
+    usage = CommandName.SUBSCRIBE
+    option = (("arg", f"{key}={value}"),)
+    if key in ("approvers", "genehmiger"):
+        approvers = parse_approvers(value)
+        if approvers is None:
+            return CommandError("error.bad_approvers", option, usage)
+        return replace(policy, approvers=approvers)
+    if key in ("approvals", "freigaben"):
+        if not value.isdigit() or not 1 <= int(value) <= MAX_REQUIRED:
+            return CommandError("error.bad_approvals", (*option, ("max", str(MAX_REQUIRED))), usage)
+        return replace(policy, required_approvals=int(value))
+    if key in ("expiry", "ablauf"):
+        hours = value.lower().removesuffix("h")
+        if not hours.isdigit() or not 1 <= int(hours) <= MAX_EXPIRY_HOURS:
+            return CommandError(
+                "error.bad_expiry", (*option, ("max", str(MAX_EXPIRY_HOURS))), usage
+            )
+        return replace(policy, expiry_hours=int(hours))
+    if key in ("deploy", "bereitstellen"):
+        if not is_target(value):
+            return CommandError("error.bad_target", option, usage)
+        return replace(policy, target=value)
+    return None
+
+
 def _parse_option(
-    option: str, source: tuple[SourceKind, str] | None, tags: dict[str, str]
-) -> tuple[SourceKind, str] | CommandError | None:
-    """One ``workspace=``, ``registry=`` or ``tag:k=v`` option; tags are added to ``tags``."""
+    option: str,
+    source: tuple[SourceKind, str] | None,
+    tags: dict[str, str],
+    policy: PolicyOverrides,
+) -> tuple[SourceKind, str] | PolicyOverrides | CommandError | None:
+    """One ``workspace=``, ``registry=``, ``tag:k=v`` or policy option; tags are added to
+    ``tags``, a policy option returns the changed policy."""
     usage = CommandName.SUBSCRIBE
     key, sep, value = option.partition("=")
     if not sep:
         return CommandError("error.unexpected_argument", (("arg", option),), usage)
+    changed = _parse_policy_option(key.lower(), value, policy)
+    if changed is not None:
+        return changed
     if key.lower().startswith("tag:"):
         tag = key[4:]
         if not TAG_KEY.match(tag) or len(value) > MAX_TAG_VALUE:

@@ -4,11 +4,24 @@ the announcement outbox and the poller's watermarks."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, literal, or_, select, text, update
+from sqlalchemy import (
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -16,12 +29,15 @@ from bot.domain import ConversationInfo, ModelVersion, Subscription
 from bot.matching import literal_prefix, matches
 from bot.store.tables import (
     announcements,
+    approvals,
     conversations,
     model_versions,
     registry_sources,
     registry_watermarks,
     subscriptions,
 )
+from dialogs.approval import ApprovalState, Person, Policy
+from dialogs.policy import PolicyDefaults, PolicyOverrides, policy_to_json, resolve
 
 # Hot-path statements, built once: SQLAlchemy then only binds the parameters.
 _LIST_SUBSCRIPTIONS = (
@@ -52,6 +68,37 @@ class PendingAnnouncement:
     attempts: int
     version_id: int
     version: ModelVersion
+    approval_id: int
+
+
+def new_approval_values(
+    conversation_ref: int,
+    version_id: int,
+    policy: Policy,
+    target: str | None,
+    *,
+    kind: str = "announce",
+    announcement_id: int | None = None,
+    requested_by: Person | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row of a new, pending approval."""
+    return {
+        "conversation_ref": conversation_ref,
+        "model_version_id": version_id,
+        "announcement_id": announcement_id,
+        "kind": kind,
+        "state": ApprovalState.PENDING.value,
+        "revision": 1,
+        "policy": policy_to_json(policy),
+        "target": target,
+        "requested_by": requested_by.object_id if requested_by else None,
+        "requested_by_name": requested_by.name if requested_by else None,
+        "requested_at": now,
+        "expires_at": now + policy.expiry,
+        "card_revision": 1,
+        "shown_revision": 1,
+    }
 
 
 def utcnow() -> datetime:
@@ -62,8 +109,10 @@ def utcnow() -> datetime:
 class Store:
     """Persistent state; every method is one transaction."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, defaults: PolicyDefaults | None = None) -> None:
         self.engine = engine
+        self.defaults = defaults or PolicyDefaults()
+        """The approval policy and target of subscriptions that do not set their own."""
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     async def ping(self) -> None:
@@ -122,8 +171,10 @@ class Store:
         tags: dict[str, str],
         created_by: str | None,
         created_by_name: str | None,
+        policy: PolicyOverrides | None = None,
     ) -> tuple[Subscription, bool]:
-        """Add a subscription unless the same one exists; returns it and whether it is new."""
+        """Add a subscription unless the same one exists; returns it and whether it is new.
+        An existing one takes the policy given, if any."""
         key = {
             "conversation_ref": conversation_ref,
             "name_pattern": name_pattern,
@@ -140,6 +191,7 @@ class Store:
                     created_by=created_by,
                     created_by_name=created_by_name,
                     created_at=utcnow(),
+                    **_policy_values(policy or PolicyOverrides()),
                 )
                 .on_conflict_do_nothing()
                 .returning(*subscriptions.c)
@@ -147,11 +199,12 @@ class Store:
             row = inserted.first()
             if row is not None:
                 return _subscription(row), True
-            existing = await connection.execute(
-                select(subscriptions).where(
-                    and_(*(subscriptions.c[name] == value for name, value in key.items()))
+            same = and_(*(subscriptions.c[name] == value for name, value in key.items()))
+            if policy is not None and not policy.is_empty():
+                await connection.execute(
+                    update(subscriptions).where(same).values(**_policy_values(policy))
                 )
-            )
+            existing = await connection.execute(select(subscriptions).where(same))
             return _subscription(existing.one()), False
 
     async def list_subscriptions(self, conversation_ref: int) -> list[Subscription]:
@@ -224,19 +277,47 @@ class Store:
                 .on_conflict_do_nothing()
                 .returning(announcements.c.id, announcements.c.conversation_ref)
             )
-            claimed = [
-                PendingAnnouncement(
-                    id=announcement.id,
-                    conversation_ref=announcement.conversation_ref,
-                    reference=targets[announcement.conversation_ref][0],
-                    locale=targets[announcement.conversation_ref][1],
-                    attempts=0,
-                    version_id=row.id,
-                    version=version,
+            claimed = []
+            for announcement in queued:
+                target = targets[announcement.conversation_ref]
+                approval_id = await self._ask_approval(connection, announcement, row.id, target)
+                claimed.append(
+                    PendingAnnouncement(
+                        id=announcement.id,
+                        conversation_ref=announcement.conversation_ref,
+                        reference=target.reference,
+                        locale=target.locale,
+                        attempts=0,
+                        version_id=row.id,
+                        version=version,
+                        approval_id=approval_id,
+                    )
                 )
-                for announcement in queued
-            ]
             return RecordedVersion(new=True, claimed=sorted(claimed, key=lambda a: a.id))
+
+    async def _ask_approval(
+        self,
+        connection: AsyncConnection,
+        announcement: Row[Any],
+        version_id: int,
+        target: _Audience,
+    ) -> int:
+        policy, deploy_target = resolve(target.policy, self.defaults)
+        inserted = await connection.execute(
+            insert(approvals)
+            .values(
+                new_approval_values(
+                    announcement.conversation_ref,
+                    version_id,
+                    policy,
+                    deploy_target,
+                    announcement_id=announcement.id,
+                    now=utcnow(),
+                )
+            )
+            .returning(approvals.c.id)
+        )
+        return int(inserted.scalar_one())
 
     async def claim_announcements(self, limit: int, lease: timedelta) -> list[PendingAnnouncement]:
         """Claim up to ``limit`` due announcements for ``lease``: a compare-and-set, so rows
@@ -281,21 +362,34 @@ class Store:
                     announcements.c.attempts,
                     conversations.c.reference,
                     conversations.c.locale,
+                    approvals.c.id.label("approval_id"),
                     model_versions.c.id.label("version_id"),
                     *(column for column in model_versions.c if column.name != "id"),
                 )
                 .join(conversations, conversations.c.id == announcements.c.conversation_ref)
                 .join(model_versions, model_versions.c.id == announcements.c.model_version_id)
+                .join(approvals, approvals.c.announcement_id == announcements.c.id)
                 .where(announcements.c.id.in_(claimed))
                 .order_by(announcements.c.id)
             )
             return [_pending(row) for row in rows]
 
     async def mark_announced(self, announcement_id: int, activity_id: str) -> None:
-        """The connector accepted the card: remember the activity id for later updates."""
-        await self._finish(
-            announcement_id, status="sent", activity_id=activity_id, sent_at=utcnow()
-        )
+        """The connector accepted the card: remember the activity id for later updates, on the
+        announcement and on the approval its card asks for."""
+        async with self.engine.begin() as connection:
+            await _finish(
+                connection,
+                announcement_id,
+                status="sent",
+                activity_id=activity_id,
+                sent_at=utcnow(),
+            )
+            await connection.execute(
+                update(approvals)
+                .where(approvals.c.announcement_id == announcement_id)
+                .values(activity_id=activity_id or None)
+            )
 
     async def retry_announcement(self, announcement_id: int, delay: timedelta, error: str) -> None:
         """Release the claim and try again after ``delay``."""
@@ -313,7 +407,8 @@ class Store:
 
     async def fail_announcement(self, announcement_id: int, error: str) -> None:
         """The connector refused the card for good (not a transient error)."""
-        await self._finish(announcement_id, status="failed", last_error=error[:512])
+        async with self.engine.begin() as connection:
+            await _finish(connection, announcement_id, status="failed", last_error=error[:512])
 
     async def drop_conversation(self, conversation_ref: int, error: str) -> int:
         """The bot can no longer post there: deactivate the conversation (so its subscriptions
@@ -403,13 +498,13 @@ class Store:
                 .on_conflict_do_nothing()
             )
 
-    async def _finish(self, announcement_id: int, **values: Any) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                update(announcements)
-                .where(announcements.c.id == announcement_id, announcements.c.status == "queued")
-                .values(claimed_until=None, **values)
-            )
+
+async def _finish(connection: AsyncConnection, announcement_id: int, **values: Any) -> None:
+    await connection.execute(
+        update(announcements)
+        .where(announcements.c.id == announcement_id, announcements.c.status == "queued")
+        .values(claimed_until=None, **values)
+    )
 
 
 def _conversation_values(info: ConversationInfo) -> dict[str, Any]:
@@ -445,6 +540,25 @@ async def _update_conversation(
     return None if row is None else int(row.id)
 
 
+def _policy_values(policy: PolicyOverrides) -> dict[str, Any]:
+    approvers = sorted(policy.approvers) if policy.approvers is not None else None
+    return {
+        "approvers": json.dumps(approvers) if approvers is not None else None,
+        "required_approvals": policy.required_approvals,
+        "expiry_hours": policy.expiry_hours,
+        "target": policy.target,
+    }
+
+
+def _overrides(row: Row[Any]) -> PolicyOverrides:
+    return PolicyOverrides(
+        approvers=frozenset(json.loads(row.approvers)) if row.approvers is not None else None,
+        required_approvals=row.required_approvals,
+        expiry_hours=row.expiry_hours,
+        target=row.target,
+    )
+
+
 def _subscription(row: Row[Any]) -> Subscription:
     tags: dict[str, str] = json.loads(row.tags)
     return Subscription(
@@ -457,6 +571,7 @@ def _subscription(row: Row[Any]) -> Subscription:
         created_by=row.created_by,
         created_by_name=row.created_by_name,
         created_at=row.created_at,
+        policy=_overrides(row),
     )
 
 
@@ -475,12 +590,22 @@ def _version_values(version: ModelVersion) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Audience:
+    """A conversation to announce a version to, and the policy of its subscription."""
+
+    reference: str
+    locale: str | None
+    policy: PolicyOverrides
+
+
 async def _matching_conversations(
     connection: AsyncConnection, version: ModelVersion
-) -> dict[int, tuple[str, str | None]]:
-    """Active conversations with a subscription the version matches, with their reference and
-    locale: SQL narrows the candidates by source and the pattern's literal prefix, :func:`matches`
-    decides."""
+) -> dict[int, _Audience]:
+    """Active conversations with a subscription the version matches, with their reference,
+    locale and policy: SQL narrows the candidates by source and the pattern's literal prefix,
+    :func:`matches` decides. Where several subscriptions of a conversation match, the oldest with
+    a deployment target sets the policy (else the oldest)."""
     name = version.name.lower()
     prefix = subscriptions.c.name_prefix
     rows = await connection.execute(
@@ -497,12 +622,16 @@ async def _matching_conversations(
                 ),
             ),
         )
+        .order_by(subscriptions.c.target.is_(None), subscriptions.c.id)
     )
-    return {
-        row.conversation_ref: (row.reference, row.locale)
-        for row in rows
-        if matches(_subscription(row), version)
-    }
+    audiences: dict[int, _Audience] = {}
+    for row in rows:
+        subscription = _subscription(row)
+        if row.conversation_ref not in audiences and matches(subscription, version):
+            audiences[row.conversation_ref] = _Audience(
+                row.reference, row.locale, subscription.policy
+            )
+    return audiences
 
 
 def _pending(row: Row[Any]) -> PendingAnnouncement:
@@ -513,16 +642,22 @@ def _pending(row: Row[Any]) -> PendingAnnouncement:
         locale=row.locale,
         attempts=row.attempts,
         version_id=row.version_id,
-        version=ModelVersion(
-            source_kind=row.source_kind,
-            source_name=row.source_name,
-            name=row.name,
-            version=row.version,
-            tags=json.loads(row.tags),
-            properties=json.loads(row.properties),
-            description=row.description,
-            created_by=row.created_by,
-            created_at=row.created_at,
-            source_id=row.source_id,
-        ),
+        version=model_version(row._mapping),
+        approval_id=row.approval_id,
+    )
+
+
+def model_version(row: Mapping[Any, Any]) -> ModelVersion:
+    """A model version from its stored columns."""
+    return ModelVersion(
+        source_kind=row["source_kind"],
+        source_name=row["source_name"],
+        name=row["name"],
+        version=row["version"],
+        tags=json.loads(row["tags"]),
+        properties=json.loads(row["properties"]),
+        description=row["description"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        source_id=row["source_id"],
     )

@@ -72,6 +72,11 @@ subscriptions = Table(
     Column("created_by", String(64), nullable=True),
     Column("created_by_name", String(256), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The approval policy and deployment target; NULL takes the global default from the settings.
+    Column("approvers", Text, nullable=True),
+    Column("required_approvals", Integer, nullable=True),
+    Column("expiry_hours", Integer, nullable=True),
+    Column("target", String(128), nullable=True),
     UniqueConstraint(
         "conversation_ref",
         "name_pattern",
@@ -161,3 +166,130 @@ registry_watermarks = Table(
         "source_kind", "source_name", "model_name", name="uq_registry_watermarks_model"
     ),
 )
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "conversation_ref",
+        Id,
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "model_version_id",
+        Id,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # The announcement whose card asks for this approval; None for deploy and rollback requests.
+    Column(
+        "announcement_id",
+        Id,
+        ForeignKey("announcements.id", ondelete="CASCADE"),
+        nullable=True,
+        unique=True,
+    ),
+    # announce, deploy or rollback: why the approval was asked for.
+    Column("kind", String(16), nullable=False),
+    # pending -> approved | rejected | expired (dialogs/approval.py); every change bumps revision.
+    Column("state", String(16), nullable=False),
+    Column("revision", Integer, nullable=False),
+    # The policy and deployment target that applied when the approval was asked for (JSON).
+    Column("policy", Text, nullable=False),
+    Column("target", String(128), nullable=True),
+    Column("requested_by", String(256), nullable=True),
+    Column("requested_by_name", String(256), nullable=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("rejected_by_name", String(256), nullable=True),
+    Column("reason", Text, nullable=True),
+    # The card in Teams: its activity id, and which card revision Teams shows (behind: update it).
+    Column("activity_id", String(256), nullable=True),
+    Column("card_revision", Integer, nullable=False),
+    Column("shown_revision", Integer, nullable=False),
+    Column("card_claimed_until", DateTime(timezone=True), nullable=True),
+)
+Index("ix_approvals_state_expiry", approvals.c.state, approvals.c.expires_at)
+Index("ix_approvals_conversation_state", approvals.c.conversation_ref, approvals.c.state)
+Index("ix_approvals_card_sync", approvals.c.shown_revision, approvals.c.card_revision)
+
+approval_votes = Table(
+    "approval_votes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("approval_id", Id, ForeignKey("approvals.id", ondelete="CASCADE"), nullable=False),
+    Column("voter_id", String(64), nullable=False),
+    Column("voter_upn", String(256), nullable=True),
+    Column("voter_name", String(256), nullable=True),
+    Column("voted_at", DateTime(timezone=True), nullable=False),
+    # One approval per person and request, however often they click.
+    UniqueConstraint("approval_id", "voter_id", name="uq_approval_votes_once"),
+)
+
+approval_audit = Table(
+    "approval_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "approval_id",
+        Id,
+        ForeignKey("approvals.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("conversation_ref", Id, nullable=True),
+    Column("actor_id", String(64), nullable=True),
+    Column("actor_name", String(256), nullable=True),
+    # approve, reject, expire, or refused (with the refusal in detail)
+    Column("action", String(16), nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # One deployment per approval: reaching the quorum writes it in the same transaction.
+    Column(
+        "approval_id",
+        Id,
+        ForeignKey("approvals.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column(
+        "model_version_id",
+        Id,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # Our id for the run, carried by the run itself (release description, run name): the marker
+    # that finds it again after a crash between "DevOps accepted" and "we recorded it".
+    Column("deployment_key", String(64), nullable=False, unique=True),
+    Column("target", String(128), nullable=False),
+    Column("requested_by", String(512), nullable=False),
+    # requested -> triggered -> finished (run_status says how), or error (DevOps refused for good)
+    Column("status", String(16), nullable=False),
+    Column("run_status", String(24), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("run_id", BigInteger, nullable=True),
+    Column("run_name", String(256), nullable=True),
+    Column("web_url", String(1024), nullable=True),
+    Column("logs_url", String(1024), nullable=True),
+    Column("detail", String(512), nullable=True),
+    Column("error_code", String(32), nullable=True),
+    Column("last_error", String(512), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    # The reply in the card's thread that gives the result: posted once.
+    Column("result_reported", Boolean, nullable=False),
+)
+Index("ix_deployments_due", deployments.c.status, deployments.c.next_attempt_at)

@@ -1,0 +1,420 @@
+"""Approvals in SQL: the state machine of dialogs/approval.py persisted as compare-and-sets.
+
+Every change of an approval is one transaction that checks the revision it read: of two
+concurrent clicks only one commits, the other reads again and decides anew (usually "already
+approved"). The vote, the audit row, the deployment row (when the quorum is reached) and the card's
+new revision are written in that same transaction, so a crash leaves all of them or none.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.domain import ModelVersion
+from bot.store.repository import model_version, utcnow
+from bot.store.tables import (
+    approval_audit,
+    approval_votes,
+    approvals,
+    conversations,
+    deployments,
+    model_versions,
+)
+from dialogs.approval import (
+    Approval,
+    ApprovalState,
+    Approve,
+    Event,
+    Expire,
+    Person,
+    Policy,
+    Refused,
+    Reject,
+    decide,
+)
+from dialogs.policy import policy_from_json
+
+MAX_CAS_ATTEMPTS = 50
+
+
+class ApprovalBusyError(RuntimeError):
+    """Too many concurrent changes to one approval: the click should be tried again."""
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's approval."""
+
+    voter_id: str
+    name: str | None
+    upn: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """The deployment an approval started, as far as we know."""
+
+    id: int
+    key: str
+    target: str
+    status: str
+    """requested, triggered, finished or error."""
+    run_status: str | None
+    run_id: int | None
+    run_name: str | None
+    web_url: str | None
+    logs_url: str | None
+    detail: str | None
+    error_code: str | None
+    last_error: str | None
+    attempts: int
+    created_at: datetime
+    finished_at: datetime | None
+    result_reported: bool
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """An approval with everything its card shows."""
+
+    id: int
+    conversation_ref: int
+    reference: str
+    locale: str | None
+    version_id: int
+    version: ModelVersion
+    kind: str
+    state: ApprovalState
+    revision: int
+    policy: Policy
+    target: str | None
+    requested_by_name: str | None
+    requested_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    rejected_by_name: str | None
+    reason: str | None
+    votes: tuple[Vote, ...]
+    activity_id: str | None
+    card_revision: int
+    deployment: DeploymentRecord | None
+
+    def as_approval(self) -> Approval:
+        """The pure model that :func:`dialogs.approval.decide` works on."""
+        return Approval(
+            state=self.state,
+            requested_at=self.requested_at,
+            creator=self.version.created_by,
+            approvals=tuple(
+                (Person(vote.voter_id, vote.upn, vote.name), vote.at) for vote in self.votes
+            ),
+            reason=self.reason,
+            decided_at=self.decided_at,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a click did: the approval after it, and the refusal if it changed nothing."""
+
+    record: ApprovalRecord
+    refused: Refused | None
+
+
+class ApprovalStore:
+    """Approvals, their votes and audit trail, and the deployments they start."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def get(self, approval_id: int) -> ApprovalRecord | None:
+        """An approval with its version, votes and deployment; None if there is no such id."""
+        async with self.engine.connect() as connection:
+            return await _load(connection, approval_id)
+
+    async def decide(
+        self, approval_id: int, event: Event, conversation_ref: int | None
+    ) -> Decision | None:
+        """Apply a click (or the expiry) to an approval: a compare-and-set on its revision,
+        retried on a lost race. None if there is no such approval."""
+        for _ in range(MAX_CAS_ATTEMPTS):
+            async with self.engine.begin() as connection:
+                record = await _load(connection, approval_id)
+                if record is None:
+                    return None
+                outcome = decide(record.as_approval(), event, record.policy)
+                if isinstance(outcome, Refused):
+                    await _audit(connection, record.id, conversation_ref, event, outcome.key)
+                    return Decision(record, outcome)
+                if await _commit(connection, record, outcome, event, conversation_ref):
+                    changed = await _load(connection, approval_id)
+                    assert changed is not None  # noqa: S101 - written in this transaction
+                    return Decision(changed, _refusal_of_late_click(outcome, event))
+        raise ApprovalBusyError(f"approval {approval_id} changed {MAX_CAS_ATTEMPTS} times")
+
+    async def due_expiries(self, now: datetime, limit: int = 100) -> list[int]:
+        """Pending approvals whose time has run out."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(approvals.c.id)
+                .where(
+                    approvals.c.state == ApprovalState.PENDING.value, approvals.c.expires_at <= now
+                )
+                .order_by(approvals.c.expires_at)
+                .limit(limit)
+            )
+            return list(rows.scalars())
+
+    async def pending_in(self, conversation_ref: int) -> list[ApprovalRecord]:
+        """This conversation's approvals waiting for a decision, oldest first."""
+        async with self.engine.connect() as connection:
+            ids = await connection.execute(
+                select(approvals.c.id)
+                .where(
+                    approvals.c.conversation_ref == conversation_ref,
+                    approvals.c.state == ApprovalState.PENDING.value,
+                    approvals.c.expires_at > utcnow(),
+                )
+                .order_by(approvals.c.id)
+                .limit(50)
+            )
+            return [r for i in ids.scalars() if (r := await _load(connection, i)) is not None]
+
+    async def claim_card_updates(self, limit: int, lease: timedelta) -> list[ApprovalRecord]:
+        """Approvals whose card in Teams is behind, claimed for ``lease`` (compare-and-set)."""
+        now = utcnow()
+        behind = and_(
+            approvals.c.activity_id.is_not(None),
+            approvals.c.shown_revision < approvals.c.card_revision,
+            or_(approvals.c.card_claimed_until.is_(None), approvals.c.card_claimed_until < now),
+        )
+        async with self.engine.begin() as connection:
+            candidates = list(
+                (
+                    await connection.execute(
+                        select(approvals.c.id).where(behind).order_by(approvals.c.id).limit(limit)
+                    )
+                ).scalars()
+            )
+            if not candidates:
+                return []
+            claimed = await connection.execute(
+                update(approvals)
+                .where(approvals.c.id.in_(candidates), behind)
+                .values(card_claimed_until=now + lease)
+                .returning(approvals.c.id)
+            )
+            ids = sorted(claimed.scalars())
+            return [r for i in ids if (r := await _load(connection, i)) is not None]
+
+    async def card_shown(
+        self, approval_id: int, revision: int, *, retry_in: timedelta | None = None
+    ) -> None:
+        """Teams shows the card of ``revision`` (or, with ``retry_in``, the update failed)."""
+        async with self.engine.begin() as connection:
+            if retry_in is not None:
+                values: dict[str, Any] = {"card_claimed_until": utcnow() + retry_in}
+            else:
+                values = {
+                    "shown_revision": func.max(approvals.c.shown_revision, revision)
+                    if connection.dialect.name == "sqlite"
+                    else func.greatest(approvals.c.shown_revision, revision),
+                    "card_claimed_until": None,
+                }
+            await connection.execute(
+                update(approvals).where(approvals.c.id == approval_id).values(**values)
+            )
+
+
+async def bump_card(connection: AsyncConnection, approval_id: int) -> None:
+    """The card of this approval must be shown anew (its approval or deployment changed)."""
+    await connection.execute(
+        update(approvals)
+        .where(approvals.c.id == approval_id)
+        .values(card_revision=approvals.c.card_revision + 1)
+    )
+
+
+async def _commit(
+    connection: AsyncConnection,
+    record: ApprovalRecord,
+    outcome: Approval,
+    event: Event,
+    conversation_ref: int | None,
+) -> bool:
+    changed = await connection.execute(
+        update(approvals)
+        .where(approvals.c.id == record.id, approvals.c.revision == record.revision)
+        .values(
+            state=outcome.state.value,
+            revision=record.revision + 1,
+            card_revision=approvals.c.card_revision + 1,
+            decided_at=outcome.decided_at,
+            rejected_by_name=_name(outcome.rejected_by) if outcome.rejected_by else None,
+            reason=outcome.reason,
+        )
+    )
+    if not changed.rowcount:
+        return False
+    expired = outcome.state is ApprovalState.EXPIRED
+    if expired:
+        event = Expire(event.at)  # a click after the expiry time expires the request
+    if isinstance(event, Approve):
+        await connection.execute(
+            insert(approval_votes).values(
+                approval_id=record.id,
+                voter_id=event.person.object_id.lower(),
+                voter_upn=event.person.upn,
+                voter_name=event.person.name,
+                voted_at=event.at,
+            )
+        )
+    await _audit(connection, record.id, conversation_ref, event, outcome.reason)
+    if outcome.state is ApprovalState.APPROVED and record.target:
+        await _request_deployment(connection, record, outcome)
+    return True
+
+
+def _refusal_of_late_click(outcome: Approval, event: Event) -> Refused | None:
+    if outcome.state is ApprovalState.EXPIRED and not isinstance(event, Expire):
+        return Refused("approval.already_expired")
+    return None
+
+
+async def _request_deployment(
+    connection: AsyncConnection, record: ApprovalRecord, outcome: Approval
+) -> None:
+    now = utcnow()
+    approvers = ", ".join(_name(person) for person, _ in outcome.approvals)
+    await connection.execute(
+        insert(deployments).values(
+            approval_id=record.id,
+            model_version_id=record.version_id,
+            deployment_key=f"mrb-{record.id}-{secrets.token_hex(4)}",
+            target=record.target,
+            requested_by=approvers[:512],
+            status="requested",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+            result_reported=False,
+        )
+    )
+
+
+async def _audit(
+    connection: AsyncConnection,
+    approval_id: int,
+    conversation_ref: int | None,
+    event: Event,
+    detail: str | None,
+) -> None:
+    person = event.person if isinstance(event, Approve | Reject) else None
+    action = {Approve: "approve", Reject: "reject", Expire: "expire"}[type(event)]
+    refused = detail is not None and detail.startswith("approval.")
+    await connection.execute(
+        insert(approval_audit).values(
+            approval_id=approval_id,
+            conversation_ref=conversation_ref,
+            actor_id=person.object_id if person else None,
+            actor_name=person.name if person else None,
+            action="refused" if refused else action,
+            detail=f"{action}: {detail}" if refused else detail,
+            at=event.at,
+        )
+    )
+
+
+def _name(person: Person) -> str:
+    return person.name or person.upn or person.object_id
+
+
+async def _load(connection: AsyncConnection, approval_id: int) -> ApprovalRecord | None:
+    row = (
+        await connection.execute(
+            select(
+                approvals,
+                conversations.c.reference,
+                conversations.c.locale,
+                *(c.label(f"mv_{c.name}") for c in model_versions.c),
+            )
+            .join(conversations, conversations.c.id == approvals.c.conversation_ref)
+            .join(model_versions, model_versions.c.id == approvals.c.model_version_id)
+            .where(approvals.c.id == approval_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    votes = await connection.execute(
+        select(approval_votes)
+        .where(approval_votes.c.approval_id == approval_id)
+        .order_by(approval_votes.c.voted_at, approval_votes.c.id)
+    )
+    deployment = (
+        await connection.execute(
+            select(deployments).where(deployments.c.approval_id == approval_id)
+        )
+    ).first()
+    return _record(row, [_vote(v) for v in votes], _deployment(deployment) if deployment else None)
+
+
+def _record(
+    row: Row[Any], votes: list[Vote], deployment: DeploymentRecord | None
+) -> ApprovalRecord:
+    version = model_version({k[3:]: v for k, v in row._mapping.items() if k.startswith("mv_")})
+    return ApprovalRecord(
+        id=row.id,
+        conversation_ref=row.conversation_ref,
+        reference=row.reference,
+        locale=row.locale,
+        version_id=row.model_version_id,
+        version=version,
+        kind=row.kind,
+        state=ApprovalState(row.state),
+        revision=row.revision,
+        policy=policy_from_json(row.policy),
+        target=row.target,
+        requested_by_name=row.requested_by_name,
+        requested_at=row.requested_at,
+        expires_at=row.expires_at,
+        decided_at=row.decided_at,
+        rejected_by_name=row.rejected_by_name,
+        reason=row.reason,
+        votes=tuple(votes),
+        activity_id=row.activity_id,
+        card_revision=row.card_revision,
+        deployment=deployment,
+    )
+
+
+def _vote(row: Row[Any]) -> Vote:
+    return Vote(voter_id=row.voter_id, name=row.voter_name, upn=row.voter_upn, at=row.voted_at)
+
+
+def _deployment(row: Row[Any]) -> DeploymentRecord:
+    return DeploymentRecord(
+        id=row.id,
+        key=row.deployment_key,
+        target=row.target,
+        status=row.status,
+        run_status=row.run_status,
+        run_id=row.run_id,
+        run_name=row.run_name,
+        web_url=row.web_url,
+        logs_url=row.logs_url,
+        detail=row.detail,
+        error_code=row.error_code,
+        last_error=row.last_error,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        result_reported=row.result_reported,
+    )
