@@ -1,0 +1,1 @@
+"""Deploying model versions: the deployer port and its Azure DevOps implementation."""
