@@ -18,6 +18,7 @@ from microsoft_agents.hosting.core import (
 )
 
 from bot.agent import build_agent
+from bot.cardsync import CardSync
 from bot.channel import AgentsChannel
 from bot.config import Settings, SettingsError, load_settings, sdk_configuration
 from bot.connector import PooledClientFactory
@@ -34,6 +35,7 @@ from bot.registry.azureml import (
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.registry.watcher import RegistryWatcher
+from bot.store.approvals import ApprovalStore
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
@@ -42,6 +44,8 @@ from bot.web import MessageEndpoint, Readiness, build_web_app, timed_check
 log = logging.getLogger("releasebot")
 
 SHUTDOWN_GRACE_SECONDS = 10
+STORE = web.AppKey("store", Store)
+"""The app's store, for tools and tests that look at what the bot recorded."""
 TokenProviderFactory = Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
 
 
@@ -63,15 +67,22 @@ async def create_app(
     """
     engine = create_engine(settings.database_url)
     await upgrade(engine)
-    store = Store(engine)
+    store = Store(engine, settings.policy_defaults())
     connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
-    sender = OutboxSender(store, AgentsChannel(adapter, settings.bot_client_id, RateLimiter()))
+    channel = AgentsChannel(adapter, settings.bot_client_id, RateLimiter())
+    sender = OutboxSender(store, channel)
+    cards = CardSync(ApprovalStore(engine), channel)
     sources = registries if registries is not None else configured_registries(settings)
     watcher = RegistryWatcher(store, sources, sender, settings.poll_interval_seconds)
 
     messages = MessageEndpoint(
         adapter=adapter,
-        agent=build_agent(store, connection_manager, settings.subscription_managers),
+        agent=build_agent(
+            store,
+            connection_manager,
+            settings.subscription_managers,
+            on_approval_changed=lambda _record: cards.wake(),
+        ),
         auth=connection_manager.get_default_connection_configuration(),
         max_body_bytes=settings.max_body_bytes,
     )
@@ -81,18 +92,21 @@ async def create_app(
         live_checks={"azure_ml": watcher.health} if sources else {},
     )
     app = build_web_app(messages, readiness, settings.max_body_bytes)
+    app[STORE] = store
     events = _event_endpoint(settings, store, sender)
     app.router.add_post("/api/events/azureml", events.deliver)
     app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
 
     async def start_workers(_app: web.Application) -> None:
         workers.append(asyncio.create_task(sender.run(), name="outbox-sender"))
+        workers.append(asyncio.create_task(cards.run(), name="card-sync"))
         if sources:
             workers.append(asyncio.create_task(watcher.run(), name="registry-watcher"))
 
     async def stop_workers(_app: web.Application) -> None:
-        for worker in workers[1:]:  # the poller stops at once; the sender finishes its sends
+        for worker in workers[2:]:  # the poller stops at once; the sender finishes its sends
             worker.cancel()
+        await cards.stop(grace=SHUTDOWN_GRACE_SECONDS)
         await sender.stop(grace=SHUTDOWN_GRACE_SECONDS)
         await client_factory.close()
         await engine.dispose()

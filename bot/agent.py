@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
-from microsoft_agents.activity import Activity, ActivityTypes
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    InvokeResponse,
+)
 from microsoft_agents.hosting.core import (
     AgentApplication,
     Connections,
@@ -15,6 +21,9 @@ from microsoft_agents.hosting.core import (
     TurnContext,
     TurnState,
 )
+from microsoft_agents.hosting.core.app._routes import RouteRank
+from microsoft_agents.hosting.core.app.adaptive_card import factory
+from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from typing_extensions import override
 
 from bot.cards import (
@@ -25,10 +34,14 @@ from bot.cards import (
     subscriptions_card,
     unsubscribed_card,
 )
+from bot.cards.announcement import approval_card
+from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
-from bot.store.repository import Store
+from bot.store.approvals import ApprovalBusyError, ApprovalRecord, ApprovalStore
+from bot.store.repository import Store, utcnow
+from dialogs.approval import Approve, Event, Person, Reject
 from dialogs.commands import (
     Command,
     CommandError,
@@ -45,6 +58,8 @@ log = logging.getLogger(__name__)
 _MEMBERSHIP_TYPES = {ActivityTypes.installation_update, ActivityTypes.conversation_update}
 # Where before_turn leaves the stored conversation's id for the handlers of the same turn.
 CONVERSATION_REF = "releasebot.conversation_ref"
+# Where the SDK leaves the turn's connector client.
+CONNECTOR_CLIENT_KEY = "ConnectorClient"
 
 
 _Item = TypeVar("_Item", bound=StoreItem)
@@ -75,10 +90,73 @@ class NoTurnStateStorage(Storage):
 class ChatHandlers:
     """The handlers behind the agent's routes; dependencies come in explicitly."""
 
-    def __init__(self, store: Store, subscription_managers: frozenset[str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        subscription_managers: frozenset[str],
+        on_approval_changed: Callable[[ApprovalRecord], None] = lambda _record: None,
+    ) -> None:
         self.store = store
+        self.approvals = ApprovalStore(store.engine)
         self.directory = ConversationDirectory(store)
         self.subscription_managers = subscription_managers
+        self.on_approval_changed = on_approval_changed
+        """Told of every approval a click changed: the card of everyone else and the
+        deployment follow in the background."""
+
+    async def on_approve(
+        self, context: TurnContext, _state: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """Approve on a card: recorded at once, answered with the card as it is now."""
+        return await self._decide(context, data, Approve)
+
+    async def on_reject(
+        self, context: TurnContext, _state: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """Reject on a card, with the reason typed into its form."""
+        reason = data.get(REASON_INPUT) if isinstance(data, dict) else None
+        text = reason if isinstance(reason, str) else ""
+        return await self._decide(context, data, lambda person, at: Reject(person, text, at))
+
+    async def _decide(
+        self,
+        context: TurnContext,
+        data: Any,
+        event_for: Callable[[Person, datetime], Event],
+    ) -> AdaptiveCardInvokeResponse:
+        t = Translator(context.activity.locale)
+        approval_id = _approval_id(data)
+        person = await self._clicker(context, approval_id)
+        if approval_id is None or person is None:
+            return factory.bad_request("the action needs an approvalId and a Teams user")
+        conversation_ref = context.turn_state[CONVERSATION_REF]
+        assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
+        try:
+            decision = await self.approvals.decide(
+                approval_id, event_for(person, utcnow()), conversation_ref
+            )
+        except ApprovalBusyError:
+            return factory.message(t("approval.busy"))
+        if decision is None:
+            return factory.message(t("approval.gone"))
+        if decision.changed:
+            self.on_approval_changed(decision.record)
+        notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
+        return factory.adaptive_card(approval_card(t, decision.record, notice))  # type: ignore[arg-type]
+
+    async def _clicker(self, context: TurnContext, approval_id: int | None) -> Person | None:
+        """Who clicked, with their UPN when a policy names approvers by UPN."""
+        user = context.activity.from_property
+        if user is None or not user.aad_object_id:
+            return None
+        upn = None
+        if approval_id is not None and await self._policy_names_upns(approval_id):
+            upn = await _upn_of(context, user.id)
+        return Person(user.aad_object_id.lower(), upn, user.name)
+
+    async def _policy_names_upns(self, approval_id: int) -> bool:
+        approvers = await self.approvals.approvers(approval_id)
+        return approvers is not None and any("@" in approver for approver in approvers)
 
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""
@@ -190,6 +268,42 @@ class ChatHandlers:
             log.warning("could not report the failure to the user: %s", type(send_error).__name__)
 
 
+def _is_card_action(context: TurnContext) -> bool:
+    activity = context.activity
+    return activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action"
+
+
+async def _unknown_card_action(context: TurnContext, _state: TurnState) -> None:
+    """A card action no verb handler took (an unknown verb, or no action at all): 400, not the
+    SDK's 501."""
+    refusal = factory.bad_request("expected an Action.Execute with the verb approve or reject")
+    body = refusal.model_dump(mode="json", by_alias=True, exclude_none=True)
+    await context.send_activity(
+        Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
+    )
+
+
+def _approval_id(data: Any) -> int | None:
+    value = data.get("approvalId") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+async def _upn_of(context: TurnContext, user_id: str | None) -> str | None:
+    """The clicker's UPN, asked from the connector (Teams does not put it into invokes)."""
+    connector = context.turn_state.get(CONNECTOR_CLIENT_KEY)
+    conversation = context.activity.conversation
+    if not isinstance(connector, ConnectorClientBase) or conversation is None or not user_id:
+        return None
+    try:
+        member = await connector.conversations.get_conversation_member(conversation.id, user_id)
+    except Exception as error:  # the check then works on the object id alone
+        log.warning("could not look up the clicker's UPN: %s", type(error).__name__)
+        return None
+    extra = member.model_extra or {}
+    upn = extra.get("userPrincipalName") or extra.get("email")
+    return upn.lower() if isinstance(upn, str) else None
+
+
 def _conversation_id(context: TurnContext) -> str:
     conversation = context.activity.conversation
     return conversation.id if conversation else "?"
@@ -199,7 +313,10 @@ Handler = Callable[[TurnContext, TurnState], Awaitable[None]]
 
 
 def build_agent(
-    store: Store, connection_manager: Connections, subscription_managers: frozenset[str]
+    store: Store,
+    connection_manager: Connections,
+    subscription_managers: frozenset[str],
+    on_approval_changed: Callable[[ApprovalRecord], None] = lambda _record: None,
 ) -> AgentApplication[TurnState]:
     """The AgentApplication with our routes; typing indicators off (they break channel threads)."""
     app = AgentApplication[TurnState](
@@ -208,8 +325,11 @@ def build_agent(
         start_typing_timer=False,
         remove_recipient_mention=True,
     )
-    chat = ChatHandlers(store, subscription_managers)
+    chat = ChatHandlers(store, subscription_managers, on_approval_changed)
     app.before_turn(chat.remember_conversation)
+    app.adaptive_card.action_execute(APPROVE)(chat.on_approve)
+    app.adaptive_card.action_execute(REJECT)(chat.on_reject)
+    app.add_route(_is_card_action, _unknown_card_action, is_invoke=True, rank=RouteRank.LAST)
     routes: dict[str, Handler] = {
         ActivityTypes.message: chat.on_message,
         ActivityTypes.installation_update: chat.on_installation_update,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
@@ -43,6 +44,14 @@ class Channel(Protocol):
         """
         ...
 
+    async def update_card(self, reference: str, activity_id: str, card: Card) -> None:
+        """Replace the card of activity ``activity_id`` in place, for everyone who sees it."""
+        ...
+
+    async def reply_card(self, reference: str, activity_id: str, card: Card) -> str:
+        """Post ``card`` as a reply to ``activity_id`` (in a channel: into its thread)."""
+        ...
+
 
 class AgentsChannel:
     """The Channel on the Agents SDK: a proactive turn per message (continue_conversation),
@@ -55,21 +64,54 @@ class AgentsChannel:
 
     async def send_card(self, reference: str, card: Card) -> str:
         """Post ``card`` into the conversation; a channel gets it as a new thread."""
-        continuation = ConversationReference.model_validate_json(
-            reference
-        ).get_continuation_activity()
         # Without an id to reply to, the card is a new message: in a channel, a new thread.
-        continuation.id = None
+        return await self._post(reference, None, card)
+
+    async def reply_card(self, reference: str, activity_id: str, card: Card) -> str:
+        """Post ``card`` as a reply to ``activity_id``; in a channel, into its thread."""
+        return await self._post(reference, activity_id, card)
+
+    async def update_card(self, reference: str, activity_id: str, card: Card) -> None:
+        """Replace the card of ``activity_id`` in place."""
+
+        async def update(context: TurnContext) -> None:
+            activity = card_message(card)
+            activity.id = activity_id
+            await context.update_activity(activity)
+
+        await self._continue(reference, None, update)
+
+    async def _post(self, reference: str, reply_to: str | None, card: Card) -> str:
         sent: list[str] = []
 
         async def send(context: TurnContext) -> None:
-            # Booked as late as possible, so that calls reach Teams as evenly as they were booked.
-            await self._limiter.acquire(continuation.conversation.id)
             response = await context.send_activity(card_message(card))
             sent.append(response.id if response and response.id else "")
 
+        await self._continue(reference, reply_to, send)
+        return sent[0] if sent else ""
+
+    async def _continue(
+        self,
+        reference: str,
+        activity_id: str | None,
+        action: Callable[[TurnContext], Awaitable[None]],
+    ) -> None:
+        """Run ``action`` in a proactive turn, within the rate limits, the connector's refusals
+        made a :class:`DeliveryError`."""
+        continuation = ConversationReference.model_validate_json(
+            reference
+        ).get_continuation_activity()
+        # The SDK puts a random id here; a turn replies to its activity's id, so set ours or none.
+        continuation.id = activity_id
+
+        async def limited(context: TurnContext) -> None:
+            # Booked as late as possible, so that calls reach Teams as evenly as they were booked.
+            await self._limiter.acquire(continuation.conversation.id)
+            await action(context)
+
         try:
-            await self._adapter.continue_conversation(self._app_id, continuation, send)
+            await self._adapter.continue_conversation(self._app_id, continuation, limited)
         except ClientResponseError as error:
             raise DeliveryError(
                 error.status, retry_after(error.headers), f"the connector answered {error.status}"
@@ -78,7 +120,6 @@ class AgentsChannel:
             raise DeliveryError(
                 None, None, f"no answer from the connector ({type(error).__name__})"
             ) from None
-        return sent[0] if sent else ""
 
 
 def retry_after(headers: MultiMapping[str] | None) -> float | None:

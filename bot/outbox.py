@@ -15,9 +15,10 @@ import logging
 import random
 from datetime import timedelta
 
-from bot.cards.announcement import announcement_card
+from bot.cards.announcement import approval_card
 from bot.channel import Channel, DeliveryError
 from bot.i18n import Translator
+from bot.store.approvals import ApprovalStore
 from bot.store.repository import PendingAnnouncement, Store
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class OutboxSender:
         idle_poll: float = 1.0,
     ) -> None:
         self._store = store
+        self._approvals = ApprovalStore(store.engine)
         self._channel = channel
         self._batch_size = batch_size
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -113,7 +115,11 @@ class OutboxSender:
             log.exception("announcement %d failed unexpectedly; retried after its claim", item.id)
 
     async def _send(self, item: PendingAnnouncement) -> None:
-        card = announcement_card(Translator(item.locale), item.version, item.version_id)
+        record = await self._approvals.get(item.approval_id)
+        if record is None:  # the conversation or version was deleted meanwhile
+            await self._store.fail_announcement(item.id, "its approval is gone")
+            return
+        card = approval_card(Translator(item.locale), record)
         try:
             activity_id = await self._channel.send_card(item.reference, card)
         except DeliveryError as error:

@@ -16,7 +16,7 @@ from bot.cards.verbs import APPROVE, REJECT
 from bot.registry import entra
 from tests.conftest import BotUnderTest, installation
 from tests.identity import TENANT_ID
-from tests.test_chat_commands import card_text
+from tests.test_chat_commands import card_text, execute_actions
 
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs" / "azure-ml" / "eventgrid"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -112,7 +112,7 @@ async def test_a_registered_version_reaches_the_subscribed_channel_as_a_card(
     assert "workspace ml-prod" in text
     assert "area" in text
     assert "diabetes" in text
-    verbs = [action.get("verb") for action in card["actions"] if action["type"] == "Action.Execute"]
+    verbs = [action["verb"] for action in execute_actions(card)]
     assert verbs == [APPROVE, REJECT]
     studio = next(action["url"] for action in card["actions"] if action["type"] == "Action.OpenUrl")
     assert studio.startswith(

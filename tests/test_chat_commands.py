@@ -29,6 +29,24 @@ def card_text(card: dict[str, Any]) -> str:
     return "\n".join(found)
 
 
+def execute_actions(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Action.Execute of a card, also those inside a ShowCard's form, in order."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute":
+                found.append(node)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(card)
+    return found
+
+
 @pytest.mark.parametrize(
     ("locale", "command", "expected"),
     [

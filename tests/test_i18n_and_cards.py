@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.cards import error_card, help_card, subscribed_card, subscriptions_card, unsubscribed_card
-from bot.cards.announcement import announcement_card, key_metrics, studio_url
+from bot.cards.announcement import approval_card, key_metrics, studio_url
 from bot.cards.verbs import APPROVE, REJECT
 from bot.domain import ModelVersion, Subscription
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
+from bot.store.approvals import ApprovalRecord
+from dialogs.approval import ApprovalState, Policy
 from dialogs.commands import ALIASES, CommandName
-from tests.test_chat_commands import card_text
+from tests.test_chat_commands import card_text, execute_actions
 
 
 def test_every_language_has_every_message_with_the_same_placeholders():
@@ -75,6 +78,35 @@ VERSION = ModelVersion(
 )
 
 
+def approval_of(version: ModelVersion, approval_id: int = 7, **changes: Any) -> ApprovalRecord:
+    """A pending approval of ``version`` as the store returns it."""
+    requested = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "id": approval_id,
+        "conversation_ref": 1,
+        "reference": "{}",
+        "locale": "en-US",
+        "version_id": 3,
+        "version": version,
+        "kind": "announce",
+        "state": ApprovalState.PENDING,
+        "revision": 1,
+        "policy": Policy(required_approvals=2),
+        "target": "release:12",
+        "requested_by_name": None,
+        "requested_at": requested,
+        "expires_at": requested + timedelta(hours=72),
+        "decided_at": None,
+        "rejected_by_name": None,
+        "reason": None,
+        "votes": (),
+        "activity_id": None,
+        "card_revision": 1,
+        "deployment": None,
+    }
+    return ApprovalRecord(**(fields | changes))
+
+
 def all_cards(t: Translator) -> list[dict]:
     return [
         help_card(t),
@@ -86,15 +118,15 @@ def all_cards(t: Translator) -> list[dict]:
         unsubscribed_card(t, [], "#9"),
         unsubscribed_card(t, [SUBSCRIPTION], "fraud-*"),
         error_card(t, "message", CommandName.SUBSCRIBE),
-        announcement_card(t, VERSION, 7),
-        announcement_card(t, ModelVersion("registry", "shared", "m", "1"), 8),
+        approval_card(t, approval_of(VERSION)),
+        approval_card(t, approval_of(ModelVersion("registry", "shared", "m", "1"), 8)),
     ]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_cards_are_adaptive_cards_1_5_made_of_known_elements(language):
     known = {"TextBlock", "FactSet", "Container"}
-    actions = {"Action.Execute", "Action.OpenUrl"}
+    actions = {"Action.Execute", "Action.OpenUrl", "Action.ShowCard"}
     for card in all_cards(Translator(language)):
         assert card["type"] == "AdaptiveCard"
         assert card["version"] == "1.5"
@@ -151,19 +183,62 @@ def test_cards_are_pure():
     ],
 )
 def test_the_announcement_card_shows_the_version_in_the_users_language(language, expected):
-    card = announcement_card(Translator(language), VERSION, 7)
+    card = approval_card(Translator(language), approval_of(VERSION))
 
-    text = card_text(card) + "\n".join(action["title"] for action in card["actions"])
+    text = card_text(card)
     for part in expected:
         assert part in text, part
     assert "{{DATE(2026-11-24T09:30:00Z, SHORT)}} {{TIME(2026-11-24T09:30:00Z)}}" in text
 
 
-def test_the_buttons_carry_the_shared_verbs_and_the_version():
-    actions = announcement_card(Translator("en"), VERSION, 7)["actions"]
+def test_the_buttons_carry_the_shared_verbs_and_the_approval():
+    card = approval_card(Translator("en"), approval_of(VERSION))
 
-    execute = [(a["verb"], a["data"]) for a in actions if a["type"] == "Action.Execute"]
-    assert execute == [(APPROVE, {"modelVersionId": 7}), (REJECT, {"modelVersionId": 7})]
+    execute = [(a["verb"], a["data"]) for a in execute_actions(card)]
+    assert execute == [(APPROVE, {"approvalId": 7}), (REJECT, {"approvalId": 7})]
+
+
+def test_reject_asks_for_a_required_reason_first():
+    card = approval_card(Translator("de"), approval_of(VERSION))
+
+    form = next(a["card"] for a in card["actions"] if a["type"] == "Action.ShowCard")
+    assert form["body"][0]["type"] == "Input.Text"
+    assert form["body"][0]["isRequired"] is True
+    assert form["body"][0]["id"] == "reason"
+    assert form["actions"][0]["verb"] == REJECT
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected", "absent"),
+    [
+        ({}, ["0 of 2 approval(s) so far", "release definition 12"], []),
+        (
+            {"state": ApprovalState.REJECTED, "rejected_by_name": "Grace", "reason": "drift"},
+            ["Rejected", "Grace: “drift”"],
+            ["Approve"],
+        ),
+        ({"state": ApprovalState.EXPIRED}, ["Expired without a decision"], ["Approve"]),
+        (
+            {"state": ApprovalState.APPROVED, "target": None},
+            ["Approved", "No deployment target is set"],
+            ["Approve"],
+        ),
+    ],
+)
+def test_the_card_shows_the_state_of_the_approval(changes, expected, absent):
+    card = approval_card(Translator("en"), approval_of(VERSION, **changes))
+
+    text = card_text(card)
+    for part in expected:
+        assert part in text
+    for part in absent:
+        assert part not in [a["title"] for a in card["actions"]]
+
+
+def test_a_refusal_is_shown_to_the_clicker():
+    card = approval_card(Translator("en"), approval_of(VERSION), notice="You may not.")
+
+    assert "You may not." in card_text(card)
 
 
 def test_key_metrics_are_numeric_quality_figures_from_tags_and_properties():
@@ -171,8 +246,8 @@ def test_key_metrics_are_numeric_quality_figures_from_tags_and_properties():
 
 
 def test_metrics_are_not_repeated_among_the_tags():
-    card = announcement_card(Translator("en"), VERSION, 7)
-    tag_facts = card["body"][-1]["facts"]
+    card = approval_card(Translator("en"), approval_of(VERSION))
+    tag_facts = card["body"][-2]["facts"]
 
     assert [fact["title"] for fact in tag_facts] == ["stage", "owner"]
 
@@ -196,4 +271,4 @@ def test_the_announcement_card_matches_its_reviewed_snapshot(language):
     """A changed card must be looked at: update tests/snapshots/announcement.<language>.json on purpose."""
     expected = json.loads((SNAPSHOTS / f"announcement.{language}.json").read_text(encoding="utf-8"))
 
-    assert announcement_card(Translator(language), VERSION, 7) == expected
+    assert approval_card(Translator(language), approval_of(VERSION)) == expected

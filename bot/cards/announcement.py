@@ -1,15 +1,19 @@
-"""The card that announces a new model version (Adaptive Card 1.5, Universal Actions)."""
+"""The card that announces a model version and asks for its approval (Adaptive Card 1.5,
+Universal Actions), updated in place as approvals and the deployment progress."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from bot.cards import Card, adaptive_card, text_block
-from bot.cards.verbs import APPROVE, REJECT
+from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.domain import ModelVersion
 from bot.i18n import Translator
+from bot.store.approvals import ApprovalRecord
+from dialogs.approval import ApprovalState
 
 STUDIO = "https://ml.azure.com"
 MAX_METRICS = 6
@@ -48,9 +52,39 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def announcement_card(t: Translator, version: ModelVersion, version_id: int) -> Card:
-    """New version of a model: what it is, where it comes from, its figures, Approve and Reject."""
-    title = t("announce.title", name=version.name, version=version.version)
+def approval_card(t: Translator, record: ApprovalRecord, notice: str | None = None) -> Card:
+    """A model version asking for approval: what it is, its figures, the approvals so far, the
+    deployment it started; Approve and Reject while it is pending. ``notice`` is a line for the
+    person who clicked only (why their click changed nothing)."""
+    version = record.version
+    title = t(f"approval.title_{record.kind}", name=version.name, version=version.version)
+    body: list[dict[str, Any]] = [
+        text_block(title, size="Medium", weight="Bolder", style="heading"),
+        fact_set(_facts(t, record)),
+    ]
+    if version.created_at:
+        body.append(
+            text_block(t("announce.registered_at", when=when(version.created_at)), isSubtle=True)
+        )
+    if version.description:
+        body.append(text_block(version.description))
+    body.extend(_figures(t, version))
+    body.append(status_section(t, record))
+    if notice:
+        body.append(text_block(notice, color="Attention", weight="Bolder"))
+    card = adaptive_card(body, speak=title)
+    card["actions"] = _actions(t, record)
+    return card
+
+
+def when(moment: datetime) -> str:
+    """A time that Teams renders in the reader's own time zone and format."""
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
+
+
+def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
+    version = record.version
     source_key = "announce.registry" if version.source_kind == "registry" else "announce.workspace"
     facts = [
         (t("announce.fact_model"), version.name),
@@ -59,21 +93,102 @@ def announcement_card(t: Translator, version: ModelVersion, version_id: int) -> 
     ]
     if version.created_by:
         facts.append((t("announce.fact_created_by"), version.created_by))
-    body: list[dict[str, Any]] = [
-        text_block(title, size="Medium", weight="Bolder", style="heading"),
-        fact_set(facts),
+    if record.requested_by_name:
+        facts.append((t("approval.fact_requested_by"), record.requested_by_name))
+    if record.target:
+        facts.append((t("approval.fact_target"), describe_target(t, record.target)))
+    return facts
+
+
+def describe_target(t: Translator, target: str) -> str:
+    """``release:12`` or ``pipeline:42`` in words."""
+    kind, _, rest = target.partition(":")
+    return t(f"approval.target_{kind}", id=rest.split(":")[0])
+
+
+def status_section(t: Translator, record: ApprovalRecord) -> dict[str, Any]:
+    """Where the approval and its deployment stand."""
+    items: list[dict[str, Any]] = [
+        text_block(
+            t(f"approval.state_{record.state.value}"),
+            weight="Bolder",
+            color=_STATE_COLOR[record.state],
+        )
     ]
-    if version.created_at:
-        # Teams renders DATE() and TIME() in the reader's own time zone and format.
-        stamp = version.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        when = f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
-        body.append(text_block(t("announce.registered_at", when=when), isSubtle=True))
-    if version.description:
-        body.append(text_block(version.description))
-    body.extend(_figures(t, version))
-    card = adaptive_card(body, speak=title)
-    card["actions"] = _actions(t, version, version_id)
-    return card
+    items += [
+        text_block(
+            t("approval.vote", name=vote.name or vote.voter_id, when=when(vote.at)), spacing="Small"
+        )
+        for vote in record.votes
+    ]
+    if record.state is ApprovalState.PENDING:
+        items.append(
+            text_block(
+                t(
+                    "approval.waiting",
+                    count=len(record.votes),
+                    required=record.policy.required_approvals,
+                    when=when(record.expires_at),
+                ),
+                isSubtle=True,
+            )
+        )
+    elif record.state is ApprovalState.REJECTED:
+        items.append(
+            text_block(
+                t(
+                    "approval.rejected_by",
+                    name=record.rejected_by_name or "?",
+                    reason=record.reason or "",
+                )
+            )
+        )
+    elif record.state is ApprovalState.APPROVED:
+        items.extend(_deployment_lines(t, record))
+    return {"type": "Container", "separator": True, "items": items}
+
+
+def _deployment_lines(t: Translator, record: ApprovalRecord) -> list[dict[str, Any]]:
+    deployment = record.deployment
+    if deployment is None:
+        return [text_block(t("approval.no_target"), isSubtle=True)]
+    if deployment.status == "error":
+        fix = t(
+            f"deploy.fix_{deployment.error_code or 'invalid'}",
+            target=describe_target(t, deployment.target),
+            detail=deployment.last_error or "",
+        )
+        return [text_block(t("deploy.error"), color="Attention", weight="Bolder"), text_block(fix)]
+    status = deployment.run_status or ("starting" if deployment.status == "requested" else "queued")
+    lines = [
+        text_block(
+            t(f"deploy.status_{status}", run=deployment.run_name or ""),
+            color=_RUN_COLOR.get(status, "Default"),
+        )
+    ]
+    if deployment.detail:
+        lines.append(text_block(deployment.detail, isSubtle=True, spacing="Small"))
+    if deployment.status == "requested" and deployment.attempts:
+        lines.append(
+            text_block(
+                t("deploy.retrying", attempts=deployment.attempts), isSubtle=True, spacing="Small"
+            )
+        )
+    return lines
+
+
+_STATE_COLOR = {
+    ApprovalState.PENDING: "Default",
+    ApprovalState.APPROVED: "Good",
+    ApprovalState.REJECTED: "Attention",
+    ApprovalState.EXPIRED: "Warning",
+}
+_RUN_COLOR = {
+    "succeeded": "Good",
+    "partially_succeeded": "Warning",
+    "failed": "Attention",
+    "canceled": "Warning",
+}
 
 
 def fact_set(facts: list[tuple[str, str]]) -> dict[str, Any]:
@@ -92,9 +207,52 @@ def _figures(t: Translator, version: ModelVersion) -> list[dict[str, Any]]:
     return sections
 
 
-def _actions(t: Translator, version: ModelVersion, version_id: int) -> list[dict[str, Any]]:
-    data = {"modelVersionId": version_id}
-    actions: list[dict[str, Any]] = [
+def _actions(t: Translator, record: ApprovalRecord) -> list[dict[str, Any]]:
+    actions: list[dict[str, Any]] = []
+    if record.state is ApprovalState.PENDING:
+        actions += _decision_actions(t, record.id)
+    deployment = record.deployment
+    if deployment and deployment.web_url:
+        actions.append(
+            {"type": "Action.OpenUrl", "title": t("deploy.open_run"), "url": deployment.web_url}
+        )
+    if deployment and deployment.logs_url and deployment.logs_url != deployment.web_url:
+        actions.append(
+            {"type": "Action.OpenUrl", "title": t("deploy.open_logs"), "url": deployment.logs_url}
+        )
+    url = studio_url(record.version)
+    if url:
+        actions.append({"type": "Action.OpenUrl", "title": t("announce.open_studio"), "url": url})
+    return actions
+
+
+def _decision_actions(t: Translator, approval_id: int) -> list[dict[str, Any]]:
+    """Approve at once; Reject opens a form that asks for the reason."""
+    data = {"approvalId": approval_id}
+    reject_form = adaptive_card(
+        [
+            {
+                "type": "Input.Text",
+                "id": REASON_INPUT,
+                "label": t("approval.reason_label"),
+                "placeholder": t("approval.reason_placeholder"),
+                "isMultiline": True,
+                "isRequired": True,
+                "maxLength": 1000,
+                "errorMessage": t("approval.reason_required"),
+            }
+        ]
+    )
+    reject_form["actions"] = [
+        {
+            "type": "Action.Execute",
+            "verb": REJECT,
+            "title": t("approval.reject_confirm"),
+            "data": data,
+            "style": "destructive",
+        }
+    ]
+    return [
         {
             "type": "Action.Execute",
             "verb": APPROVE,
@@ -102,15 +260,5 @@ def _actions(t: Translator, version: ModelVersion, version_id: int) -> list[dict
             "data": data,
             "style": "positive",
         },
-        {
-            "type": "Action.Execute",
-            "verb": REJECT,
-            "title": t("announce.reject"),
-            "data": data,
-            "style": "destructive",
-        },
+        {"type": "Action.ShowCard", "title": t("announce.reject"), "card": reject_form},
     ]
-    url = studio_url(version)
-    if url:
-        actions.append({"type": "Action.OpenUrl", "title": t("announce.open_studio"), "url": url})
-    return actions

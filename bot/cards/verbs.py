@@ -2,3 +2,6 @@
 
 APPROVE = "approve"
 REJECT = "reject"
+
+# The id of the reason field in the Reject form: Teams sends its value in the action's data.
+REASON_INPUT = "reason"

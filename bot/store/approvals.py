@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
 
 from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -126,6 +126,8 @@ class Decision:
 
     record: ApprovalRecord
     refused: Refused | None
+    changed: bool
+    """Whether the approval changed (a click after the expiry time expires it, and is refused)."""
 
 
 class ApprovalStore:
@@ -139,24 +141,33 @@ class ApprovalStore:
         async with self.engine.connect() as connection:
             return await _load(connection, approval_id)
 
+    async def approvers(self, approval_id: int) -> frozenset[str] | None:
+        """Who may approve (None: anyone in the conversation)."""
+        async with self.engine.connect() as connection:
+            policy = await connection.scalar(
+                select(approvals.c.policy).where(approvals.c.id == approval_id)
+            )
+        return policy_from_json(policy).approvers if policy else None
+
     async def decide(
         self, approval_id: int, event: Event, conversation_ref: int | None
     ) -> Decision | None:
-        """Apply a click (or the expiry) to an approval: a compare-and-set on its revision,
-        retried on a lost race. None if there is no such approval."""
+        """Apply a click (or, with ``conversation_ref`` None, the expiry) to an approval: a
+        compare-and-set on its revision, retried on a lost race. None if there is no such
+        approval in that conversation."""
         for _ in range(MAX_CAS_ATTEMPTS):
             async with self.engine.begin() as connection:
                 record = await _load(connection, approval_id)
-                if record is None:
+                if record is None or conversation_ref not in (None, record.conversation_ref):
                     return None
                 outcome = decide(record.as_approval(), event, record.policy)
                 if isinstance(outcome, Refused):
                     await _audit(connection, record.id, conversation_ref, event, outcome.key)
-                    return Decision(record, outcome)
+                    return Decision(record, outcome, changed=False)
                 if await _commit(connection, record, outcome, event, conversation_ref):
                     changed = await _load(connection, approval_id)
                     assert changed is not None  # noqa: S101 - written in this transaction
-                    return Decision(changed, _refusal_of_late_click(outcome, event))
+                    return Decision(changed, _refusal_of_late_click(outcome, event), changed=True)
         raise ApprovalBusyError(f"approval {approval_id} changed {MAX_CAS_ATTEMPTS} times")
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[int]:
@@ -230,6 +241,15 @@ class ApprovalStore:
                 }
             await connection.execute(
                 update(approvals).where(approvals.c.id == approval_id).values(**values)
+            )
+
+    async def result_reported(self, deployment_id: int) -> None:
+        """The result of the deployment was posted into the card's thread."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(deployments)
+                .where(deployments.c.id == deployment_id)
+                .values(result_reported=True)
             )
 
 
@@ -383,9 +403,9 @@ def _record(
         policy=policy_from_json(row.policy),
         target=row.target,
         requested_by_name=row.requested_by_name,
-        requested_at=row.requested_at,
-        expires_at=row.expires_at,
-        decided_at=row.decided_at,
+        requested_at=_aware(row.requested_at),
+        expires_at=_aware(row.expires_at),
+        decided_at=_aware(row.decided_at),
         rejected_by_name=row.rejected_by_name,
         reason=row.reason,
         votes=tuple(votes),
@@ -395,8 +415,21 @@ def _record(
     )
 
 
+@overload
+def _aware(moment: datetime) -> datetime: ...
+@overload
+def _aware(moment: None) -> None: ...
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes: they are UTC, as written."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def _vote(row: Row[Any]) -> Vote:
-    return Vote(voter_id=row.voter_id, name=row.voter_name, upn=row.voter_upn, at=row.voted_at)
+    return Vote(
+        voter_id=row.voter_id, name=row.voter_name, upn=row.voter_upn, at=_aware(row.voted_at)
+    )
 
 
 def _deployment(row: Row[Any]) -> DeploymentRecord:
@@ -414,7 +447,7 @@ def _deployment(row: Row[Any]) -> DeploymentRecord:
         error_code=row.error_code,
         last_error=row.last_error,
         attempts=row.attempts,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
+        created_at=_aware(row.created_at),
+        finished_at=_aware(row.finished_at),
         result_reported=row.result_reported,
     )

@@ -1,0 +1,132 @@
+"""Keeps every approval card in Teams current, and expires requests nobody answered.
+
+A change to an approval or its deployment bumps the card's revision in the same transaction; this
+worker claims the approvals whose card Teams shows an older revision of (a compare-and-set with a
+lease), updates the activity in place, and posts the deployment's result into the card's thread
+once. Nothing is lost across a crash: the revision stays behind until Teams took the update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from bot.cards import adaptive_card, text_block
+from bot.cards.announcement import approval_card, status_section
+from bot.channel import Channel, DeliveryError
+from bot.i18n import Translator
+from bot.outbox import GONE, backoff
+from bot.store.approvals import ApprovalRecord, ApprovalStore
+from bot.store.repository import utcnow
+from dialogs.approval import Expire
+
+log = logging.getLogger(__name__)
+
+FINAL_RUN_STATUSES = {"succeeded", "partially_succeeded", "failed", "canceled"}
+
+
+class CardSync:
+    """Updates cards that are behind their approval, replies with results, sweeps expiries."""
+
+    def __init__(
+        self,
+        approvals: ApprovalStore,
+        channel: Channel,
+        *,
+        lease: timedelta = timedelta(seconds=60),
+        idle_poll: float = 5.0,
+        batch_size: int = 50,
+    ) -> None:
+        self._approvals = approvals
+        self._channel = channel
+        self._lease = lease
+        self._idle_poll = idle_poll
+        self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._running: asyncio.Task[object] | None = None
+        self._failures: dict[int, int] = {}
+
+    def wake(self) -> None:
+        """Look for cards to update now, not at the next idle poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Update cards until stopped."""
+        self._running = asyncio.current_task()
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                await self.expire_due()
+                busy = await self.sync_once()
+            except Exception:
+                log.exception("the card sync failed; trying again")
+                busy = 0
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+
+    async def stop(self, grace: float) -> None:
+        """End ``run`` after the cards in hand, waiting for them up to ``grace`` seconds."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._running is not None:
+            await asyncio.wait([self._running], timeout=grace)
+
+    async def expire_due(self) -> int:
+        """Expire the pending approvals whose time ran out; how many."""
+        expired = 0
+        for approval_id in await self._approvals.due_expiries(utcnow()):
+            decision = await self._approvals.decide(approval_id, Expire(utcnow()), None)
+            expired += bool(decision and decision.changed)
+        return expired
+
+    async def sync_once(self) -> int:
+        """Update the cards that are behind; how many were claimed."""
+        records = await self._approvals.claim_card_updates(self._batch_size, self._lease)
+        await asyncio.gather(*(self._sync(record) for record in records))
+        return len(records)
+
+    async def _sync(self, record: ApprovalRecord) -> None:
+        assert record.activity_id is not None  # noqa: S101 - claimed only with an activity
+        t = Translator(record.locale)
+        try:
+            await self._channel.update_card(
+                record.reference, record.activity_id, approval_card(t, record)
+            )
+            await self._report_result(record, t)
+        except DeliveryError as error:
+            await self._undelivered(record, error)
+            return
+        self._failures.pop(record.id, None)
+        await self._approvals.card_shown(record.id, record.card_revision)
+
+    async def _report_result(self, record: ApprovalRecord, t: Translator) -> None:
+        deployment = record.deployment
+        if deployment is None or deployment.result_reported:
+            return
+        if deployment.run_status not in FINAL_RUN_STATUSES and deployment.status != "error":
+            return
+        assert record.activity_id is not None  # noqa: S101 - as above
+        title = t("deploy.reply", name=record.version.name, version=record.version.version)
+        card = adaptive_card([text_block(title, weight="Bolder"), status_section(t, record)])
+        await self._channel.reply_card(record.reference, record.activity_id, card)
+        await self._approvals.result_reported(deployment.id)
+
+    async def _undelivered(self, record: ApprovalRecord, error: DeliveryError) -> None:
+        failures = self._failures.get(record.id, 0) + 1
+        self._failures[record.id] = failures
+        if error.status in GONE:
+            log.warning("card of approval %d cannot be updated (%s)", record.id, error.status)
+            await self._approvals.card_shown(record.id, record.card_revision)
+            return
+        delay = backoff(failures, error.retry_after)
+        log.info(
+            "card of approval %d not updated (%s); next try in %.1f s", record.id, error, delay
+        )
+        await self._approvals.card_shown(
+            record.id, record.card_revision, retry_in=timedelta(seconds=delay)
+        )
+        asyncio.get_running_loop().call_later(delay, self._wakeup.set)

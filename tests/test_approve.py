@@ -1,0 +1,236 @@
+"""Approve and reject from the card over HTTP: the invoke answers with the card at once, the card
+everyone sees is updated in place, every decision is audited, refusals say why."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from app import STORE
+from bot.cards.verbs import APPROVE, REJECT
+from bot.store.repository import utcnow
+from bot.store.tables import approval_audit, approvals, deployments
+from tests.conftest import BotUnderTest, base_activity, installation
+from tests.test_announce import ANNOUNCING, post_events, sample
+from tests.test_chat_commands import card_text, execute_actions
+
+ALICE = "00000000-0000-0000-0000-00000000a11c"
+BOB = "00000000-0000-0000-0000-000000000b0b"
+
+
+def card_action(
+    service_url: str,
+    verb: str,
+    data: dict[str, Any],
+    *,
+    user: str = ALICE,
+    name: str = "Alice",
+    locale: str = "en-US",
+) -> dict[str, Any]:
+    """The invoke Teams sends when someone clicks an Action.Execute button in the channel."""
+    activity = base_activity(service_url, "invoke", scope="channel")
+    activity["conversation"]["id"] += ";messageid=1700000000001"
+    return activity | {
+        "name": "adaptiveCard/action",
+        "value": {
+            "action": {"type": "Action.Execute", "verb": verb, "data": data},
+            "trigger": "manual",
+        },
+        "from": {"id": f"29:{name.lower()}", "name": name, "aadObjectId": user},
+        "locale": locale,
+    }
+
+
+async def click(bot: BotUnderTest, verb: str, data: dict[str, Any], **who: Any) -> dict[str, Any]:
+    """Click a button; the invoke response (status 200) as JSON."""
+    status, body = await bot.post(card_action(bot.connector.url, verb, data, **who))
+    assert status == 200, body
+    answer: dict[str, Any] = json.loads(body)
+    return answer
+
+
+async def announce(bot: BotUnderTest, version: int = 20) -> int:
+    """Register a version; the approval id its card carries."""
+    before = len(bot.connector.calls)
+    status, _ = await post_events(bot, [sample("eventgrid", version=version)])
+    assert status == 200
+    await bot.connector.wait_for_calls(before + 1)
+    card = bot.connector.calls[-1].body["attachments"][0]["content"]
+    approval_id: int = execute_actions(card)[0]["data"]["approvalId"]
+    return approval_id
+
+
+async def wait_for_update(
+    bot: BotUnderTest, containing: str, within: float = 5.0
+) -> dict[str, Any]:
+    """The card of the newest in-place update (PUT) whose text contains ``containing``."""
+    async with asyncio.timeout(within):
+        while True:
+            for call in reversed(bot.connector.calls):
+                if call.method == "PUT" and containing in card_text(_card(call.body)):
+                    return _card(call.body)
+            await asyncio.sleep(0.02)
+
+
+def _card(body: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = body["attachments"][0]["content"]
+    return content
+
+
+async def start(start_bot: Any, **settings: str) -> BotUnderTest:
+    bot: BotUnderTest = await start_bot(**ANNOUNCING, **settings)
+    await bot.post(installation(bot.connector.url, "add", scope="channel"))
+    await bot.say("subscribe sklearn_* workspace=ml-prod", scope="channel")
+    return bot
+
+
+async def audit(bot: BotUnderTest) -> list[tuple[str, str | None, str | None]]:
+    engine = bot.server.app[STORE].engine
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(
+                approval_audit.c.action, approval_audit.c.actor_name, approval_audit.c.detail
+            ).order_by(approval_audit.c.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+async def test_approve_answers_with_the_approved_card_and_updates_it_for_everyone(start_bot):
+    bot = await start(start_bot)
+    approval_id = await announce(bot)
+
+    answer = await click(bot, APPROVE, {"approvalId": approval_id})
+
+    assert answer["statusCode"] == 200
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+    text = card_text(answer["value"])
+    assert "Approved" in text
+    assert "✔ Alice approved" in text
+    assert execute_actions(answer["value"]) == []  # decided: no buttons left
+    update = await wait_for_update(bot, "✔ Alice approved")
+    assert "Approved" in card_text(update)
+    assert await audit(bot) == [("approve", "Alice", None)]
+
+
+async def test_two_of_two_approvals_by_different_people(start_bot):
+    bot = await start(start_bot, RELEASEBOT_REQUIRED_APPROVALS="2")
+    approval_id = await announce(bot)
+
+    first = await click(bot, APPROVE, {"approvalId": approval_id})
+    again = await click(bot, APPROVE, {"approvalId": approval_id})
+    second = await click(bot, APPROVE, {"approvalId": approval_id}, user=BOB, name="Bob")
+
+    assert "1 of 2 approval(s) so far" in card_text(first["value"])
+    assert "You have already approved this version." in card_text(again["value"])
+    assert "Approved" in card_text(second["value"])
+    assert "✔ Bob approved" in card_text(second["value"])
+    assert [row[0] for row in await audit(bot)] == ["approve", "refused", "approve"]
+
+
+async def test_reject_needs_a_reason_and_shows_it(start_bot):
+    bot = await start(start_bot, RELEASEBOT_REQUIRED_APPROVALS="2")
+    approval_id = await announce(bot)
+
+    empty = await click(bot, REJECT, {"approvalId": approval_id, "reason": "  "})
+    rejected = await click(
+        bot, REJECT, {"approvalId": approval_id, "reason": "AUC dropped"}, locale="de-DE"
+    )
+    late = await click(bot, APPROVE, {"approvalId": approval_id}, user=BOB, name="Bob")
+
+    assert "Please give a reason for the rejection." in card_text(empty["value"])
+    assert "Abgelehnt" in card_text(rejected["value"])
+    assert "Alice: „AUC dropped“" in card_text(rejected["value"])
+    assert "This version was already rejected." in card_text(late["value"])
+    assert (await audit(bot))[1] == ("reject", "Alice", "AUC dropped")
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("en-US", "You are not one of the approvers for this model."),
+        ("de-DE", "Sie gehören nicht zu den Freigebenden für dieses Modell."),
+    ],
+)
+async def test_only_the_named_approvers_may_approve(start_bot, locale, expected):
+    bot = await start(start_bot, RELEASEBOT_APPROVERS=BOB)
+    approval_id = await announce(bot)
+
+    refused = await click(bot, APPROVE, {"approvalId": approval_id}, locale=locale)
+    allowed = await click(bot, APPROVE, {"approvalId": approval_id}, user=BOB, name="Bob")
+
+    assert expected in card_text(refused["value"])
+    assert "✔ Bob approved" in card_text(allowed["value"])
+
+
+async def test_a_click_after_the_expiry_shows_expired(start_bot):
+    bot = await start(start_bot, RELEASEBOT_APPROVAL_EXPIRY_HOURS="1")
+    approval_id = await announce(bot)
+    engine = bot.server.app[STORE].engine
+    async with engine.begin() as connection:
+        await connection.execute(  # asked for two hours ago
+            update(approvals)
+            .where(approvals.c.id == approval_id)
+            .values(
+                requested_at=utcnow() - timedelta(hours=2), expires_at=utcnow() - timedelta(hours=1)
+            )
+        )
+
+    answer = await click(bot, APPROVE, {"approvalId": approval_id})
+
+    assert "This approval request has expired." in card_text(answer["value"])
+    assert "Expired without a decision" in card_text(answer["value"])
+    assert [row[0] for row in await audit(bot)] == ["expire"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"approvalId": "7"}, {"approvalId": -1}, {"approvalId": True}, None],
+    ids=["missing", "text", "negative", "bool", "no data"],
+)
+async def test_malformed_actions_get_a_bad_request_and_change_nothing(start_bot, data):
+    bot = await start(start_bot)
+    await announce(bot)
+
+    answer = await click(bot, APPROVE, data)
+
+    assert answer["statusCode"] == 400
+    assert await audit(bot) == []
+
+
+async def test_an_approval_of_another_conversation_is_not_found(start_bot):
+    bot = await start(start_bot)
+    approval_id = await announce(bot)
+
+    answer = await click(bot, APPROVE, {"approvalId": approval_id + 1000})
+
+    assert answer["type"] == "application/vnd.microsoft.activity.message"
+    assert answer["value"] == "This approval request no longer exists."
+
+
+async def test_quorum_writes_the_deployment_row_in_the_same_transaction(start_bot):
+    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
+    approval_id = await announce(bot)
+
+    await click(bot, APPROVE, {"approvalId": approval_id})
+
+    engine = bot.server.app[STORE].engine
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(deployments))).all()
+    assert [(row.approval_id, row.target, row.requested_by) for row in rows] == [
+        (approval_id, "pipeline:42", "Alice")
+    ]
+
+
+async def test_an_unknown_verb_gets_a_bad_request(start_bot):
+    bot = await start(start_bot)
+    approval_id = await announce(bot)
+
+    answer = await click(bot, "deploy-now", {"approvalId": approval_id})
+
+    assert answer["statusCode"] == 400
+    assert "approve or reject" in answer["value"]["message"]
