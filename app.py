@@ -8,7 +8,8 @@ import logging
 import sys
 from collections.abc import Callable
 
-from aiohttp import web
+from aiohttp import ClientSession, web
+from azure.core.credentials_async import AsyncTokenCredential
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import (
     AccessTokenProviderBase,
@@ -25,6 +26,10 @@ from bot.connector import PooledClientFactory
 from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
 from bot.outbox import OutboxSender
+from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
+from bot.pipelines.deployer import Deployer
+from bot.pipelines.dispatcher import DeploymentWorker
+from bot.pipelines.servicehooks import HookHint, ServiceHookEndpoint
 from bot.ratelimit import RateLimiter
 from bot.registry.azureml import (
     ModelRegistry,
@@ -35,7 +40,8 @@ from bot.registry.azureml import (
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.registry.watcher import RegistryWatcher
-from bot.store.approvals import ApprovalStore
+from bot.store.approvals import ApprovalRecord, ApprovalStore
+from bot.store.deployments import DeploymentStore
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
@@ -60,10 +66,12 @@ async def create_app(
     settings: Settings,
     token_provider_factory: TokenProviderFactory = msal_token_provider,
     registries: list[ModelRegistry] | None = None,
+    deployer: Deployer | None = None,
 ) -> web.Application:
     """Build the whole bot for ``settings``: migrate the store, wire the SDK and the workers.
 
-    ``registries`` replaces the Azure ML sources named in the settings (tests, the demo).
+    ``registries`` and ``deployer`` replace the Azure ML sources and the Azure DevOps
+    organization named in the settings (tests, the demo).
     """
     engine = create_engine(settings.database_url)
     await upgrade(engine)
@@ -72,6 +80,15 @@ async def create_app(
     channel = AgentsChannel(adapter, settings.bot_client_id, RateLimiter())
     sender = OutboxSender(store, channel)
     cards = CardSync(ApprovalStore(engine), channel)
+    devops = DevOpsConnection(settings) if deployer is None else None
+    if devops is not None:
+        deployer = devops.deployer
+    deployments = DeploymentWorker(DeploymentStore(engine), deployer, cards.wake)
+
+    def approval_changed(_record: ApprovalRecord) -> None:
+        cards.wake()
+        deployments.wake()
+
     sources = registries if registries is not None else configured_registries(settings)
     watcher = RegistryWatcher(store, sources, sender, settings.poll_interval_seconds)
 
@@ -81,7 +98,7 @@ async def create_app(
             store,
             connection_manager,
             settings.subscription_managers,
-            on_approval_changed=lambda _record: cards.wake(),
+            on_approval_changed=approval_changed,
         ),
         auth=connection_manager.get_default_connection_configuration(),
         max_body_bytes=settings.max_body_bytes,
@@ -96,19 +113,26 @@ async def create_app(
     events = _event_endpoint(settings, store, sender)
     app.router.add_post("/api/events/azureml", events.deliver)
     app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
+    if settings.devops_hook_secret is not None:
+        hooks = _service_hooks(settings, DeploymentStore(engine), deployments)
+        app.router.add_post("/api/hooks/azure-devops", hooks.handle)
 
     async def start_workers(_app: web.Application) -> None:
         workers.append(asyncio.create_task(sender.run(), name="outbox-sender"))
         workers.append(asyncio.create_task(cards.run(), name="card-sync"))
+        workers.append(asyncio.create_task(deployments.run(), name="deployments"))
         if sources:
             workers.append(asyncio.create_task(watcher.run(), name="registry-watcher"))
 
     async def stop_workers(_app: web.Application) -> None:
-        for worker in workers[2:]:  # the poller stops at once; the sender finishes its sends
+        for worker in workers[3:]:  # the poller stops at once; the others finish what they do
             worker.cancel()
+        await deployments.stop(grace=SHUTDOWN_GRACE_SECONDS)
         await cards.stop(grace=SHUTDOWN_GRACE_SECONDS)
         await sender.stop(grace=SHUTDOWN_GRACE_SECONDS)
         await client_factory.close()
+        if devops is not None:
+            await devops.close()
         await engine.dispose()
 
     workers: list[asyncio.Task[None]] = []  # kept referenced while they run
@@ -149,6 +173,50 @@ def _event_endpoint(settings: Settings, store: Store, sender: OutboxSender) -> E
         settings.max_body_bytes,
         sender,
     )
+
+
+def _service_hooks(
+    settings: Settings, store: DeploymentStore, worker: DeploymentWorker
+) -> ServiceHookEndpoint:
+    assert settings.devops_hook_secret is not None  # noqa: S101 - checked by the caller
+
+    async def on_hint(hint: HookHint) -> None:
+        if await store.hint(hint.kind.value, hint.run_id):
+            worker.wake()
+
+    return ServiceHookEndpoint(
+        settings.devops_hook_secret.reveal(), on_hint, max_body_bytes=settings.max_body_bytes
+    )
+
+
+class DevOpsConnection:
+    """The Azure DevOps organization of the settings: a PAT, else azure-identity signs in (its
+    async credential, made only when needed), over one connection pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.deployer: AzureDevOps | None = None
+        self._session: ClientSession | None = None
+        self._credential: AsyncTokenCredential | None = None
+        if not (settings.devops_organization_url and settings.devops_project):
+            return
+        if settings.devops_pat is not None:
+            auth = pat_auth(settings.devops_pat.reveal())
+        else:
+            from azure.identity.aio import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential()
+            auth = entra_auth(self._credential)
+        self._session = ClientSession(trust_env=True)
+        self.deployer = AzureDevOps(
+            self._session, settings.devops_organization_url, settings.devops_project, auth
+        )
+
+    async def close(self) -> None:
+        """Close the connection pool and the credential."""
+        if self._session is not None:
+            await self._session.close()
+        if self._credential is not None:
+            await self._credential.close()
 
 
 def configured_registries(settings: Settings) -> list[ModelRegistry]:

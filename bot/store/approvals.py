@@ -403,9 +403,9 @@ def _record(
         policy=policy_from_json(row.policy),
         target=row.target,
         requested_by_name=row.requested_by_name,
-        requested_at=_aware(row.requested_at),
-        expires_at=_aware(row.expires_at),
-        decided_at=_aware(row.decided_at),
+        requested_at=aware(row.requested_at),
+        expires_at=aware(row.expires_at),
+        decided_at=aware(row.decided_at),
         rejected_by_name=row.rejected_by_name,
         reason=row.reason,
         votes=tuple(votes),
@@ -416,11 +416,11 @@ def _record(
 
 
 @overload
-def _aware(moment: datetime) -> datetime: ...
+def aware(moment: datetime) -> datetime: ...
 @overload
-def _aware(moment: None) -> None: ...
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes: they are UTC, as written."""
+def aware(moment: None) -> None: ...
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored time, timezone-aware (SQLite hands back naive datetimes; they are UTC)."""
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
@@ -428,7 +428,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _vote(row: Row[Any]) -> Vote:
     return Vote(
-        voter_id=row.voter_id, name=row.voter_name, upn=row.voter_upn, at=_aware(row.voted_at)
+        voter_id=row.voter_id, name=row.voter_name, upn=row.voter_upn, at=aware(row.voted_at)
     )
 
 
@@ -447,7 +447,7 @@ def _deployment(row: Row[Any]) -> DeploymentRecord:
         error_code=row.error_code,
         last_error=row.last_error,
         attempts=row.attempts,
-        created_at=_aware(row.created_at),
-        finished_at=_aware(row.finished_at),
+        created_at=aware(row.created_at),
+        finished_at=aware(row.finished_at),
         result_reported=row.result_reported,
     )

@@ -1,0 +1,178 @@
+"""The deployment worker: starts each approved deployment exactly once, then follows it to its end.
+
+A deployment row is claimed with a lease (a compare-and-set), so one worker at a time holds it.
+Starting is "find, else create": the run carries our deployment key, so after a crash between
+"Azure DevOps accepted" and "we recorded it", the next claim finds the run instead of starting a
+second one. Throttling and server errors are retried with backoff; 401, 403, 404 and 400 end the
+attempt with what to fix, shown on the card. Following polls with a growing interval, and a
+service hook makes the next poll happen at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from bot.outbox import backoff
+from bot.pipelines.deployer import (
+    Deployer,
+    DeployError,
+    DeploymentRequest,
+    RunInfo,
+    Target,
+    TargetKind,
+)
+from bot.store.deployments import REQUESTED, DeploymentJob, DeploymentStore, RunUpdate
+from dialogs.policy import TARGET
+
+log = logging.getLogger(__name__)
+
+MAX_START_ATTEMPTS = 12
+FIRST_POLL = 3.0
+MAX_POLL = 60.0
+
+
+def parse_target(text: str) -> Target:
+    """``release:12[:alias]`` or ``pipeline:42`` as a :class:`Target`."""
+    match = TARGET.match(text)
+    if match is None:
+        raise ValueError(f"not a deployment target: {text!r}")
+    kind, definition_id, alias = match.groups()
+    return Target(TargetKind(kind), int(definition_id), alias)
+
+
+def poll_delay(unchanged_polls: int) -> timedelta:
+    """How long to wait before reading a run again: soon at first, then less often."""
+    return timedelta(seconds=min(MAX_POLL, FIRST_POLL * 1.5**unchanged_polls))
+
+
+class DeploymentWorker:
+    """Claims due deployments: starts the requested ones, follows the triggered ones."""
+
+    def __init__(
+        self,
+        store: DeploymentStore,
+        deployer: Deployer | None,
+        on_change: Callable[[], None],
+        *,
+        lease: timedelta = timedelta(seconds=120),
+        idle_poll: float = 1.0,
+        batch_size: int = 20,
+    ) -> None:
+        self._store = store
+        self._deployer = deployer
+        self._on_change = on_change
+        self._lease = lease
+        self._idle_poll = idle_poll
+        self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._running: asyncio.Task[object] | None = None
+
+    def wake(self) -> None:
+        """Look for due deployments now (one was just requested, or a hook arrived)."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Work until stopped."""
+        self._running = asyncio.current_task()
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                busy = await self.work_once()
+            except Exception:
+                log.exception("the deployment worker failed; trying again")
+                busy = 0
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+
+    async def stop(self, grace: float) -> None:
+        """End ``run``, waiting up to ``grace`` seconds for the calls in flight; a deployment
+        cut off stays claimed until its lease runs out, then is found again, not repeated."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._running is not None:
+            await asyncio.wait([self._running], timeout=grace)
+
+    async def work_once(self) -> int:
+        """Claim the due deployments and handle them; how many were claimed."""
+        jobs = await self._store.claim(self._batch_size, self._lease)
+        await asyncio.gather(*(self._handle(job) for job in jobs))
+        return len(jobs)
+
+    async def _handle(self, job: DeploymentJob) -> None:
+        try:
+            if self._deployer is None:
+                await self._store.failed(job, "not_configured", "Azure DevOps is not configured")
+            elif job.status == REQUESTED:
+                await self._start(self._deployer, job)
+            else:
+                await self._follow(self._deployer, job)
+        except DeployError as error:
+            await self._refused(job, error)
+        except Exception:
+            # Nothing is lost: the claim runs out and the deployment is found or read again.
+            log.exception("deployment %d failed unexpectedly; retried after its claim", job.id)
+            return
+        self._on_change()
+
+    async def _start(self, deployer: Deployer, job: DeploymentJob) -> None:
+        request = DeploymentRequest(
+            deployment_key=job.key,
+            target=parse_target(job.target),
+            model_name=job.model_name,
+            model_version=job.model_version,
+            source=job.source,
+            requested_by=job.requested_by,
+            not_before=job.created_at,
+        )
+        found = await deployer.find(request)
+        run = found or await deployer.create(request)
+        log.info(
+            "deployment %d %s as run %d (%s)",
+            job.id,
+            "found" if found else "started",
+            run.run_id,
+            job.target,
+        )
+        await self._store.triggered(job, _update(run), poll_delay(0))
+        self._wake_later(poll_delay(0).total_seconds())
+
+    async def _follow(self, deployer: Deployer, job: DeploymentJob) -> None:
+        assert job.run_id is not None  # noqa: S101 - triggered rows carry their run
+        run = await deployer.status(parse_target(job.target), job.run_id)
+        delay = poll_delay(0 if run.status.value != job.run_status else job.attempts + 1)
+        await self._store.progressed(job, _update(run), delay)
+        if not run.status.final:
+            self._wake_later(delay.total_seconds())
+
+    async def _refused(self, job: DeploymentJob, error: DeployError) -> None:
+        starting = job.status == REQUESTED
+        if starting and (not error.retryable or job.attempts + 1 >= MAX_START_ATTEMPTS):
+            log.error("deployment %d could not start: %s", job.id, error)
+            await self._store.failed(job, error.code.value, error.detail)
+            return
+        # A run we follow is retried whatever the error: it runs on without us.
+        delay = backoff(job.attempts, error.retry_after)
+        log.warning("deployment %d: %s; next try in %.1f s", job.id, error, delay)
+        await self._store.retry(job, timedelta(seconds=delay), error.code.value, error.detail)
+        self._wake_later(delay)
+
+    def _wake_later(self, seconds: float) -> None:
+        asyncio.get_running_loop().call_later(seconds + 0.01, self._wakeup.set)
+
+
+def _update(run: RunInfo) -> RunUpdate:
+    return RunUpdate(
+        run_id=run.run_id,
+        name=run.name,
+        status=run.status.value,
+        final=run.status.final,
+        web_url=run.web_url,
+        logs_url=run.logs_url,
+        detail=run.detail,
+    )

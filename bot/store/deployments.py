@@ -1,0 +1,205 @@
+"""Deployments in SQL: claimed by one worker at a time (a compare-and-set with a lease), started
+exactly once, then followed to their end. Every change bumps the card of their approval in the
+same transaction, so the card in Teams follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.store.approvals import aware, bump_card
+from bot.store.repository import utcnow
+from bot.store.tables import approvals, deployments, model_versions
+
+REQUESTED = "requested"
+TRIGGERED = "triggered"
+FINISHED = "finished"
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class DeploymentJob:
+    """A claimed deployment: to start (requested) or to follow (triggered)."""
+
+    id: int
+    approval_id: int
+    key: str
+    target: str
+    status: str
+    attempts: int
+    run_id: int | None
+    run_status: str | None
+    model_name: str
+    model_version: str
+    source: str
+    requested_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunUpdate:
+    """What Azure DevOps told us about the run."""
+
+    run_id: int
+    name: str
+    status: str
+    final: bool
+    web_url: str | None
+    logs_url: str | None
+    detail: str | None
+
+
+class DeploymentStore:
+    """The deployments table, for the dispatcher and the tracker."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def claim(self, limit: int, lease: timedelta) -> list[DeploymentJob]:
+        """Claim due deployments (to start or to follow) that nobody else holds."""
+        now = utcnow()
+        claimable = and_(
+            deployments.c.status.in_((REQUESTED, TRIGGERED)),
+            deployments.c.next_attempt_at <= now,
+            or_(deployments.c.claimed_until.is_(None), deployments.c.claimed_until < now),
+        )
+        async with self.engine.begin() as connection:
+            candidates = list(
+                (
+                    await connection.execute(
+                        select(deployments.c.id)
+                        .where(claimable)
+                        .order_by(deployments.c.next_attempt_at, deployments.c.id)
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+            if not candidates:
+                return []
+            claimed = await connection.execute(
+                update(deployments)
+                .where(deployments.c.id.in_(candidates), claimable)
+                .values(claimed_until=now + lease)
+                .returning(deployments.c.id)
+            )
+            return await _jobs(connection, sorted(claimed.scalars()))
+
+    async def triggered(self, job: DeploymentJob, run: RunUpdate, next_check: timedelta) -> None:
+        """Azure DevOps has the run: remember it (found again, or just created)."""
+        await self._change(
+            job,
+            REQUESTED,
+            status=FINISHED if run.final else TRIGGERED,
+            attempts=0,
+            next_attempt_at=utcnow() + next_check,
+            error_code=None,
+            last_error=None,
+            **_run_values(run),
+        )
+
+    async def progressed(self, job: DeploymentJob, run: RunUpdate, next_check: timedelta) -> None:
+        """The run was read again; the card changes only when what it shows changed."""
+        changed = run.status != job.run_status
+        await self._change(
+            job,
+            TRIGGERED,
+            bump=changed,
+            status=FINISHED if run.final else TRIGGERED,
+            attempts=0 if changed else job.attempts + 1,
+            next_attempt_at=utcnow() + next_check,
+            **_run_values(run),
+        )
+
+    async def retry(self, job: DeploymentJob, delay: timedelta, code: str, error: str) -> None:
+        """Azure DevOps did not answer as hoped; try again after ``delay``."""
+        await self._change(
+            job,
+            job.status,
+            bump=job.status == REQUESTED and job.attempts == 0,
+            attempts=job.attempts + 1,
+            next_attempt_at=utcnow() + delay,
+            error_code=code,
+            last_error=error[:512],
+        )
+
+    async def failed(self, job: DeploymentJob, code: str, error: str) -> None:
+        """Azure DevOps refused for good (or would not answer for too long): show what to fix."""
+        await self._change(job, job.status, status=ERROR, error_code=code, last_error=error[:512])
+
+    async def hint(self, kind: str, run_id: int) -> bool:
+        """A service hook says the run changed: check it now rather than at the next poll."""
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                update(deployments)
+                .where(
+                    deployments.c.status == TRIGGERED,
+                    deployments.c.run_id == run_id,
+                    deployments.c.target.like(f"{kind}:%"),
+                )
+                .values(next_attempt_at=utcnow())
+            )
+            return bool(result.rowcount)
+
+    async def _change(
+        self, job: DeploymentJob, expected_status: str, *, bump: bool = True, **values: Any
+    ) -> None:
+        if values.get("status") == FINISHED:
+            values["finished_at"] = utcnow()
+        async with self.engine.begin() as connection:
+            changed = await connection.execute(
+                update(deployments)
+                .where(deployments.c.id == job.id, deployments.c.status == expected_status)
+                .values(claimed_until=None, updated_at=utcnow(), **values)
+            )
+            if changed.rowcount and bump:
+                await bump_card(connection, job.approval_id)
+
+
+def _run_values(run: RunUpdate) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "run_name": run.name[:256],
+        "run_status": run.status,
+        "web_url": run.web_url,
+        "logs_url": run.logs_url,
+        "detail": (run.detail or None) and run.detail[:512],
+    }
+
+
+async def _jobs(connection: AsyncConnection, ids: list[int]) -> list[DeploymentJob]:
+    if not ids:
+        return []
+    rows = await connection.execute(
+        select(
+            deployments,
+            model_versions.c.name.label("model_name"),
+            model_versions.c.version.label("model_version"),
+            model_versions.c.source_name,
+        )
+        .join(approvals, approvals.c.id == deployments.c.approval_id)
+        .join(model_versions, model_versions.c.id == deployments.c.model_version_id)
+        .where(deployments.c.id.in_(ids))
+        .order_by(deployments.c.id)
+    )
+    return [
+        DeploymentJob(
+            id=row.id,
+            approval_id=row.approval_id,
+            key=row.deployment_key,
+            target=row.target,
+            status=row.status,
+            attempts=row.attempts,
+            run_id=row.run_id,
+            run_status=row.run_status,
+            model_name=row.model_name,
+            model_version=row.model_version,
+            source=row.source_name,
+            requested_by=row.requested_by,
+            created_at=aware(row.created_at),
+        )
+        for row in rows
+    ]
