@@ -262,11 +262,14 @@ async def start_bot(
     """Start the bot with optional extra settings; every started bot is stopped at the end."""
     started: list[tuple[TestServer, ClientSession]] = []
 
-    async def start(registries: list | None = None, **overrides: str) -> BotUnderTest:
-        """Start a bot; it polls only the ``registries`` given (none: Azure is out of reach)."""
+    async def start(
+        registries: list | None = None, deployer: Any = None, **overrides: str
+    ) -> BotUnderTest:
+        """Start a bot; it polls only the ``registries`` given (none: Azure is out of reach) and
+        deploys with ``deployer`` (none: as the settings say)."""
         env = bot_environment(overrides.pop("database_url", database_url), **overrides)
         settings = load_settings(env, dotenv_path=None)
-        app = await create_app(settings, StubTokenProvider, registries or [])
+        app = await create_app(settings, StubTokenProvider, registries or [], deployer)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         session = ClientSession()

@@ -67,6 +67,7 @@ class Injected:
 
     failures: list[tuple[int, float | None]] = field(default_factory=list)
     hangs: int = 0
+    silent_accepts: int = 0
 
 
 def now() -> str:
@@ -232,6 +233,11 @@ class FakeDevOps:
         """Answer the next ``count`` requests with ``status`` (and Retry-After, if given)."""
         self._injected.failures += [(status, retry_after)] * count
 
+    def accept_then_hang(self, count: int = 1) -> None:
+        """Carry out the next ``count`` POSTs (a release or run is created) but never answer
+        them: the client cannot know that Azure DevOps accepted."""
+        self._injected.silent_accepts += count
+
     def hang_next(self, count: int = 1) -> None:
         """Never answer the next ``count`` requests (until the fake closes)."""
         self._injected.hangs += count
@@ -388,6 +394,10 @@ class FakeDevOps:
             answer = self._answer(request, body)
         except DevOpsError as error:
             return web.json_response(error_body(error.message, error.type_key), status=error.status)
+        if request.method == "POST" and self._injected.silent_accepts:
+            self._injected.silent_accepts -= 1
+            await self._closing.wait()
+            return web.Response(status=503)
         if isinstance(answer, Page):
             headers = {"x-ms-continuationtoken": answer.token} if answer.token else None
             return web.json_response(answer.body, headers=headers)
