@@ -1,8 +1,10 @@
-"""Our bot for messages_throughput.py: the real composition root, with signing keys on loopback.
+"""Our bot as a process, for the benchmarks and the crash tests: the real composition root, with
+signing keys on loopback.
 
-Exactly what the tests run: the SDK's real JWT validation reads the benchmark's JWKS, and a stub
-stands in for MSAL's outbound token. Usage: python bench/agents_bot.py PORT JWKS_URL
-(settings from the environment).
+Exactly what the tests run: the SDK's real JWT validation reads the given JWKS, and a stub stands
+in for MSAL's outbound token. Usage: python bench/agents_bot.py PORT JWKS_URL [DEVOPS_URL]
+(settings from the environment; DEVOPS_URL: a loopback Azure DevOps organization, with the
+tests' PAT).
 """
 
 import sys
@@ -10,21 +12,40 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 
 from app import create_app
 from bot.config import load_settings
 from bot.logs import configure_logging
+from bot.pipelines.azure_devops import AzureDevOps, pat_auth
+from tests.devopsfake import PAT, PROJECT
 from tests.identity import StubTokenProvider, loopback_key_manager
+
+
+async def bot(devops_url: str | None) -> web.Application:
+    """The app; its Azure DevOps client, if any, on a session closed with it."""
+    deployer = None
+    if devops_url:
+        session = ClientSession()
+        deployer = AzureDevOps(session, devops_url, PROJECT, pat_auth(PAT))
+    # The benchmarks measure the push path; there is no Azure here to poll.
+    app = await create_app(settings, StubTokenProvider, registries=[], deployer=deployer)
+    if deployer is not None:
+
+        async def close_session(_app: web.Application) -> None:
+            await session.close()
+
+        app.on_cleanup.append(close_session)
+    return app
+
 
 port, jwks_url = int(sys.argv[1]), sys.argv[2]
 JwtTokenValidator._jwk_client_manager = loopback_key_manager(jwks_url)
 settings = load_settings(dotenv_path=None)
 configure_logging(settings.log_level, settings.secrets())
 web.run_app(
-    # The benchmarks measure the push path; there is no Azure here to poll.
-    create_app(settings, StubTokenProvider, registries=[]),
+    bot(sys.argv[3] if len(sys.argv) > 3 else None),
     host="127.0.0.1",
     port=port,
     print=None,

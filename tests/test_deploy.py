@@ -136,8 +136,12 @@ def replies_to(bot: BotUnderTest, activity_id: str) -> list[str]:
 
 
 async def wait_until(condition: Any, within: float = 5.0) -> None:
+    """Wait until ``condition()`` (sync or async) holds."""
     async with asyncio.timeout(within):
-        while not condition():
+        while True:
+            held = condition()
+            if await held if asyncio.iscoroutine(held) else held:
+                return
             await asyncio.sleep(0.02)
 
 

@@ -1,0 +1,175 @@
+"""A bot process killed (SIGKILL) right after Azure DevOps accepted a run, then restarted, does not
+start a second run: the restarted worker finds the run by our deployment key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from sqlalchemy import select, update
+
+from bot.cards.verbs import APPROVE
+from bot.store.engine import create_engine
+from bot.store.tables import deployments
+from tests.conftest import RecordingConnector, bot_environment, installation, message
+from tests.devopsfake import FakeDevOps
+from tests.identity import SigningKeys
+from tests.test_announce import ANNOUNCING, SECRET, sample
+from tests.test_approve import card_action
+from tests.test_chat_commands import execute_actions
+from tests.test_deploy import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class BotProcess:
+    """bench/agents_bot.py as a child process, spoken to like Teams and Event Grid do."""
+
+    def __init__(
+        self, env: dict[str, str], jwks_url: str, devops_url: str, keys: SigningKeys
+    ) -> None:
+        self.env, self.jwks_url, self.devops_url, self.keys = env, jwks_url, devops_url, keys
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+        self.session = ClientSession()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bench" / "agents_bot.py"),
+            str(self.port),
+            self.jwks_url,
+            self.devops_url,
+            env=self.env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    async with self.session.get(self.url + "/healthz") as response:
+                        if response.status == 200:
+                            return
+                except OSError:
+                    await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+
+    async def wait(self) -> None:
+        assert self.process is not None
+        await self.process.wait()
+
+    async def post_activity(self, activity: dict[str, Any], connector_url: str) -> str:
+        headers = {"Authorization": f"Bearer {self.keys.token(serviceurl=connector_url)}"}
+        async with self.session.post(
+            self.url + "/api/messages", json=activity, headers=headers
+        ) as response:
+            assert response.status in (200, 202), await response.text()
+            return await response.text()
+
+    async def post_event(self, event: Any) -> None:
+        async with self.session.post(
+            self.url + "/api/events/azureml", params={"secret": SECRET}, json=event
+        ) as response:
+            assert response.status == 200
+
+    async def close(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+        await self.session.close()
+
+
+@pytest.fixture
+async def devops() -> AsyncIterator[FakeDevOps]:
+    async with FakeDevOps() as fake:
+        fake.add_pipeline(42, "deploy-model")
+        yield fake
+
+
+async def deployment_rows(database_url: str) -> list[Any]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return list((await connection.execute(select(deployments))).all())
+    finally:
+        await engine.dispose()
+
+
+async def status_is(database_url: str, status: str) -> bool:
+    return [row.status for row in await deployment_rows(database_url)] == [status]
+
+
+async def let_the_lease_run_out(database_url: str) -> None:
+    """What waiting for the dead process's claim to expire would do, without the wait."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(update(deployments).values(claimed_until=None))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
+    jwks_server: str,
+    signing_keys: SigningKeys,
+    connector: RecordingConnector,
+    devops: FakeDevOps,
+    database_url: str,
+):
+    env = bot_environment(database_url, **ANNOUNCING, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
+    env |= {"PATH": os.environ.get("PATH", ""), "RELEASEBOT_LOG_LEVEL": "ERROR"}
+    bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
+    try:
+        await bot.start()
+        await bot.post_activity(installation(connector.url, "add"), connector.url)
+        await bot.post_activity(
+            message(connector.url, "subscribe sklearn_*", scope="channel"), connector.url
+        )
+        await bot.post_event([sample("eventgrid", version=20)])
+        await connector.wait_for_calls(3)
+        approval_id = execute_actions(connector.last_card())[0]["data"]["approvalId"]
+        devops.accept_then_hang()
+
+        answer = await bot.post_activity(
+            card_action(connector.url, APPROVE, {"approvalId": approval_id}), connector.url
+        )
+        await wait_until(lambda: devops.runs_created > 0, within=10)
+        bot.kill()
+        await bot.wait()
+
+        assert "Approved" in json.dumps(json.loads(answer)["value"])
+        assert [row.status for row in await deployment_rows(database_url)] == ["requested"]
+
+        await let_the_lease_run_out(database_url)
+        await bot.start()
+        await wait_until(lambda: status_is(database_url, "triggered"), within=10)
+    finally:
+        await bot.close()
+
+    rows = await deployment_rows(database_url)
+    assert devops.runs_created == 1
+    assert rows[0].run_id == 1001
+    assert len(devops.requests_to("POST", "/pipelines/42/runs")) == 1
