@@ -35,18 +35,25 @@ from bot.cards import (
     unsubscribed_card,
 )
 from bot.cards.announcement import approval_card
+from bot.cards.lists import history_card, pending_card, status_card
 from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
 from bot.store.approvals import ApprovalBusyError, ApprovalRecord, ApprovalStore
+from bot.store.queries import ApprovalRequest, ModelReleases, NoRollback, VersionNotFound
 from bot.store.repository import Store, utcnow
 from dialogs.approval import Approve, Event, Person, Reject
 from dialogs.commands import (
     Command,
     CommandError,
+    Deploy,
     Help,
+    History,
+    ListPending,
     ListSubscriptions,
+    Rollback,
+    Status,
     Subscribe,
     Unsubscribe,
     parse_command,
@@ -98,6 +105,7 @@ class ChatHandlers:
     ) -> None:
         self.store = store
         self.approvals = ApprovalStore(store.engine)
+        self.releases = ModelReleases(store.engine, store.defaults)
         self.directory = ConversationDirectory(store)
         self.subscription_managers = subscription_managers
         self.on_approval_changed = on_approval_changed
@@ -168,11 +176,14 @@ class ChatHandlers:
         """A chat message: parse it as a command and answer with a card."""
         t = Translator(context.activity.locale)
         command = parse_command(context.activity.text)
-        await context.send_activity(card_message(await self._run(command, context, t)))
+        card = await self._run(command, context, t)
+        if card is not None:
+            await context.send_activity(card_message(card))
 
     async def _run(
         self, command: Command | CommandError, context: TurnContext, t: Translator
-    ) -> Card:
+    ) -> Card | None:
+        """The card that answers a command; None when the command has answered already."""
         if isinstance(command, CommandError):
             return error_card(t, t(command.key, **dict(command.params)), command.usage)
         if isinstance(command, Help):
@@ -181,11 +192,62 @@ class ChatHandlers:
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
         if isinstance(command, ListSubscriptions):
             return subscriptions_card(t, await self.store.list_subscriptions(conversation_ref))
+        if isinstance(command, ListPending | History | Status):
+            return await self._report(command, conversation_ref, t)
+        if isinstance(command, Deploy | Rollback):
+            return await self._request(command, conversation_ref, context, t)
         if not self._may_manage(context.activity):
             return error_card(t, t("error.not_manager"))
         if isinstance(command, Subscribe):
             return await self._subscribe(command, conversation_ref, context.activity, t)
         return await self._unsubscribe(command, conversation_ref, t)
+
+    async def _report(
+        self, command: ListPending | History | Status, conversation_ref: int, t: Translator
+    ) -> Card:
+        if isinstance(command, ListPending):
+            return pending_card(t, await self.approvals.pending_in(conversation_ref))
+        if isinstance(command, History):
+            versions = await self.releases.history(conversation_ref, command.model)
+            return history_card(t, command.model, versions)
+        return status_card(t, command.model, await self.releases.status(command.model))
+
+    async def _request(
+        self, command: Deploy | Rollback, conversation_ref: int, context: TurnContext, t: Translator
+    ) -> Card | None:
+        """Ask for the approval of a deployment or rollback (anyone here may ask; the policy
+        decides who may approve) and answer with its card, which the card sync keeps current."""
+        outcome = await self._ask(command, conversation_ref, _requester(context.activity))
+        if isinstance(outcome, VersionNotFound):
+            return error_card(t, _not_found(t, outcome))
+        if isinstance(outcome, NoRollback):
+            return error_card(t, _no_rollback(t, outcome))
+        record = await self.approvals.get(outcome.approval_id)
+        assert record is not None  # noqa: S101 - approvals are never deleted
+        if outcome.created:
+            log.info("approval %s requested: %s %s", record.id, record.kind, record.version.name)
+        notice = None if outcome.created else t("request.already_pending")
+        sent = await context.send_activity(card_message(approval_card(t, record, notice)))
+        # An earlier card of a pending approval stays the one that is kept current.
+        if sent is not None and sent.id and not outcome.has_card:
+            await self.releases.card_posted(record.id, sent.id)
+        return None
+
+    async def _ask(
+        self, command: Deploy | Rollback, conversation_ref: int, requester: Person | None
+    ) -> ApprovalRequest | VersionNotFound | NoRollback:
+        if isinstance(command, Rollback):
+            return await self.releases.request_rollback(
+                conversation_ref, command.model, requester=requester
+            )
+        kind, name = command.source_kind, command.source_name
+        return await self.releases.request_deploy(
+            conversation_ref,
+            command.model,
+            command.version,
+            source=(kind.value, name) if kind and name else None,
+            requester=requester,
+        )
 
     def _may_manage(self, activity: Activity) -> bool:
         if not self.subscription_managers:
@@ -208,6 +270,7 @@ class ChatHandlers:
             tags=dict(command.tags),
             created_by=user.aad_object_id if user else None,
             created_by_name=user.name if user else None,
+            policy=command.policy,
         )
         if created:
             log.info("subscription %s added: %s", subscription.id, command.pattern)
@@ -280,6 +343,39 @@ async def _unknown_card_action(context: TurnContext, _state: TurnState) -> None:
     body = refusal.model_dump(mode="json", by_alias=True, exclude_none=True)
     await context.send_activity(
         Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
+    )
+
+
+def _requester(activity: Activity) -> Person | None:
+    user = activity.from_property
+    if user is None or not user.aad_object_id:
+        return None
+    return Person(user.aad_object_id.lower(), None, user.name)
+
+
+def _not_found(t: Translator, missing: VersionNotFound) -> str:
+    """Why a version to deploy is unknown, with what is known instead."""
+    name, version = missing.name, missing.version
+    if missing.source is not None:
+        kind, source_name = missing.source
+        source = t(f"announce.{kind}", name=source_name)
+        return t("error.unknown_in_source", name=name, version=version, source=source)
+    if missing.known_versions:
+        versions = ", ".join(missing.known_versions)
+        return t("error.unknown_version", name=name, version=version, versions=versions)
+    if missing.similar_names:
+        suggestions = ", ".join(missing.similar_names)
+        return t("error.unknown_model_suggest", name=name, suggestions=suggestions)
+    return t("error.unknown_model", name=name)
+
+
+def _no_rollback(t: Translator, refusal: NoRollback) -> str:
+    if refusal.current is None:
+        return t("error.nothing_deployed", name=refusal.name)
+    return t(
+        "error.no_earlier_deployment",
+        name=refusal.name,
+        version=refusal.current.version.version,
     )
 
 

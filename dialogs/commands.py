@@ -29,6 +29,11 @@ class CommandName(StrEnum):
     SUBSCRIBE = "subscribe"
     SUBSCRIPTIONS = "subscriptions"
     UNSUBSCRIBE = "unsubscribe"
+    PENDING = "pending"
+    HISTORY = "history"
+    STATUS = "status"
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
 
 
 # Words a user may type for each command, English first, then German.
@@ -42,9 +47,22 @@ ALIASES: dict[str, CommandName] = {
     "abonnements": CommandName.SUBSCRIPTIONS,
     "unsubscribe": CommandName.UNSUBSCRIBE,
     "abbestellen": CommandName.UNSUBSCRIBE,
+    "pending": CommandName.PENDING,
+    "ausstehend": CommandName.PENDING,
+    "history": CommandName.HISTORY,
+    "verlauf": CommandName.HISTORY,
+    "status": CommandName.STATUS,
+    "deploy": CommandName.DEPLOY,
+    "bereitstellen": CommandName.DEPLOY,
+    "rollback": CommandName.ROLLBACK,
+    "zurücksetzen": CommandName.ROLLBACK,
+    "zuruecksetzen": CommandName.ROLLBACK,
 }
 
 MODEL_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,255}$")
+# One model by its exact name: MODEL_PATTERN without the wildcards.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+VERSION = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$")
 TAG_KEY = re.compile(r"^[^\s=]{1,128}$")
 MAX_TAG_VALUE = 256
@@ -89,6 +107,43 @@ class Unsubscribe:
 
 
 @dataclass(frozen=True)
+class ListPending:
+    """List the approvals waiting in this conversation."""
+
+
+@dataclass(frozen=True)
+class History:
+    """The past versions of a model in this conversation, with decisions and deployments."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """What version of a model is deployed now."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Ask for approval to deploy one version of a model; the source narrows where it comes
+    from when several workspaces or registries hold the same name and version."""
+
+    model: str
+    version: str
+    source_kind: SourceKind | None = None
+    source_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """Ask for approval to deploy again the version deployed before the current one."""
+
+    model: str
+
+
+@dataclass(frozen=True)
 class CommandError:
     """Text that is not a valid command: a catalog key, its parameters, and the usage to show."""
 
@@ -97,7 +152,17 @@ class CommandError:
     usage: CommandName | None = None
 
 
-Command = Help | Subscribe | ListSubscriptions | Unsubscribe
+Command = (
+    Help
+    | Subscribe
+    | ListSubscriptions
+    | Unsubscribe
+    | ListPending
+    | History
+    | Status
+    | Deploy
+    | Rollback
+)
 
 
 def normalise_text(text: str | None) -> str:
@@ -229,6 +294,14 @@ def _parse_option(
             return CommandError("error.too_many_tags", (("max", str(MAX_TAGS)),), usage)
         tags[tag] = value
         return None
+    return _parse_source(option, source, usage)
+
+
+def _parse_source(
+    option: str, source: tuple[SourceKind, str] | None, usage: CommandName
+) -> tuple[SourceKind, str] | CommandError:
+    """A ``workspace=<name>`` or ``registry=<name>`` option, the only one of its kind."""
+    key, _, value = option.partition("=")
     if key.lower() not in (SourceKind.WORKSPACE, SourceKind.REGISTRY):
         return CommandError("error.unexpected_argument", (("arg", option),), usage)
     if source is not None:
@@ -251,9 +324,73 @@ def _parse_unsubscribe(args: list[str]) -> Command | CommandError:
     return Unsubscribe(pattern=target)
 
 
+def _parse_pending(args: list[str]) -> Command | CommandError:
+    if args:
+        return CommandError("error.unexpected_argument", (("arg", args[0]),), CommandName.PENDING)
+    return ListPending()
+
+
+def _model_name(args: list[str], usage: CommandName) -> str | CommandError:
+    """The model name that is the first argument."""
+    if not args:
+        return CommandError("error.missing_model", usage=usage)
+    if not MODEL_NAME.match(args[0]):
+        return CommandError("error.bad_model", (("name", args[0]),), usage)
+    return args[0]
+
+
+def _parse_model_only(
+    args: list[str], usage: CommandName, command: type[History | Status | Rollback]
+) -> Command | CommandError:
+    model = _model_name(args, usage)
+    if isinstance(model, CommandError):
+        return model
+    if len(args) > 1:
+        return CommandError("error.unexpected_argument", (("arg", args[1]),), usage)
+    return command(model)
+
+
+def _parse_history(args: list[str]) -> Command | CommandError:
+    return _parse_model_only(args, CommandName.HISTORY, History)
+
+
+def _parse_status(args: list[str]) -> Command | CommandError:
+    return _parse_model_only(args, CommandName.STATUS, Status)
+
+
+def _parse_rollback(args: list[str]) -> Command | CommandError:
+    return _parse_model_only(args, CommandName.ROLLBACK, Rollback)
+
+
+def _parse_deploy(args: list[str]) -> Command | CommandError:
+    usage = CommandName.DEPLOY
+    model = _model_name(args, usage)
+    if isinstance(model, CommandError):
+        return model
+    if len(args) < 2 or "=" in args[1]:
+        return CommandError("error.missing_version", (("name", model),), usage)
+    version = args[1]
+    if not VERSION.match(version):
+        return CommandError("error.bad_version", (("version", version),), usage)
+    source: tuple[SourceKind, str] | None = None
+    for option in args[2:]:
+        parsed = _parse_source(option, source, usage)
+        if isinstance(parsed, CommandError):
+            return parsed
+        source = parsed
+    if source is None:
+        return Deploy(model, version)
+    return Deploy(model, version, source[0], source[1])
+
+
 _PARSERS = {
     CommandName.HELP: _parse_help,
     CommandName.SUBSCRIBE: _parse_subscribe,
     CommandName.SUBSCRIPTIONS: _parse_subscriptions,
     CommandName.UNSUBSCRIBE: _parse_unsubscribe,
+    CommandName.PENDING: _parse_pending,
+    CommandName.HISTORY: _parse_history,
+    CommandName.STATUS: _parse_status,
+    CommandName.DEPLOY: _parse_deploy,
+    CommandName.ROLLBACK: _parse_rollback,
 }

@@ -7,9 +7,14 @@ import pytest
 from dialogs.commands import (
     CommandError,
     CommandName,
+    Deploy,
     Help,
+    History,
+    ListPending,
     ListSubscriptions,
+    Rollback,
     SourceKind,
+    Status,
     Subscribe,
     Unsubscribe,
     normalise_text,
@@ -97,3 +102,68 @@ def test_unknown_command_suggests_the_closest():
 )
 def test_chat_markup_is_normalised(raw, clean):
     assert normalise_text(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pending", ListPending()),
+        ("Ausstehend", ListPending()),
+        ("history fraud-model", History("fraud-model")),
+        ("verlauf fraud.model_v2", History("fraud.model_v2")),
+        ("status fraud-model", Status("fraud-model")),
+        ("deploy fraud-model 7", Deploy("fraud-model", "7")),
+        ("bereitstellen fraud-model 1.2.0-rc_1", Deploy("fraud-model", "1.2.0-rc_1")),
+        (
+            "deploy fraud-model 7 registry=shared-reg",
+            Deploy("fraud-model", "7", SourceKind.REGISTRY, "shared-reg"),
+        ),
+        (
+            "deploy fraud-model 7 WORKSPACE=ml-prod",
+            Deploy("fraud-model", "7", SourceKind.WORKSPACE, "ml-prod"),
+        ),
+        ("rollback fraud-model", Rollback("fraud-model")),
+        ("zurücksetzen fraud-model", Rollback("fraud-model")),
+        ("zuruecksetzen fraud-model", Rollback("fraud-model")),
+    ],
+)
+def test_valid_release_commands(text, expected):
+    assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "usage"),
+    [
+        ("pending now", "error.unexpected_argument", CommandName.PENDING),
+        ("history", "error.missing_model", CommandName.HISTORY),
+        ("history fraud-*", "error.bad_model", CommandName.HISTORY),
+        ("history a b", "error.unexpected_argument", CommandName.HISTORY),
+        ("status", "error.missing_model", CommandName.STATUS),
+        ("status m[12]", "error.bad_model", CommandName.STATUS),
+        ("status " + "m" * 256, "error.bad_model", CommandName.STATUS),
+        ("deploy", "error.missing_model", CommandName.DEPLOY),
+        ("deploy m?", "error.bad_model", CommandName.DEPLOY),
+        ("deploy m", "error.missing_version", CommandName.DEPLOY),
+        ("deploy m registry=shared-reg", "error.missing_version", CommandName.DEPLOY),
+        ("deploy m 1/2", "error.bad_version", CommandName.DEPLOY),
+        ("deploy m " + "1" * 129, "error.bad_version", CommandName.DEPLOY),
+        ("deploy m 1 now", "error.unexpected_argument", CommandName.DEPLOY),
+        ("deploy m 1 tag:a=b", "error.unexpected_argument", CommandName.DEPLOY),
+        ("deploy m 1 registry=ab", "error.bad_source", CommandName.DEPLOY),
+        ("deploy m 1 registry=abc workspace=abc", "error.one_source", CommandName.DEPLOY),
+        ("rollback", "error.missing_model", CommandName.ROLLBACK),
+        ("rollback m*", "error.bad_model", CommandName.ROLLBACK),
+        ("rollback m 3", "error.unexpected_argument", CommandName.ROLLBACK),
+    ],
+)
+def test_release_command_errors_name_the_problem_and_the_usage(text, key, usage):
+    result = parse_command(text)
+
+    assert isinstance(result, CommandError)
+    assert (result.key, result.usage) == (key, usage)
+
+
+def test_a_misspelt_release_command_gets_the_closest_word():
+    assert parse_command("histroy m") == CommandError(
+        "error.unknown_command_suggest", (("word", "histroy"), ("suggestion", "history"))
+    )

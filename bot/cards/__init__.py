@@ -19,6 +19,11 @@ HELP_COMMANDS = (
     CommandName.SUBSCRIBE,
     CommandName.SUBSCRIPTIONS,
     CommandName.UNSUBSCRIBE,
+    CommandName.PENDING,
+    CommandName.HISTORY,
+    CommandName.STATUS,
+    CommandName.DEPLOY,
+    CommandName.ROLLBACK,
     CommandName.HELP,
 )
 
@@ -74,7 +79,13 @@ def help_card(t: Translator, *, greeting: bool = False) -> Card:
 
 
 def _examples(t: Translator) -> list[str]:
-    return [t("example.subscribe_workspace"), t("example.subscribe_tags"), t("example.unsubscribe")]
+    return [
+        t("example.subscribe_workspace"),
+        t("example.subscribe_tags"),
+        t("example.unsubscribe"),
+        t("example.history"),
+        t("example.deploy"),
+    ]
 
 
 def describe_filters(t: Translator, subscription: Subscription) -> str:

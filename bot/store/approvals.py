@@ -432,6 +432,11 @@ def _vote(row: Row[Any]) -> Vote:
     )
 
 
+def deployment_record(row: Row[Any]) -> DeploymentRecord:
+    """A deployment from its stored columns."""
+    return _deployment(row)
+
+
 def _deployment(row: Row[Any]) -> DeploymentRecord:
     return DeploymentRecord(
         id=row.id,

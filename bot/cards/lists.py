@@ -1,0 +1,170 @@
+"""The answers to ``pending``, ``history`` and ``status``: lists of approvals and deployments
+(Adaptive Card 1.5), pure functions like every card."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.cards import Card, adaptive_card, text_block, title
+from bot.cards.announcement import describe_target, fact_set, when
+from bot.i18n import Translator
+from bot.store.approvals import ApprovalRecord, DeploymentRecord
+from bot.store.queries import DecisionSummary, Deployed, ModelStatus, VersionHistory
+from dialogs.approval import ApprovalState
+
+# Characters that would end a markdown link's text early.
+_LINK_TEXT = re.compile(r"[\[\]]")
+RUNNING = ("requested", "triggered")
+
+
+def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
+    """The approvals waiting in this conversation, or that there are none."""
+    body: list[dict[str, Any]] = [title(t("pending.title", count=len(records)))]
+    if not records:
+        body.append(text_block(t("pending.empty")))
+    for record in records:
+        facts = [
+            (t("announce.fact_model"), record.version.name),
+            (t("announce.fact_version"), record.version.version),
+            (t("list.fact_kind"), t(f"kind.{record.kind}")),
+            (
+                t("list.fact_approvals"),
+                t(
+                    "list.approvals_value",
+                    count=len(record.votes),
+                    required=record.policy.required_approvals,
+                ),
+            ),
+            (t("list.fact_expires"), when(record.expires_at)),
+        ]
+        if record.requested_by_name:
+            facts.append((t("list.fact_requested_by"), record.requested_by_name))
+        body.append(fact_set(facts) | {"separator": True})
+    return adaptive_card(body)
+
+
+def history_card(t: Translator, name: str, versions: list[VersionHistory]) -> Card:
+    """A model's newest versions here, each with its decisions and deployments."""
+    if not versions:
+        return adaptive_card([text_block(t("history.empty", name=name))])
+    body: list[dict[str, Any]] = [title(t("history.title", name=name, count=len(versions)))]
+    body.extend(_version_section(t, entry) for entry in versions)
+    return adaptive_card(body)
+
+
+def _version_section(t: Translator, entry: VersionHistory) -> dict[str, Any]:
+    version = entry.version
+    items: list[dict[str, Any]] = [
+        text_block(t("history.version", version=version.version), weight="Bolder")
+    ]
+    if version.created_at:
+        items.append(
+            text_block(
+                t("history.registered", when=when(version.created_at)),
+                isSubtle=True,
+                spacing="None",
+            )
+        )
+    items += [text_block(_decision(t, d), spacing="Small") for d in entry.decisions]
+    if not entry.decisions:
+        items.append(text_block(t("history.no_decision"), isSubtle=True, spacing="Small"))
+    items += [
+        text_block(_deployment_line(t, deployment), spacing="Small")
+        for deployment in entry.deployments
+    ]
+    return {"type": "Container", "separator": True, "items": items}
+
+
+def _decision(t: Translator, decision: DecisionSummary) -> str:
+    kind = t(f"kind.{decision.kind}")
+    at = when(decision.decided_at or decision.requested_at)
+    if decision.state is ApprovalState.PENDING:
+        return t(
+            "history.pending",
+            kind=kind,
+            count=len(decision.approved_by),
+            required=decision.required,
+            when=when(decision.expires_at),
+        )
+    if decision.state is ApprovalState.APPROVED:
+        return t("history.approved", kind=kind, names=", ".join(decision.approved_by), when=at)
+    if decision.state is ApprovalState.REJECTED:
+        return t(
+            "history.rejected",
+            kind=kind,
+            name=decision.rejected_by or "?",
+            when=at,
+            reason=decision.reason or "",
+        )
+    return t("history.expired", kind=kind, when=at)
+
+
+def _deployment_line(t: Translator, deployment: DeploymentRecord) -> str:
+    return t(
+        "history.deployment",
+        target=describe_target(t, deployment.target),
+        status=run_status(t, deployment, link=True),
+        when=when(deployment.finished_at or deployment.created_at),
+    )
+
+
+def run_status(t: Translator, deployment: DeploymentRecord, *, link: bool = False) -> str:
+    """Where a deployment stands, in words; with ``link``, its run name as a markdown link."""
+    if deployment.status == "error":
+        return t("deploy.error")
+    status = deployment.run_status or ("starting" if deployment.status == "requested" else "queued")
+    run = deployment.run_name or ""
+    if link and deployment.web_url and deployment.web_url.startswith("https://"):
+        text = _LINK_TEXT.sub("", run) or t("deploy.open_run")
+        run = f"[{text}]({deployment.web_url.replace(')', '%29').replace(' ', '%20')})"
+    return t(f"deploy.status_{status}", run=run)
+
+
+def status_card(t: Translator, name: str, status: ModelStatus) -> Card:
+    """What is deployed now, with a link to its run, and a newer deployment that did not
+    succeed (running or failed), if any."""
+    current = status.current
+    body: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    if current is None:
+        body.append(text_block(t("status.none", name=name)))
+    else:
+        body.append(title(t("status.title", name=name)))
+        body.append(fact_set(_current_facts(t, current)))
+        if current.deployment.web_url:
+            actions.append(_open_run(t, current.deployment.web_url))
+    if status.newer is not None:
+        body.append(_newer_line(t, status.newer))
+    card = adaptive_card(body)
+    if actions:
+        card["actions"] = actions
+    return card
+
+
+def _current_facts(t: Translator, current: Deployed) -> list[tuple[str, str]]:
+    deployment = current.deployment
+    version = current.version
+    source = "announce.registry" if version.source_kind == "registry" else "announce.workspace"
+    return [
+        (t("announce.fact_version"), version.version),
+        (t("announce.fact_source"), t(source, name=version.source_name)),
+        (t("status.fact_finished"), when(current.ended_at)),
+        (t("approval.fact_target"), describe_target(t, deployment.target)),
+        (t("status.fact_run"), run_status(t, deployment)),
+    ]
+
+
+def _newer_line(t: Translator, newer: Deployed) -> dict[str, Any]:
+    deployment = newer.deployment
+    running = deployment.status in RUNNING
+    key = "status.newer_running" if running else "status.newer_failed"
+    return text_block(
+        t(key, version=newer.version.version, status=run_status(t, deployment, link=True)),
+        color="Default" if running else "Attention",
+        separator=True,
+    )
+
+
+def _open_run(t: Translator, url: str) -> dict[str, Any]:
+    return {"type": "Action.OpenUrl", "title": t("deploy.open_run"), "url": url}
