@@ -4,6 +4,7 @@ German: what they show, the approvals deploy and rollback ask for, and their err
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +12,14 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from app import STORE
+from bot.cards.lists import history_card
 from bot.cards.verbs import APPROVE, REJECT
+from bot.domain import ModelVersion
+from bot.i18n import Translator
+from bot.store.queries import DecisionSummary, VersionHistory
 from bot.store.repository import new_approval_values, utcnow
 from bot.store.tables import approval_audit, approvals, conversations, deployments, model_versions
-from dialogs.approval import Policy
+from dialogs.approval import ApprovalState, Policy
 from tests.conftest import CONVERSATIONS, USER_ID, BotUnderTest
 from tests.test_approve import BOB, announce, click, start
 from tests.test_chat_commands import card_text, execute_actions
@@ -645,3 +650,18 @@ async def test_rollback_without_an_earlier_success_says_why(
 
     assert expected in text
     assert len(await rows(bot, approvals)) == before
+
+
+def test_a_long_history_leaves_out_older_versions_to_stay_within_teams_limits():
+    now = utcnow()
+    decision = DecisionSummary(
+        1, "deploy", ApprovalState.REJECTED, 1, (), "Bob", "x" * 1000, None, now, now, now
+    )
+    entry = VersionHistory(ModelVersion("workspace", "ml-prod", MODEL, "1"), (decision,) * 5, ())
+
+    card = history_card(Translator("en"), MODEL, [entry] * 15)
+
+    assert len(json.dumps(card, ensure_ascii=False).encode()) < 28_000
+    assert card["body"][-1]["text"].endswith(
+        "older version(s) left out: the card would be too long for Teams."
+    )

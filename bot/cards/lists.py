@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -16,6 +17,8 @@ from dialogs.approval import ApprovalState
 # Characters that would end a markdown link's text early.
 _LINK_TEXT = re.compile(r"[\[\]]")
 RUNNING = ("requested", "triggered")
+# Teams refuses messages over about 28 KB: the list stays well below, leaving room for the rest.
+MAX_LIST_BYTES = 20_000
 
 
 def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
@@ -45,11 +48,20 @@ def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
 
 
 def history_card(t: Translator, name: str, versions: list[VersionHistory]) -> Card:
-    """A model's newest versions here, each with its decisions and deployments."""
+    """A model's newest versions here, each with its decisions and deployments; older versions
+    are left out where the card would grow beyond what Teams accepts."""
     if not versions:
         return adaptive_card([text_block(t("history.empty", name=name))])
     body: list[dict[str, Any]] = [title(t("history.title", name=name, count=len(versions)))]
-    body.extend(_version_section(t, entry) for entry in versions)
+    size = 0
+    for shown, entry in enumerate(versions):
+        section = _version_section(t, entry)
+        size += len(json.dumps(section, ensure_ascii=False).encode())
+        if size > MAX_LIST_BYTES:
+            left_out = len(versions) - shown
+            body.append(text_block(t("history.left_out", count=left_out), isSubtle=True))
+            break
+        body.append(section)
     return adaptive_card(body)
 
 

@@ -35,6 +35,8 @@ from dialogs.approval import ApprovalState, Person
 from dialogs.policy import PolicyDefaults, PolicyOverrides, policy_from_json, resolve
 
 HISTORY_LIMIT = 15
+# Per version in the history, newest first: enough to tell the story, small enough for a card.
+DECISIONS_PER_VERSION = 5
 DEPLOYMENTS_PER_VERSION = 5
 DEPLOYED = ("succeeded", "partially_succeeded")
 MAX_SUGGESTIONS = 3
@@ -155,7 +157,7 @@ class ModelReleases:
         return [
             VersionHistory(
                 model_version(row._mapping),
-                tuple(decisions.get(row.id, ())),
+                tuple(decisions.get(row.id, ())[:DECISIONS_PER_VERSION]),
                 tuple(runs.get(row.id, ())[:DEPLOYMENTS_PER_VERSION]),
             )
             for row in rows
