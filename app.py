@@ -40,8 +40,8 @@ from bot.registry.azureml import (
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.registry.watcher import RegistryWatcher
-from bot.store.approvals import ApprovalRecord, ApprovalStore
-from bot.store.deployments import DeploymentStore
+from bot.store.approvals import ApprovalStore, Decision
+from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
@@ -85,9 +85,10 @@ async def create_app(
         deployer = devops.deployer
     deployments = DeploymentWorker(DeploymentStore(engine), deployer, cards.wake)
 
-    def approval_changed(_record: ApprovalRecord) -> None:
+    def approval_changed(decision: Decision) -> None:
         cards.wake()
-        deployments.wake()
+        if decision.new_deployment is not None:
+            deployments.dispatch(job_for(decision.record, decision.new_deployment))
 
     sources = registries if registries is not None else configured_registries(settings)
     watcher = RegistryWatcher(store, sources, sender, settings.poll_interval_seconds)

@@ -40,10 +40,10 @@ from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
-from bot.store.approvals import ApprovalBusyError, ApprovalRecord, ApprovalStore
+from bot.store.approvals import ApprovalBusyError, ApprovalStore, Decision
 from bot.store.queries import ApprovalRequest, ModelReleases, NoRollback, VersionNotFound
 from bot.store.repository import Store, utcnow
-from dialogs.approval import Approve, Event, Person, Reject
+from dialogs.approval import NOT_AN_APPROVER, Approve, Event, Person, Reject
 from dialogs.commands import (
     Command,
     CommandError,
@@ -101,7 +101,7 @@ class ChatHandlers:
         self,
         store: Store,
         subscription_managers: frozenset[str],
-        on_approval_changed: Callable[[ApprovalRecord], None] = lambda _record: None,
+        on_approval_changed: Callable[[Decision], None] = lambda _decision: None,
     ) -> None:
         self.store = store
         self.approvals = ApprovalStore(store.engine)
@@ -109,7 +109,7 @@ class ChatHandlers:
         self.directory = ConversationDirectory(store)
         self.subscription_managers = subscription_managers
         self.on_approval_changed = on_approval_changed
-        """Told of every approval a click changed: the card of everyone else and the
+        """Told of every decision that changed an approval: the card of everyone else and the
         deployment follow in the background."""
 
     async def on_approve(
@@ -134,37 +134,38 @@ class ChatHandlers:
     ) -> AdaptiveCardInvokeResponse:
         t = Translator(context.activity.locale)
         approval_id = _approval_id(data)
-        person = await self._clicker(context, approval_id)
-        if approval_id is None or person is None:
+        user = context.activity.from_property
+        if approval_id is None or user is None or not user.aad_object_id:
             return factory.bad_request("the action needs an approvalId and a Teams user")
         conversation_ref = context.turn_state[CONVERSATION_REF]
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
+        person = Person(user.aad_object_id.lower(), None, user.name)
         try:
-            decision = await self.approvals.decide(
-                approval_id, event_for(person, utcnow()), conversation_ref
-            )
+            decision = await self._apply(approval_id, event_for(person, utcnow()), conversation_ref)
+            if _names_upns(decision):  # Teams leaves the UPN out of invokes: ask for it
+                person = Person(person.object_id, await _upn_of(context, user.id), user.name)
+                decision = await self._apply(
+                    approval_id, event_for(person, utcnow()), conversation_ref
+                )
+            if decision and decision.refused and not decision.changed:
+                await self.approvals.audit_refusal(
+                    approval_id, conversation_ref, event_for(person, utcnow()), decision.refused
+                )
         except ApprovalBusyError:
             return factory.message(t("approval.busy"))
         if decision is None:
             return factory.message(t("approval.gone"))
         if decision.changed:
-            self.on_approval_changed(decision.record)
+            self.on_approval_changed(decision)
         notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
         return factory.adaptive_card(approval_card(t, decision.record, notice))  # type: ignore[arg-type]
 
-    async def _clicker(self, context: TurnContext, approval_id: int | None) -> Person | None:
-        """Who clicked, with their UPN when a policy names approvers by UPN."""
-        user = context.activity.from_property
-        if user is None or not user.aad_object_id:
-            return None
-        upn = None
-        if approval_id is not None and await self._policy_names_upns(approval_id):
-            upn = await _upn_of(context, user.id)
-        return Person(user.aad_object_id.lower(), upn, user.name)
-
-    async def _policy_names_upns(self, approval_id: int) -> bool:
-        approvers = await self.approvals.approvers(approval_id)
-        return approvers is not None and any("@" in approver for approver in approvers)
+    async def _apply(
+        self, approval_id: int, event: Event, conversation_ref: int
+    ) -> Decision | None:
+        return await self.approvals.decide(
+            approval_id, event, conversation_ref, audit_refusal=False
+        )
 
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""
@@ -379,6 +380,14 @@ def _no_rollback(t: Translator, refusal: NoRollback) -> str:
     )
 
 
+def _names_upns(decision: Decision | None) -> bool:
+    """Refused as no approver by a policy that names approvers by UPN: worth a second look."""
+    if decision is None or decision.refused is None or decision.refused.key != NOT_AN_APPROVER:
+        return False
+    approvers = decision.record.policy.approvers or frozenset()
+    return any("@" in approver for approver in approvers)
+
+
 def _approval_id(data: Any) -> int | None:
     value = data.get("approvalId") if isinstance(data, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
@@ -412,7 +421,7 @@ def build_agent(
     store: Store,
     connection_manager: Connections,
     subscription_managers: frozenset[str],
-    on_approval_changed: Callable[[ApprovalRecord], None] = lambda _record: None,
+    on_approval_changed: Callable[[Decision], None] = lambda _decision: None,
 ) -> AgentApplication[TurnState]:
     """The AgentApplication with our routes; typing indicators off (they break channel threads)."""
     app = AgentApplication[TurnState](

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 DEFAULT_EXPIRY = timedelta(hours=72)
+NOT_AN_APPROVER = "approval.not_an_approver"
 
 
 class ApprovalState(StrEnum):
@@ -168,7 +169,7 @@ def _may_decide(
     """Why ``person`` may not decide on this version, or None when they may. The creator may
     withdraw (reject) their own version, but not approve it."""
     if policy.approvers is not None and not (person.identities() & policy.approvers):
-        return Refused("approval.not_an_approver")
+        return Refused(NOT_AN_APPROVER)
     creator = (approval.creator or "").lower()
     if approving and policy.forbid_self_approval and creator and creator in person.identities():
         return Refused("approval.no_self_approval")

@@ -135,6 +135,10 @@ class RecordingConnector:
         self.app.router.add_post(route, self._record)
         self.app.router.add_post(route + "/{activity_id}", self._record)
         self.app.router.add_put(route + "/{activity_id}", self._record)
+        members = "/{prefix:(?:[^/]+/)*}v3/conversations/{conversation_id}/members/{member_id}"
+        self.app.router.add_get(members, self._member)
+        self.upns: dict[str, str] = {}
+        """The UPN of each member (by Teams user id) the connector tells the bot about."""
         self.server = TestServer(self.app, host="127.0.0.1")
 
     @property
@@ -158,6 +162,13 @@ class RecordingConnector:
         )
         self._arrived.set()
         return web.json_response({"id": f"activity-{len(self.calls)}"})
+
+    async def _member(self, request: web.Request) -> web.Response:
+        member_id = request.match_info["member_id"]
+        if member_id not in self.upns:
+            return web.json_response({"error": {"code": "MemberNotFound"}}, status=404)
+        upn = self.upns[member_id]
+        return web.json_response({"id": member_id, "userPrincipalName": upn, "email": upn})
 
     def cards(self) -> list[dict[str, Any]]:
         """The Adaptive Cards the bot sent, in order."""

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,8 @@ class Recorded:
     query: dict[str, str]
     json: Any
     authorization: str | None
+    at: float = 0.0
+    """When it arrived (time.perf_counter), for the benchmarks."""
 
 
 @dataclass
@@ -265,6 +268,13 @@ class FakeDevOps:
         async with asyncio.timeout(within), self._arrived:
             await self._arrived.wait_for(lambda: len(self.requests) >= count)
 
+    async def wait_for_requests_to(
+        self, method: str, suffix: str, count: int, within: float = 10.0
+    ) -> None:
+        """Wait until ``count`` requests with this method and path suffix have arrived."""
+        async with asyncio.timeout(within), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests_to(method, suffix)) >= count)
+
     def advance(self, run_id: int | None = None) -> None:
         """Move one run or release (or all unfinished ones) one step toward ``outcome``."""
         for release_id in [run_id] if run_id else list(self.releases):
@@ -381,6 +391,7 @@ class FakeDevOps:
                     dict(request.query),
                     body,
                     request.headers.get("Authorization"),
+                    time.perf_counter(),
                 )
             )
             self._arrived.notify_all()

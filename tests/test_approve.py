@@ -167,6 +167,19 @@ async def test_only_the_named_approvers_may_approve(start_bot, locale, expected)
     assert "✔ Bob approved" in card_text(allowed["value"])
 
 
+async def test_approvers_named_by_upn_are_recognised_through_the_connector(start_bot):
+    bot = await start(start_bot, RELEASEBOT_APPROVERS="bob@contoso.com")
+    bot.connector.upns = {"29:bob": "Bob@Contoso.com", "29:alice": "alice@contoso.com"}
+    approval_id = await announce(bot)
+
+    refused = await click(bot, APPROVE, {"approvalId": approval_id})
+    allowed = await click(bot, APPROVE, {"approvalId": approval_id}, user=BOB, name="Bob")
+
+    assert "You are not one of the approvers for this model." in card_text(refused["value"])
+    assert "✔ Bob approved" in card_text(allowed["value"])
+    assert [row[0] for row in await audit(bot)] == ["refused", "approve"]
+
+
 async def test_a_click_after_the_expiry_shows_expired(start_bot):
     bot = await start(start_bot, RELEASEBOT_APPROVAL_EXPIRY_HOURS="1")
     approval_id = await announce(bot)

@@ -71,10 +71,21 @@ class DeploymentWorker:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._running: asyncio.Task[object] | None = None
+        self._dispatched: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
-        """Look for due deployments now (one was just requested, or a hook arrived)."""
+        """Look for due deployments now (a hook arrived)."""
         self._wakeup.set()
+
+    def dispatch(self, job: DeploymentJob) -> None:
+        """Start a deployment its writer has just requested and claimed, without a poll.
+
+        Its first try skips the search for an earlier run: nobody can have started it yet. Any
+        later try (after a failure, or by another worker once the claim ran out) searches first.
+        """
+        task = asyncio.create_task(self._handle(job, fresh=True))
+        self._dispatched.add(task)
+        task.add_done_callback(self._dispatched.discard)
 
     async def run(self) -> None:
         """Work until stopped."""
@@ -95,8 +106,9 @@ class DeploymentWorker:
         cut off stays claimed until its lease runs out, then is found again, not repeated."""
         self._stopping = True
         self._wakeup.set()
-        if self._running is not None:
-            await asyncio.wait([self._running], timeout=grace)
+        pending = [*self._dispatched, *([self._running] if self._running else [])]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
 
     async def work_once(self) -> int:
         """Claim the due deployments and handle them; how many were claimed."""
@@ -104,12 +116,12 @@ class DeploymentWorker:
         await asyncio.gather(*(self._handle(job) for job in jobs))
         return len(jobs)
 
-    async def _handle(self, job: DeploymentJob) -> None:
+    async def _handle(self, job: DeploymentJob, *, fresh: bool = False) -> None:
         try:
             if self._deployer is None:
                 await self._store.failed(job, "not_configured", "Azure DevOps is not configured")
             elif job.status == REQUESTED:
-                await self._start(self._deployer, job)
+                await self._start(self._deployer, job, fresh=fresh)
             else:
                 await self._follow(self._deployer, job)
         except DeployError as error:
@@ -120,7 +132,7 @@ class DeploymentWorker:
             return
         self._on_change()
 
-    async def _start(self, deployer: Deployer, job: DeploymentJob) -> None:
+    async def _start(self, deployer: Deployer, job: DeploymentJob, *, fresh: bool) -> None:
         request = DeploymentRequest(
             deployment_key=job.key,
             target=parse_target(job.target),
@@ -130,7 +142,7 @@ class DeploymentWorker:
             requested_by=job.requested_by,
             not_before=job.created_at,
         )
-        found = await deployer.find(request)
+        found = None if fresh else await deployer.find(request)
         run = found or await deployer.create(request)
         log.info(
             "deployment %d %s as run %d (%s)",

@@ -9,9 +9,9 @@ new revision are written in that same transaction, so a crash leaves all of them
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,6 +41,8 @@ from dialogs.approval import (
 from dialogs.policy import policy_from_json
 
 MAX_CAS_ATTEMPTS = 50
+DISPATCH_LEASE = timedelta(seconds=120)
+"""How long the writer of a new deployment row holds it (another worker may take it after)."""
 
 
 class ApprovalBusyError(RuntimeError):
@@ -64,6 +66,7 @@ class DeploymentRecord:
     id: int
     key: str
     target: str
+    requested_by: str
     status: str
     """requested, triggered, finished or error."""
     run_status: str | None
@@ -128,6 +131,8 @@ class Decision:
     refused: Refused | None
     changed: bool
     """Whether the approval changed (a click after the expiry time expires it, and is refused)."""
+    new_deployment: DeploymentRecord | None = None
+    """The deployment this decision requested, claimed for the caller to start at once."""
 
 
 class ApprovalStore:
@@ -141,20 +146,18 @@ class ApprovalStore:
         async with self.engine.connect() as connection:
             return await _load(connection, approval_id)
 
-    async def approvers(self, approval_id: int) -> frozenset[str] | None:
-        """Who may approve (None: anyone in the conversation)."""
-        async with self.engine.connect() as connection:
-            policy = await connection.scalar(
-                select(approvals.c.policy).where(approvals.c.id == approval_id)
-            )
-        return policy_from_json(policy).approvers if policy else None
-
     async def decide(
-        self, approval_id: int, event: Event, conversation_ref: int | None
+        self,
+        approval_id: int,
+        event: Event,
+        conversation_ref: int | None,
+        *,
+        audit_refusal: bool = True,
     ) -> Decision | None:
         """Apply a click (or, with ``conversation_ref`` None, the expiry) to an approval: a
         compare-and-set on its revision, retried on a lost race. None if there is no such
-        approval in that conversation."""
+        approval in that conversation. A refusal is audited unless the caller will retry the
+        click (and audit it then)."""
         for _ in range(MAX_CAS_ATTEMPTS):
             async with self.engine.begin() as connection:
                 record = await _load(connection, approval_id)
@@ -162,13 +165,22 @@ class ApprovalStore:
                     return None
                 outcome = decide(record.as_approval(), event, record.policy)
                 if isinstance(outcome, Refused):
-                    await _audit(connection, record.id, conversation_ref, event, outcome.key)
+                    if audit_refusal:
+                        await _audit(connection, record.id, conversation_ref, event, outcome.key)
                     return Decision(record, outcome, changed=False)
-                if await _commit(connection, record, outcome, event, conversation_ref):
-                    changed = await _load(connection, approval_id)
-                    assert changed is not None  # noqa: S101 - written in this transaction
-                    return Decision(changed, _refusal_of_late_click(outcome, event), changed=True)
+                committed = await _commit(connection, record, outcome, event, conversation_ref)
+                if committed is not False:
+                    changed = _after(record, outcome, committed)
+                    refusal = _refusal_of_late_click(outcome, event)
+                    return Decision(changed, refusal, changed=True, new_deployment=committed)
         raise ApprovalBusyError(f"approval {approval_id} changed {MAX_CAS_ATTEMPTS} times")
+
+    async def audit_refusal(
+        self, approval_id: int, conversation_ref: int, event: Event, refused: Refused
+    ) -> None:
+        """Record a click that changed nothing, and why."""
+        async with self.engine.begin() as connection:
+            await _audit(connection, approval_id, conversation_ref, event, refused.key)
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[int]:
         """Pending approvals whose time has run out."""
@@ -268,7 +280,9 @@ async def _commit(
     outcome: Approval,
     event: Event,
     conversation_ref: int | None,
-) -> bool:
+) -> DeploymentRecord | Literal[False] | None:
+    """Write the outcome if nobody changed the approval meanwhile (False if somebody did); the
+    deployment requested by reaching the quorum, if any."""
     changed = await connection.execute(
         update(approvals)
         .where(approvals.c.id == record.id, approvals.c.revision == record.revision)
@@ -298,8 +312,28 @@ async def _commit(
         )
     await _audit(connection, record.id, conversation_ref, event, outcome.reason)
     if outcome.state is ApprovalState.APPROVED and record.target:
-        await _request_deployment(connection, record, outcome)
-    return True
+        return await _request_deployment(connection, record, outcome)
+    return None
+
+
+def _after(
+    record: ApprovalRecord, outcome: Approval, deployment: DeploymentRecord | None
+) -> ApprovalRecord:
+    """The approval as written by :func:`_commit`, without reading it back."""
+    return replace(
+        record,
+        state=outcome.state,
+        revision=record.revision + 1,
+        card_revision=record.card_revision + 1,
+        decided_at=outcome.decided_at,
+        rejected_by_name=_name(outcome.rejected_by) if outcome.rejected_by else None,
+        reason=outcome.reason,
+        votes=tuple(
+            Vote(person.object_id.lower(), person.name, person.upn, at)
+            for person, at in outcome.approvals
+        ),
+        deployment=deployment or record.deployment,
+    )
 
 
 def _refusal_of_late_click(outcome: Approval, event: Event) -> Refused | None:
@@ -310,24 +344,31 @@ def _refusal_of_late_click(outcome: Approval, event: Event) -> Refused | None:
 
 async def _request_deployment(
     connection: AsyncConnection, record: ApprovalRecord, outcome: Approval
-) -> None:
+) -> DeploymentRecord:
+    """The deployment row, claimed at once by this process for :data:`DISPATCH_LEASE`: whoever
+    wrote it starts it, without a poll in between."""
     now = utcnow()
     approvers = ", ".join(_name(person) for person, _ in outcome.approvals)
-    await connection.execute(
-        insert(deployments).values(
+    key = f"mrb-{record.id}-{secrets.token_hex(4)}"
+    inserted = await connection.execute(
+        insert(deployments)
+        .values(
             approval_id=record.id,
             model_version_id=record.version_id,
-            deployment_key=f"mrb-{record.id}-{secrets.token_hex(4)}",
+            deployment_key=key,
             target=record.target,
             requested_by=approvers[:512],
             status="requested",
             attempts=0,
             next_attempt_at=now,
+            claimed_until=now + DISPATCH_LEASE,
             created_at=now,
             updated_at=now,
             result_reported=False,
         )
+        .returning(deployments)
     )
+    return _deployment(inserted.one())
 
 
 async def _audit(
@@ -378,11 +419,13 @@ async def _load(connection: AsyncConnection, approval_id: int) -> ApprovalRecord
         .where(approval_votes.c.approval_id == approval_id)
         .order_by(approval_votes.c.voted_at, approval_votes.c.id)
     )
-    deployment = (
-        await connection.execute(
-            select(deployments).where(deployments.c.approval_id == approval_id)
-        )
-    ).first()
+    deployment = None
+    if row.state == ApprovalState.APPROVED.value:  # only an approval starts a deployment
+        deployment = (
+            await connection.execute(
+                select(deployments).where(deployments.c.approval_id == approval_id)
+            )
+        ).first()
     return _record(row, [_vote(v) for v in votes], _deployment(deployment) if deployment else None)
 
 
@@ -442,6 +485,7 @@ def _deployment(row: Row[Any]) -> DeploymentRecord:
         id=row.id,
         key=row.deployment_key,
         target=row.target,
+        requested_by=row.requested_by,
         status=row.status,
         run_status=row.run_status,
         run_id=row.run_id,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.approvals import aware, bump_card
+from bot.store.approvals import ApprovalRecord, DeploymentRecord, aware, bump_card
 from bot.store.repository import utcnow
 from bot.store.tables import approvals, deployments, model_versions
 
@@ -51,6 +51,25 @@ class RunUpdate:
     web_url: str | None
     logs_url: str | None
     detail: str | None
+
+
+def job_for(record: ApprovalRecord, deployment: DeploymentRecord) -> DeploymentJob:
+    """The job of a deployment just requested by ``record``'s decision."""
+    return DeploymentJob(
+        id=deployment.id,
+        approval_id=record.id,
+        key=deployment.key,
+        target=deployment.target,
+        status=deployment.status,
+        attempts=deployment.attempts,
+        run_id=deployment.run_id,
+        run_status=deployment.run_status,
+        model_name=record.version.name,
+        model_version=record.version.version,
+        source=record.version.source_name,
+        requested_by=deployment.requested_by,
+        created_at=deployment.created_at,
+    )
 
 
 class DeploymentStore:

@@ -24,8 +24,11 @@ def create_engine(database_url: str) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the writer; foreign keys are off in SQLite unless asked for.
+    # synchronous=NORMAL: in WAL mode a commit survives a crash of the process (it is in the
+    # WAL file), only a power loss may undo the last ones; it saves an fsync per transaction.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -1,0 +1,165 @@
+"""Latency of an Approve click: until the invoke is answered, and until Azure DevOps is asked.
+
+Our bot runs as in production (its own process, pinned to one core, SQLite store), deploying with
+the real Azure DevOps client to the stateful loopback Azure DevOps of the tests. 220 channels are
+each subscribed to a model of their own and get one version announced; then each card's Approve is
+clicked (a signed adaptiveCard/action invoke, as Teams sends it), at most 20 per second, after 20
+for warm-up. Timed from the moment the click is sent: the invoke's answer (the refreshed card), and
+the arrival of the pipeline-run request (POST .../pipelines/42/runs) at the loopback Azure DevOps.
+Prints p50 and p99 of both (goal: invoke p99 ≤ 30 ms, click to DevOps p99 ≤ 50 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+
+from aiohttp import ClientSession
+from harness import (
+    EVENT_SECRET,
+    Microsoft,
+    bot_environment,
+    database_url,
+    model_registered,
+    ours,
+    percentile,
+    seed_subscribers,
+    start_bot,
+    stop_bot,
+)
+from sqlalchemy import select
+
+from bot.store.engine import create_engine
+from bot.store.tables import approvals, conversations
+from tests.devopsfake import FakeDevOps
+from tests.identity import TENANT_ID
+
+CLICKS = 200
+WARMUP = 20
+PACE_SECONDS = 0.05
+
+
+async def main() -> None:
+    microsoft = Microsoft(read_cards=False)
+    await microsoft.start()
+    devops = await FakeDevOps().start()
+    devops.add_pipeline(42, "deploy-model")
+    with tempfile.TemporaryDirectory() as data:
+        count = WARMUP + CLICKS
+        await seed_subscribers(data, microsoft, count=count, pattern="bench-model-{n}")
+        env = bot_environment(data, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
+        async with ClientSession() as session:
+            command = [*ours(microsoft), devops.organization_url]
+            base, process = await start_bot(session, command, env)
+            try:
+                await announce_all(session, base, microsoft, count)
+                targets = await approval_targets(data)
+                invoke, to_devops = [], []
+                for approval_id, conversation_id in targets:
+                    started = time.perf_counter()
+                    answered, asked = await click(
+                        session, base, microsoft, devops, (approval_id, conversation_id)
+                    )
+                    invoke.append(answered)
+                    to_devops.append(asked)
+                    await asyncio.sleep(max(0.0, started + PACE_SECONDS - time.perf_counter()))
+            finally:
+                await stop_bot(process)
+    await devops.close()
+    await microsoft.stop()
+    report("invoke", invoke[WARMUP:])
+    report("click to devops", to_devops[WARMUP:])
+
+
+def report(label: str, seconds: list[float]) -> None:
+    print(f"{label} p50: {percentile(seconds, 0.50) * 1000:.1f} ms")
+    print(f"{label} p99: {percentile(seconds, 0.99) * 1000:.1f} ms")
+
+
+async def announce_all(session: ClientSession, base: str, microsoft: Microsoft, count: int) -> None:
+    """One version per channel, each announced with its card."""
+    for number in range(count):
+        url = f"{base}/api/events/azureml?secret={EVENT_SECRET}"
+        async with session.post(url, json=model_registered(f"bench-model-{number}", 1)) as answer:
+            if answer.status != 200:
+                raise RuntimeError(f"the event was refused: {answer.status}")
+        await asyncio.sleep(PACE_SECONDS)
+    async with asyncio.timeout(60):
+        while len(microsoft.cards) < count:
+            microsoft.arrived.clear()
+            await microsoft.arrived.wait()
+
+
+async def approval_targets(data: str) -> list[tuple[int, str]]:
+    """Each approval and the Teams conversation its card is in, in order."""
+    engine = create_engine(database_url(data))
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(approvals.c.id, conversations.c.conversation_id)
+            .join(conversations, conversations.c.id == approvals.c.conversation_ref)
+            .order_by(approvals.c.id)
+        )
+        targets = [(row.id, row.conversation_id) for row in rows]
+    await engine.dispose()
+    return targets
+
+
+async def click(
+    session: ClientSession,
+    base: str,
+    microsoft: Microsoft,
+    devops: FakeDevOps,
+    target: tuple[int, str],
+) -> tuple[float, float]:
+    """Approve one card (approval id, conversation id); seconds until the invoke answered and
+    until Azure DevOps was asked to run."""
+    approval_id, conversation_id = target
+    runs_before = len(devops.requests_to("POST", "/runs"))
+    token = microsoft.keys.token(serviceurl=microsoft.url)
+    started = time.perf_counter()
+    async with session.post(
+        f"{base}/api/messages",
+        json=invoke(microsoft.url, approval_id, conversation_id),
+        headers={"Authorization": f"Bearer {token}"},
+    ) as response:
+        body = await response.json()
+    answered = time.perf_counter() - started
+    if response.status != 200 or body.get("statusCode") != 200:
+        raise RuntimeError(f"the click was refused: {response.status} {body}")
+    await devops.wait_for_requests_to("POST", "/runs", runs_before + 1)
+    return answered, devops.requests_to("POST", "/runs")[-1].at - started
+
+
+def invoke(service_url: str, approval_id: int, conversation_id: str) -> dict:
+    """The adaptiveCard/action invoke of an Approve click in a channel."""
+    user = str(uuid.uuid4())
+    return {
+        "type": "invoke",
+        "name": "adaptiveCard/action",
+        "id": str(uuid.uuid4()),
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": {"id": f"29:{user}", "name": "Bench User", "aadObjectId": user},
+        "conversation": {
+            "id": f"{conversation_id};messageid=1700000000000",
+            "conversationType": "channel",
+            "tenantId": TENANT_ID,
+        },
+        "recipient": {"id": "28:bot", "name": "ReleaseBot"},
+        "channelData": {"tenant": {"id": TENANT_ID}},
+        "locale": "en-US",
+        "value": {
+            "action": {
+                "type": "Action.Execute",
+                "verb": "approve",
+                "data": {"approvalId": approval_id},
+            },
+            "trigger": "manual",
+        },
+    }
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
