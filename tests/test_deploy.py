@@ -248,3 +248,20 @@ async def test_hooks_need_the_secret(start_bot, devops: FakeDevOps, deployer: Az
             url, json=run_state_changed(1, "succeeded"), headers={"Authorization": f"Basic {wrong}"}
         ) as forged:
             assert forged.status == 401
+
+
+async def test_the_next_version_is_compared_with_the_one_deployed(
+    start_bot, devops: FakeDevOps, deployer: AzureDevOps
+):
+    bot = await deploying_bot(start_bot, deployer, "pipeline:42")
+    approval_id = await announce(bot, version=20)
+    await click(bot, APPROVE, {"approvalId": approval_id})
+    await wait_for_update(bot, "Deployment in progress")
+    devops.finish(1001, "succeeded")
+    await hook(bot, run_state_changed(1001, "succeeded"))
+    await wait_for_update(bot, "Deployed: deploy-mrb-")
+
+    await announce(bot, version=21)
+
+    card = bot.connector.calls[-1].body["attachments"][0]["content"]
+    assert "Compared with version 20, deployed now (20 → 21)" in card_text(card)

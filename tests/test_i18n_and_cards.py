@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.cards import error_card, help_card, subscribed_card, subscriptions_card, unsubscribed_card
-from bot.cards.announcement import approval_card, key_metrics, studio_url
+from bot.cards.announcement import MISSING, approval_card, key_metrics, studio_url
 from bot.cards.verbs import APPROVE, REJECT
 from bot.domain import ModelVersion, Subscription
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
@@ -272,3 +272,26 @@ def test_the_announcement_card_matches_its_reviewed_snapshot(language):
     expected = json.loads((SNAPSHOTS / f"announcement.{language}.json").read_text(encoding="utf-8"))
 
     assert approval_card(Translator(language), approval_of(VERSION)) == expected
+
+
+def test_the_card_compares_with_the_version_deployed_now():
+    deployed = ModelVersion(
+        "workspace",
+        "ml-prod",
+        "fraud-detector",
+        "11",
+        tags={"stage": "production", "accuracy": "0.912", "owner": "risk"},
+    )
+    card = approval_card(Translator("en"), approval_of(VERSION, deployed_now=deployed))
+
+    text = card_text(card)
+    assert "Compared with version 11, deployed now (11 → 12)" in text
+    facts = {
+        f["title"]: f["value"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]
+    }
+    assert facts["accuracy"] == "0.912 → 0.934"
+    assert facts["mlflow.metric.auc"] == f"{MISSING} → 0.981"
+    assert facts["stage"] == "production → candidate"
+    assert "owner" not in [  # unchanged tags are not repeated in the comparison
+        f["title"] for f in card["body"][-2]["facts"]
+    ]

@@ -69,12 +69,41 @@ def approval_card(t: Translator, record: ApprovalRecord, notice: str | None = No
     if version.description:
         body.append(text_block(version.description))
     body.extend(_figures(t, version))
+    if record.deployed_now is not None:
+        body.extend(change_summary(t, record.deployed_now, version))
     body.append(status_section(t, record))
     if notice:
         body.append(text_block(notice, color="Attention", weight="Bolder"))
     card = adaptive_card(body, speak=title)
     card["actions"] = _actions(t, record)
     return card
+
+
+MISSING = "\u2013"  # an en dash: the figure or tag is not there
+
+
+def change_summary(
+    t: Translator, deployed: ModelVersion, candidate: ModelVersion
+) -> list[dict[str, Any]]:
+    """The version deployed now beside the new one: their metrics, and the tags that differ."""
+    old_metrics, new_metrics = dict(key_metrics(deployed)), dict(key_metrics(candidate))
+    rows = [
+        (name, f"{old_metrics.get(name, MISSING)} → {new_metrics.get(name, MISSING)}")
+        for name in dict.fromkeys([*new_metrics, *old_metrics])
+    ]
+    rows += [
+        (name, f"{deployed.tags.get(name, MISSING)} → {candidate.tags.get(name, MISSING)}")
+        for name in dict.fromkeys([*candidate.tags, *deployed.tags])
+        if name not in old_metrics | new_metrics
+        and deployed.tags.get(name) != candidate.tags.get(name)
+    ]
+    heading = t("approval.change_title", old=deployed.version, new=candidate.version)
+    section: list[dict[str, Any]] = [text_block(heading, weight="Bolder", separator=True)]
+    if rows:
+        section.append(fact_set(rows[:MAX_TAGS]))
+    else:
+        section.append(text_block(t("approval.change_none"), isSubtle=True))
+    return section
 
 
 def when(moment: datetime) -> str:

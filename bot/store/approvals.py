@@ -108,6 +108,9 @@ class ApprovalRecord:
     activity_id: str | None
     card_revision: int
     deployment: DeploymentRecord | None
+    deployed_now: ModelVersion | None = None
+    """The other version of this model (same source) whose deployment succeeded last: what the
+    card compares the version with."""
 
     def as_approval(self) -> Approval:
         """The pure model that :func:`dialogs.approval.decide` works on."""
@@ -426,7 +429,31 @@ async def _load(connection: AsyncConnection, approval_id: int) -> ApprovalRecord
                 select(deployments).where(deployments.c.approval_id == approval_id)
             )
         ).first()
-    return _record(row, [_vote(v) for v in votes], _deployment(deployment) if deployment else None)
+    record = _record(
+        row, [_vote(v) for v in votes], _deployment(deployment) if deployment else None
+    )
+    return replace(record, deployed_now=await _deployed_now(connection, record))
+
+
+async def _deployed_now(connection: AsyncConnection, record: ApprovalRecord) -> ModelVersion | None:
+    """The version of the same model and source deployed last with success, other than this."""
+    version = record.version
+    row = (
+        await connection.execute(
+            select(model_versions)
+            .join(deployments, deployments.c.model_version_id == model_versions.c.id)
+            .where(
+                model_versions.c.source_kind == version.source_kind,
+                model_versions.c.source_name == version.source_name,
+                model_versions.c.name == version.name,
+                model_versions.c.id != record.version_id,
+                deployments.c.run_status.in_(("succeeded", "partially_succeeded")),
+            )
+            .order_by(deployments.c.finished_at.desc(), deployments.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return model_version(row._mapping) if row else None
 
 
 def _record(
