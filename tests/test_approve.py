@@ -56,13 +56,36 @@ async def click(bot: BotUnderTest, verb: str, data: dict[str, Any], **who: Any) 
 
 async def announce(bot: BotUnderTest, version: int = 20) -> int:
     """Register a version; the approval id its card carries."""
+    card = await announced_card(bot, version)
+    approval_id: int = execute_actions(card)[0]["data"]["approvalId"]
+    return approval_id
+
+
+async def announced_card(bot: BotUnderTest, version: int) -> dict[str, Any]:
+    """Register a version; the card that announced it (a new message, not an update or reply)."""
     before = len(bot.connector.calls)
     status, _ = await post_events(bot, [sample("eventgrid", version=version)])
     assert status == 200
-    await bot.connector.wait_for_calls(before + 1)
-    card = bot.connector.calls[-1].body["attachments"][0]["content"]
-    approval_id: int = execute_actions(card)[0]["data"]["approvalId"]
-    return approval_id
+
+    def new_messages() -> list[dict[str, Any]]:
+        return [
+            _card(call.body)
+            for call in bot.connector.calls[before:]
+            if call.method == "POST" and call.path.endswith("/activities")
+        ]
+
+    await wait_until(new_messages)
+    return new_messages()[0]
+
+
+async def wait_until(condition: Any, within: float = 5.0) -> None:
+    """Wait until ``condition()`` (sync or async) holds."""
+    async with asyncio.timeout(within):
+        while True:
+            held = condition()
+            if await held if asyncio.iscoroutine(held) else held:
+                return
+            await asyncio.sleep(0.02)
 
 
 async def wait_for_update(

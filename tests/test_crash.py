@@ -24,9 +24,8 @@ from tests.conftest import RecordingConnector, bot_environment, installation, me
 from tests.devopsfake import FakeDevOps
 from tests.identity import SigningKeys
 from tests.test_announce import ANNOUNCING, SECRET, sample
-from tests.test_approve import card_action
+from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import execute_actions
-from tests.test_deploy import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 

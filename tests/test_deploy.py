@@ -19,7 +19,15 @@ from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.store.tables import deployments
 from tests.conftest import BotUnderTest
 from tests.devopsfake import PAT, PROJECT, FakeDevOps
-from tests.test_approve import announce, card_action, click, start, wait_for_update
+from tests.test_approve import (
+    announce,
+    announced_card,
+    card_action,
+    click,
+    start,
+    wait_for_update,
+    wait_until,
+)
 from tests.test_chat_commands import card_text
 
 MODEL = "sklearn_regression_model"
@@ -133,16 +141,6 @@ def replies_to(bot: BotUnderTest, activity_id: str) -> list[str]:
         for call in bot.connector.calls
         if call.method == "POST" and call.path.endswith(f"/activities/{activity_id}")
     ]
-
-
-async def wait_until(condition: Any, within: float = 5.0) -> None:
-    """Wait until ``condition()`` (sync or async) holds."""
-    async with asyncio.timeout(within):
-        while True:
-            held = condition()
-            if await held if asyncio.iscoroutine(held) else held:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def test_an_approval_creates_a_classic_release_with_the_model_artifact(
@@ -261,7 +259,6 @@ async def test_the_next_version_is_compared_with_the_one_deployed(
     await hook(bot, run_state_changed(1001, "succeeded"))
     await wait_for_update(bot, "Deployed: deploy-mrb-")
 
-    await announce(bot, version=21)
+    card = await announced_card(bot, version=21)
 
-    card = bot.connector.calls[-1].body["attachments"][0]["content"]
     assert "Compared with version 20, deployed now (20 → 21)" in card_text(card)
