@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -43,7 +44,7 @@ from bot.i18n import Translator
 from bot.store.approvals import ApprovalBusyError, ApprovalStore, Decision
 from bot.store.queries import ApprovalRequest, ModelReleases, NoRollback, VersionNotFound
 from bot.store.repository import Store, utcnow
-from dialogs.approval import NOT_AN_APPROVER, Approve, Event, Person, Reject
+from dialogs.approval import Approve, Event, Person, Reject
 from dialogs.commands import (
     Command,
     CommandError,
@@ -109,6 +110,7 @@ class ChatHandlers:
         self.directory = ConversationDirectory(store)
         self.subscription_managers = subscription_managers
         self.on_approval_changed = on_approval_changed
+        self._upns = UpnCache()
         """Told of every decision that changed an approval: the card of everyone else and the
         deployment follow in the background."""
 
@@ -139,18 +141,11 @@ class ChatHandlers:
             return factory.bad_request("the action needs an approvalId and a Teams user")
         conversation_ref = context.turn_state[CONVERSATION_REF]
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
-        person = Person(user.aad_object_id.lower(), None, user.name)
+        person = await self._clicker(context, approval_id)
         try:
-            decision = await self._apply(approval_id, event_for(person, utcnow()), conversation_ref)
-            if _names_upns(decision):  # Teams leaves the UPN out of invokes: ask for it
-                person = Person(person.object_id, await _upn_of(context, user.id), user.name)
-                decision = await self._apply(
-                    approval_id, event_for(person, utcnow()), conversation_ref
-                )
-            if decision and decision.refused and not decision.changed:
-                await self.approvals.audit_refusal(
-                    approval_id, conversation_ref, event_for(person, utcnow()), decision.refused
-                )
+            decision = await self.approvals.decide(
+                approval_id, event_for(person, utcnow()), conversation_ref
+            )
         except ApprovalBusyError:
             return factory.message(t("approval.busy"))
         if decision is None:
@@ -160,12 +155,15 @@ class ChatHandlers:
         notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
         return factory.adaptive_card(approval_card(t, decision.record, notice))  # type: ignore[arg-type]
 
-    async def _apply(
-        self, approval_id: int, event: Event, conversation_ref: int
-    ) -> Decision | None:
-        return await self.approvals.decide(
-            approval_id, event, conversation_ref, audit_refusal=False
-        )
+    async def _clicker(self, context: TurnContext, approval_id: int) -> Person:
+        """Who clicked. Teams leaves the UPN out of invokes: it is asked for (and remembered)
+        only where the approval names people by UPN (its approvers, or the version's creator)."""
+        user = context.activity.from_property
+        assert user is not None  # noqa: S101 - checked by the caller
+        upn = None
+        if await self.approvals.names_upns(approval_id):
+            upn = await self._upns.get(context, user.id)
+        return Person((user.aad_object_id or "").lower(), upn, user.name)
 
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""
@@ -380,28 +378,44 @@ def _no_rollback(t: Translator, refusal: NoRollback) -> str:
     )
 
 
-def _names_upns(decision: Decision | None) -> bool:
-    """Refused as no approver by a policy that names approvers by UPN: worth a second look."""
-    if decision is None or decision.refused is None or decision.refused.key != NOT_AN_APPROVER:
-        return False
-    approvers = decision.record.policy.approvers or frozenset()
-    return any("@" in approver for approver in approvers)
-
-
 def _approval_id(data: Any) -> int | None:
     value = data.get("approvalId") if isinstance(data, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-async def _upn_of(context: TurnContext, user_id: str | None) -> str | None:
-    """The clicker's UPN, asked from the connector (Teams does not put it into invokes)."""
+class UpnCache:
+    """Users' UPNs, asked from the connector, remembered for an hour (at most 10,000 users)."""
+
+    TTL_SECONDS = 3600.0
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[float, str | None]] = {}
+
+    async def get(self, context: TurnContext, user_id: str | None) -> str | None:
+        """The UPN of the Teams user ``user_id`` in this conversation, or None if unknown."""
+        if not user_id:
+            return None
+        now = time.monotonic()
+        known = self._known.get(user_id)
+        if known is not None and known[0] > now:
+            return known[1]
+        upn = await _upn_of(context, user_id)
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.pop(next(iter(self._known)))
+        self._known[user_id] = (now + self.TTL_SECONDS, upn)
+        return upn
+
+
+async def _upn_of(context: TurnContext, user_id: str) -> str | None:
+    """The clicker's UPN, asked from the connector."""
     connector = context.turn_state.get(CONNECTOR_CLIENT_KEY)
     conversation = context.activity.conversation
-    if not isinstance(connector, ConnectorClientBase) or conversation is None or not user_id:
+    if not isinstance(connector, ConnectorClientBase) or conversation is None:
         return None
     try:
         member = await connector.conversations.get_conversation_member(conversation.id, user_id)
-    except Exception as error:  # the check then works on the object id alone
+    except Exception as error:  # the checks then work on the object id alone
         log.warning("could not look up the clicker's UPN: %s", type(error).__name__)
         return None
     extra = member.model_extra or {}

@@ -38,12 +38,15 @@ class CardSync:
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 5.0,
         batch_size: int = 50,
+        expiry_sweep: float = 30.0,
     ) -> None:
         self._approvals = approvals
         self._channel = channel
         self._lease = lease
         self._idle_poll = idle_poll
         self._batch_size = batch_size
+        self._expiry_sweep = expiry_sweep
+        self._next_sweep = 0.0
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._running: asyncio.Task[object] | None = None
@@ -59,7 +62,7 @@ class CardSync:
         while not self._stopping:
             self._wakeup.clear()
             try:
-                await self.expire_due()
+                await self._sweep_when_due()
                 busy = await self.sync_once()
             except Exception:
                 log.exception("the card sync failed; trying again")
@@ -74,6 +77,13 @@ class CardSync:
         self._wakeup.set()
         if self._running is not None:
             await asyncio.wait([self._running], timeout=grace)
+
+    async def _sweep_when_due(self) -> None:
+        """Expire requests every ``expiry_sweep`` seconds, not on every card update."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self._expiry_sweep
+            await self.expire_due()
 
     async def expire_due(self) -> int:
         """Expire the pending approvals whose time ran out; how many."""

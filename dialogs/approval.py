@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 DEFAULT_EXPIRY = timedelta(hours=72)
-NOT_AN_APPROVER = "approval.not_an_approver"
 
 
 class ApprovalState(StrEnum):
@@ -169,7 +168,7 @@ def _may_decide(
     """Why ``person`` may not decide on this version, or None when they may. The creator may
     withdraw (reject) their own version, but not approve it."""
     if policy.approvers is not None and not (person.identities() & policy.approvers):
-        return Refused(NOT_AN_APPROVER)
+        return Refused("approval.not_an_approver")
     creator = (approval.creator or "").lower()
     if approving and policy.forbid_self_approval and creator and creator in person.identities():
         return Refused("approval.no_self_approval")

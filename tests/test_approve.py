@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from app import STORE
 from bot.cards.verbs import APPROVE, REJECT
 from bot.store.repository import utcnow
-from bot.store.tables import approval_audit, approvals, deployments
+from bot.store.tables import approval_audit, approvals, deployments, model_versions
 from tests.conftest import BotUnderTest, base_activity, installation
 from tests.test_announce import ANNOUNCING, post_events, sample
 from tests.test_chat_commands import card_text, execute_actions
@@ -201,6 +201,27 @@ async def test_approvers_named_by_upn_are_recognised_through_the_connector(start
     assert "You are not one of the approvers for this model." in card_text(refused["value"])
     assert "✔ Bob approved" in card_text(allowed["value"])
     assert [row[0] for row in await audit(bot)] == ["refused", "approve"]
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("en-US", "You registered this version, so someone else must approve it."),
+        ("de-DE", "Sie haben diese Version registriert, also muss jemand anderes sie freigeben."),
+    ],
+)
+async def test_the_creator_may_not_approve_their_own_version(start_bot, locale, expected):
+    bot = await start(start_bot)
+    bot.connector.upns = {"29:alice": "Alice@Contoso.com", "29:bob": "bob@contoso.com"}
+    approval_id = await announce(bot)
+    async with bot.server.app[STORE].engine.begin() as connection:  # as the poller records it
+        await connection.execute(update(model_versions).values(created_by="alice@contoso.com"))
+
+    refused = await click(bot, APPROVE, {"approvalId": approval_id}, locale=locale)
+    allowed = await click(bot, APPROVE, {"approvalId": approval_id}, user=BOB, name="Bob")
+
+    assert expected in card_text(refused["value"])
+    assert "✔ Bob approved" in card_text(allowed["value"])
 
 
 async def test_a_click_after_the_expiry_shows_expired(start_bot):

@@ -150,17 +150,11 @@ class ApprovalStore:
             return await _load(connection, approval_id)
 
     async def decide(
-        self,
-        approval_id: int,
-        event: Event,
-        conversation_ref: int | None,
-        *,
-        audit_refusal: bool = True,
+        self, approval_id: int, event: Event, conversation_ref: int | None
     ) -> Decision | None:
         """Apply a click (or, with ``conversation_ref`` None, the expiry) to an approval: a
         compare-and-set on its revision, retried on a lost race. None if there is no such
-        approval in that conversation. A refusal is audited unless the caller will retry the
-        click (and audit it then)."""
+        approval in that conversation."""
         for _ in range(MAX_CAS_ATTEMPTS):
             async with self.engine.begin() as connection:
                 record = await _load(connection, approval_id)
@@ -168,8 +162,7 @@ class ApprovalStore:
                     return None
                 outcome = decide(record.as_approval(), event, record.policy)
                 if isinstance(outcome, Refused):
-                    if audit_refusal:
-                        await _audit(connection, record.id, conversation_ref, event, outcome.key)
+                    await _audit(connection, record.id, conversation_ref, event, outcome.key)
                     return Decision(record, outcome, changed=False)
                 committed = await _commit(connection, record, outcome, event, conversation_ref)
                 if committed is not False:
@@ -178,12 +171,21 @@ class ApprovalStore:
                     return Decision(changed, refusal, changed=True, new_deployment=committed)
         raise ApprovalBusyError(f"approval {approval_id} changed {MAX_CAS_ATTEMPTS} times")
 
-    async def audit_refusal(
-        self, approval_id: int, conversation_ref: int, event: Event, refused: Refused
-    ) -> None:
-        """Record a click that changed nothing, and why."""
-        async with self.engine.begin() as connection:
-            await _audit(connection, approval_id, conversation_ref, event, refused.key)
+    async def names_upns(self, approval_id: int) -> bool:
+        """Whether the approval names people by UPN (its approvers, or the version's creator):
+        then the clicker's UPN must be known to apply the policy."""
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(approvals.c.policy, model_versions.c.created_by)
+                    .join(model_versions, model_versions.c.id == approvals.c.model_version_id)
+                    .where(approvals.c.id == approval_id)
+                )
+            ).first()
+        if row is None:
+            return False
+        approvers = policy_from_json(row.policy).approvers or frozenset()
+        return "@" in (row.created_by or "") or any("@" in a for a in approvers)
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[int]:
         """Pending approvals whose time has run out."""
