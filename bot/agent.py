@@ -41,7 +41,7 @@ from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
-from bot.store.approvals import ApprovalBusyError, ApprovalStore, Decision
+from bot.store.approvals import UPN_NEEDED, ApprovalBusyError, ApprovalStore, Decision
 from bot.store.queries import ApprovalRequest, ModelReleases, NoRollback, VersionNotFound
 from bot.store.repository import Store, utcnow
 from dialogs.approval import Approve, Event, Person, Reject
@@ -141,29 +141,26 @@ class ChatHandlers:
             return factory.bad_request("the action needs an approvalId and a Teams user")
         conversation_ref = context.turn_state[CONVERSATION_REF]
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
-        person = await self._clicker(context, approval_id)
+        person = Person(user.aad_object_id.lower(), None, user.name)
         try:
             decision = await self.approvals.decide(
                 approval_id, event_for(person, utcnow()), conversation_ref
             )
+            if decision is UPN_NEEDED:  # Teams leaves the UPN out of invokes: ask the connector
+                upn = await self._upns.get(context, user.id)
+                # '' rather than None: looked up and unknown, so the object id alone decides.
+                person = Person(person.object_id, upn or "", user.name)
+                decision = await self.approvals.decide(
+                    approval_id, event_for(person, utcnow()), conversation_ref
+                )
         except ApprovalBusyError:
             return factory.message(t("approval.busy"))
-        if decision is None:
+        if not isinstance(decision, Decision):  # no such approval here
             return factory.message(t("approval.gone"))
         if decision.changed:
             self.on_approval_changed(decision)
         notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
         return factory.adaptive_card(approval_card(t, decision.record, notice))  # type: ignore[arg-type]
-
-    async def _clicker(self, context: TurnContext, approval_id: int) -> Person:
-        """Who clicked. Teams leaves the UPN out of invokes: it is asked for (and remembered)
-        only where the approval names people by UPN (its approvers, or the version's creator)."""
-        user = context.activity.from_property
-        assert user is not None  # noqa: S101 - checked by the caller
-        upn = None
-        if await self.approvals.names_upns(approval_id):
-            upn = await self._upns.get(context, user.id)
-        return Person((user.aad_object_id or "").lower(), upn, user.name)
 
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""

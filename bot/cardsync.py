@@ -18,7 +18,7 @@ from bot.cards.announcement import approval_card, status_section
 from bot.channel import Channel, DeliveryError
 from bot.i18n import Translator
 from bot.outbox import GONE, backoff
-from bot.store.approvals import ApprovalRecord, ApprovalStore
+from bot.store.approvals import ApprovalRecord, ApprovalStore, Decision
 from bot.store.repository import utcnow
 from dialogs.approval import Expire
 
@@ -90,7 +90,7 @@ class CardSync:
         expired = 0
         for approval_id in await self._approvals.due_expiries(utcnow()):
             decision = await self._approvals.decide(approval_id, Expire(utcnow()), None)
-            expired += bool(decision and decision.changed)
+            expired += isinstance(decision, Decision) and decision.changed
         return expired
 
     async def sync_once(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any, Literal, overload
 
 from sqlalchemy import Row, and_, func, insert, or_, select, update
@@ -43,6 +44,15 @@ from dialogs.policy import policy_from_json
 MAX_CAS_ATTEMPTS = 50
 DISPATCH_LEASE = timedelta(seconds=120)
 """How long the writer of a new deployment row holds it (another worker may take it after)."""
+
+
+class UpnNeeded(Enum):
+    """The answer to a click that needs the clicker's UPN first."""
+
+    UPN_NEEDED = "upn needed"
+
+
+UPN_NEEDED = UpnNeeded.UPN_NEEDED
 
 
 class ApprovalBusyError(RuntimeError):
@@ -151,15 +161,18 @@ class ApprovalStore:
 
     async def decide(
         self, approval_id: int, event: Event, conversation_ref: int | None
-    ) -> Decision | None:
+    ) -> Decision | UpnNeeded | None:
         """Apply a click (or, with ``conversation_ref`` None, the expiry) to an approval: a
         compare-and-set on its revision, retried on a lost race. None if there is no such
-        approval in that conversation."""
+        approval in that conversation; :data:`UPN_NEEDED` (nothing done) if the approval names
+        people by UPN and the clicker's is not known: look it up and click again."""
         for _ in range(MAX_CAS_ATTEMPTS):
             async with self.engine.begin() as connection:
                 record = await _load(connection, approval_id)
                 if record is None or conversation_ref not in (None, record.conversation_ref):
                     return None
+                if _needs_upn(record, event):
+                    return UPN_NEEDED
                 outcome = decide(record.as_approval(), event, record.policy)
                 if isinstance(outcome, Refused):
                     await _audit(connection, record.id, conversation_ref, event, outcome.key)
@@ -170,22 +183,6 @@ class ApprovalStore:
                     refusal = _refusal_of_late_click(outcome, event)
                     return Decision(changed, refusal, changed=True, new_deployment=committed)
         raise ApprovalBusyError(f"approval {approval_id} changed {MAX_CAS_ATTEMPTS} times")
-
-    async def names_upns(self, approval_id: int) -> bool:
-        """Whether the approval names people by UPN (its approvers, or the version's creator):
-        then the clicker's UPN must be known to apply the policy."""
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(approvals.c.policy, model_versions.c.created_by)
-                    .join(model_versions, model_versions.c.id == approvals.c.model_version_id)
-                    .where(approvals.c.id == approval_id)
-                )
-            ).first()
-        if row is None:
-            return False
-        approvers = policy_from_json(row.policy).approvers or frozenset()
-        return "@" in (row.created_by or "") or any("@" in a for a in approvers)
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[int]:
         """Pending approvals whose time has run out."""
@@ -339,6 +336,15 @@ def _after(
         ),
         deployment=deployment or record.deployment,
     )
+
+
+def _needs_upn(record: ApprovalRecord, event: Event) -> bool:
+    """A click whose UPN is unknown on an approval that names people by UPN (its approvers, or
+    the version's creator): Teams leaves the UPN out of invokes."""
+    if not isinstance(event, Approve | Reject) or event.person.upn is not None:
+        return False
+    approvers = record.policy.approvers or frozenset()
+    return "@" in (record.version.created_by or "") or any("@" in a for a in approvers)
 
 
 def _refusal_of_late_click(outcome: Approval, event: Event) -> Refused | None:
