@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import ClientSession, web
 from azure.core.credentials_async import AsyncTokenCredential
@@ -18,7 +18,7 @@ from microsoft_agents.hosting.core import (
     OutboundHostValidator,
 )
 
-from bot.agent import build_agent
+from bot.agent import AgentExtension, build_agent
 from bot.cardsync import CardSync
 from bot.channel import AgentsChannel
 from bot.config import Settings, SettingsError, load_settings, sdk_configuration
@@ -67,11 +67,12 @@ async def create_app(
     token_provider_factory: TokenProviderFactory = msal_token_provider,
     registries: list[ModelRegistry] | None = None,
     deployer: Deployer | None = None,
+    extensions: Sequence[AgentExtension] = (),
 ) -> web.Application:
     """Build the whole bot for ``settings``: migrate the store, wire the SDK and the workers.
 
     ``registries`` and ``deployer`` replace the Azure ML sources and the Azure DevOps
-    organization named in the settings (tests, the demo).
+    organization named in the settings (tests, the demo); ``extensions`` add chat routes (the demo).
     """
     engine = create_engine(settings.database_url)
     await upgrade(engine)
@@ -100,6 +101,7 @@ async def create_app(
             connection_manager,
             settings.subscription_managers,
             on_approval_changed=approval_changed,
+            extensions=extensions,
         ),
         auth=connection_manager.get_default_connection_configuration(),
         max_body_bytes=settings.max_body_bytes,

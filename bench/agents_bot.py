@@ -19,7 +19,7 @@ from app import create_app
 from bot.config import load_settings
 from bot.logs import configure_logging
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from tests.devopsfake import PAT, PROJECT
+from demo.devops import PAT, PROJECT
 from tests.identity import StubTokenProvider, loopback_key_manager
 
 

@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from bot.store.engine import create_engine
 from bot.store.tables import approvals, conversations
-from tests.devopsfake import FakeDevOps
+from demo.devops import FakeDevOps
 from tests.identity import TENANT_ID
 
 CLICKS = 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -426,6 +426,8 @@ def _conversation_id(context: TurnContext) -> str:
 
 
 Handler = Callable[[TurnContext, TurnState], Awaitable[None]]
+AgentExtension = Callable[[AgentApplication[TurnState]], None]
+"""Adds routes to the application (the demo's own commands)."""
 
 
 def build_agent(
@@ -433,8 +435,12 @@ def build_agent(
     connection_manager: Connections,
     subscription_managers: frozenset[str],
     on_approval_changed: Callable[[Decision], None] = lambda _decision: None,
+    extensions: Sequence[AgentExtension] = (),
 ) -> AgentApplication[TurnState]:
-    """The AgentApplication with our routes; typing indicators off (they break channel threads)."""
+    """The AgentApplication with our routes; typing indicators off (they break channel threads).
+
+    Each of ``extensions`` may add routes of its own (the demo's ``demo register``).
+    """
     app = AgentApplication[TurnState](
         storage=NoTurnStateStorage(),
         connection_manager=connection_manager,
@@ -454,4 +460,6 @@ def build_agent(
     for activity_type, handler in routes.items():
         app.activity(activity_type)(handler)
     app.error(chat.on_error)
+    for extend in extensions:
+        extend(app)
     return app

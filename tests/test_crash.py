@@ -21,7 +21,7 @@ from bot.cards.verbs import APPROVE
 from bot.store.engine import create_engine
 from bot.store.tables import deployments
 from tests.conftest import RecordingConnector, bot_environment, installation, message
-from tests.devopsfake import FakeDevOps
+from demo.devops import FakeDevOps
 from tests.identity import SigningKeys
 from tests.test_announce import ANNOUNCING, SECRET, sample
 from tests.test_approve import card_action, wait_until

@@ -18,7 +18,7 @@ from bot.cards.verbs import APPROVE
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.store.tables import deployments
 from tests.conftest import BotUnderTest
-from tests.devopsfake import PAT, PROJECT, FakeDevOps
+from demo.devops import PAT, PROJECT, FakeDevOps
 from tests.test_approve import (
     announce,
     announced_card,

@@ -17,7 +17,7 @@ from bot.registry.watcher import RegistryWatcher
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
-from tests.armfake import FakeArm, FakeCredential
+from demo.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
 from tests.test_chat_commands import card_text
 from tests.test_outbox import RecordingChannel

@@ -119,6 +119,8 @@ class FakeDevOps:
         self.releases: dict[int, dict[str, Any]] = {}
         self.builds: dict[int, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
+        self.failing: set[tuple[str, str]] = set()
+        """Model versions (name, version) whose runs and releases fail, whatever ``outcome``."""
         self.artifact_filters_match_nothing = False
         """Pretend the artifact filters of the releases list do not work for this artifact
         type (open question 3 of the notes)."""
@@ -279,10 +281,19 @@ class FakeDevOps:
         """Move one run or release (or all unfinished ones) one step toward ``outcome``."""
         for release_id in [run_id] if run_id else list(self.releases):
             if release_id in self.releases:
-                self._step_release(self.releases[release_id], self.outcome)
+                release = self.releases[release_id]
+                self._step_release(release, self._result_for(release["variables"]))
         for build_id in [run_id] if run_id else list(self.builds):
             if build_id in self.builds:
-                self._step_build(self.builds[build_id], self.outcome)
+                build = self.builds[build_id]
+                self._step_build(build, self._result_for(build["templateParameters"]))
+
+    def _result_for(self, parameters: dict[str, Any]) -> str:
+        """``outcome``, unless the model version given by the run's parameters or the release's
+        variables is one of the ``failing``."""
+        values = {k: v["value"] if isinstance(v, dict) else v for k, v in parameters.items()}
+        key = (str(values.get("modelName")), str(values.get("modelVersion")))
+        return "failed" if key in self.failing else self.outcome
 
     def finish(self, run_id: int, result: str) -> None:
         """Complete a run or release with ``result`` (succeeded, failed, canceled, partiallySucceeded)."""
