@@ -5,12 +5,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lock package clean
+# Debian's Chromium for the browser end-to-end tests; root installs it, others through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test demo lock package clean
 
 run: $(VENV)/.runtime
 	$(PY) app.py
 
-test: $(VENV)/.dev node_modules/.installed
+# The whole product on loopback, with no Azure: see the README's "Try it".
+demo: $(VENV)/.runtime node_modules/.installed
+	$(PY) -m demo
+
+test: $(VENV)/.dev node_modules/.installed $(CHROMIUM)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -28,10 +36,15 @@ $(VENV)/.dev: requirements/dev.lock $(VENV)/.runtime
 	$(PIP) install --require-hashes --no-deps -r requirements/dev.lock
 	touch $@
 
-# The Node tools the tests use (the Teams manifest schemas), pinned in package-lock.json.
+# The Node tools, pinned in package-lock.json: the Agents Playground (the demo's Teams client),
+# the Teams manifest schemas and Prism (tests).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 # The Teams app package, filled from the settings: dist/model-release-bot.zip.
 package: $(VENV)/.runtime

@@ -241,7 +241,7 @@ def load_settings(
         eventgrid_audience=get("EVENTGRID_AUDIENCE"),
         eventgrid_tenant_id=(env.get("AZURE_TENANT_ID") or env.get(SDK_TENANT_ID) or "").strip(),
         devops_organization_url=_https_url(
-            "DEVOPS_ORGANIZATION_URL", get("DEVOPS_ORGANIZATION_URL")
+            "DEVOPS_ORGANIZATION_URL", get("DEVOPS_ORGANIZATION_URL"), loopback_http=True
         ),
         devops_project=get("DEVOPS_PROJECT"),
         devops_pat=Secret(get("DEVOPS_PAT")) if get("DEVOPS_PAT") else None,
@@ -350,8 +350,14 @@ def _registry(item: str) -> str:
     return item
 
 
-def _https_url(name: str, value: str) -> str:
-    if value and not re.match(r"^https://[^\s/]+(/[^\s]*)?$", value):
+def _https_url(name: str, value: str, *, loopback_http: bool = False) -> str:
+    """An https:// URL; with ``loopback_http`` also http:// to this machine (the demo's simulated
+    Azure DevOps), where nothing sent can be read on the way."""
+    secure = re.match(r"^https://[^\s/]+(/[^\s]*)?$", value)
+    loopback = loopback_http and re.match(
+        r"^http://(127\.0\.0\.1|localhost)(:\d{1,5})?(/[^\s]*)?$", value
+    )
+    if value and not (secure or loopback):
         raise SettingsError(f"{PREFIX}{name} must be an https:// URL, not {value!r}")
     return value.rstrip("/")
 

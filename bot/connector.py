@@ -9,7 +9,7 @@ SDK's own path.
 from __future__ import annotations
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
-from microsoft_agents.activity import RoleTypes
+from microsoft_agents.activity import Activity, ResourceResponse, RoleTypes
 from microsoft_agents.hosting.core import (
     ClaimsIdentity,
     Connections,
@@ -17,6 +17,9 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
+from microsoft_agents.hosting.core.connector.client.connector_client import (
+    ConversationsOperations,
+)
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 from typing_extensions import override
 
@@ -62,7 +65,9 @@ class PooledClientFactory(RestChannelServiceClientFactory):
             timeout=CONNECTOR_TIMEOUT,
             trust_env=True,
         )
-        return TeamsConnectorClient(endpoint, token, session=session)
+        client = TeamsConnectorClient(endpoint, token, session=session)
+        client._conversations = ConversationsWithoutNulls(session)
+        return client
 
     def _shared_pool(self) -> TCPConnector:
         # Made on first use, inside the running event loop.
@@ -74,6 +79,22 @@ class PooledClientFactory(RestChannelServiceClientFactory):
         """Close the pooled connections (at shutdown)."""
         if self._pool is not None:
             await self._pool.close()
+
+
+class ConversationsWithoutNulls(ConversationsOperations):
+    """The SDK's conversation calls, but a new message goes without the fields it set to null.
+
+    The SDK clears a proactive message's id (``id = None``) and sends it as ``"id": null``,
+    which the Agents Playground refuses (400 BadArgument); Teams ignores it.
+    """
+
+    @override
+    async def send_to_conversation(self, conversation_id: str, body: Activity) -> ResourceResponse:
+        """Post ``body`` as a new message of the conversation."""
+        without_nulls = Activity.model_validate(
+            body.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
+        )
+        return await super().send_to_conversation(conversation_id, without_nulls)
 
 
 def _needs_sdk_path(context: TurnContext) -> bool:

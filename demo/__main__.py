@@ -2,7 +2,8 @@
 
 ``python -m demo`` starts the bot, a simulated Azure ML workspace, a simulated Azure DevOps and the
 Microsoft 365 Agents Playground as the Teams client, all on 127.0.0.1, until Ctrl-C.
-``python -m demo register <model> [--fail]`` registers a new version in the running demo's workspace.
+``python -m demo register <model> [--fail]`` registers a new version in the running demo's
+workspace.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
 import urllib.error
@@ -22,6 +24,7 @@ from demo.devops import RESULTS
 from demo.playground import Playground
 from demo.stack import MODEL, DemoOptions, demo_stack
 
+SDK_USER_TOKEN_LOGGER = "microsoft_agents.hosting.core.connector.client.user_token_client"  # noqa: S105
 BANNER = """
   The demo runs. Open the Teams client (the Agents Playground) in your browser:
 
@@ -52,6 +55,8 @@ def main() -> None:
         data_dir=Path(options.data),
     )
     configure_logging(options.log_level, ())
+    # The demo's bot has no app id on purpose (the Playground checks none): no warning per turn.
+    logging.getLogger(SDK_USER_TOKEN_LOGGER).setLevel(logging.ERROR)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(demo, options.playground_port))
 
@@ -69,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     register = commands.add_parser("register", help="register a version in the running demo")
     register.add_argument("model")
     register.add_argument("--fail", action="store_true", help="its deployment run fails")
+    register.add_argument("--control-port", type=int, default=3979)
     return parser
 
 
@@ -77,10 +83,16 @@ async def _run(options: DemoOptions, playground_port: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with demo_stack(options), Playground(options.bot_url, playground_port) as playground:
+    log_path = options.data_dir / "playground.log"
+    async with (
+        demo_stack(options),
+        Playground(options.bot_url, playground_port, log_path) as playground,
+    ):
         print(
             BANNER.format(
-                playground=playground.url, model=MODEL, step=options.step_seconds,
+                playground=playground.url,
+                model=MODEL,
+                step=options.step_seconds,
                 outcome=options.outcome,
             ),
             flush=True,
@@ -90,7 +102,7 @@ async def _run(options: DemoOptions, playground_port: int) -> None:
 
 
 def _register(model: str, failing: bool, control_port: int) -> int:
-    request = urllib.request.Request(  # noqa: S310 - a fixed loopback http URL
+    request = urllib.request.Request(
         f"http://127.0.0.1:{control_port}/register",
         data=json.dumps({"model": model, "fail": failing}).encode(),
         headers={"Content-Type": "application/json"},
@@ -102,8 +114,10 @@ def _register(model: str, failing: bool, control_port: int) -> int:
         print(json.load(error).get("error", error), file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"no demo answers on port {control_port} ({error}): start it with make demo",
-              file=sys.stderr)
+        print(
+            f"no demo answers on port {control_port} ({error}): start it with make demo",
+            file=sys.stderr,
+        )
         return 1
     print(f"registered {answer['model']} version {answer['version']}")
     return 0

@@ -5,12 +5,11 @@ Authorization header (a PAT as Basic auth with any user name, or a bearer token)
 api-version, and runs the marker logic of the real service: a run's name comes from the pipeline's
 ``name: deploy-${{ parameters.deploymentKey }}`` when the pipeline declares it. Runs and releases move
 queued -> inProgress -> a result, by :meth:`FakeDevOps.advance` / :meth:`FakeDevOps.finish`, or on a
-timer. No pytest here: ``python -m tests.devopsfake`` serves one for a demo.
+timer (the demo's, :mod:`demo.stack`). No pytest here.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import itertools
@@ -612,12 +611,13 @@ class FakeDevOps:
                 f"Variable(s) {', '.join(refused)} do not exist in the release pipeline at scope: Release. Variables which are not defined in the release pipeline or marked settable at release time cannot be set.",
                 "InvalidRequestException",
             )
-        return definition["variables"] | {
+        variables: dict[str, Any] = definition["variables"]
+        return variables | {
             name: {"value": value["value"], "allowOverride": True} for name, value in sent.items()
         }
 
     def _release_artifact(self, definition: dict[str, Any], sent: Any) -> dict[str, Any]:
-        alias = sent.get("alias") if isinstance(sent, dict) else None
+        alias: str = sent.get("alias", "") if isinstance(sent, dict) else ""
         artifact = next((a for a in definition["artifacts"] if a["alias"] == alias), None)
         reference = sent.get("instanceReference") if isinstance(sent, dict) else None
         if artifact is None or not isinstance(reference, dict):
@@ -634,10 +634,11 @@ class FakeDevOps:
                 f"VS402884: Version {reference.get('id')} of artifact {alias} was not found.",
                 "InvalidRequestException",
             )
-        return artifact | {
+        linked: dict[str, Any] = artifact | {
             "definitionReference": artifact["definitionReference"]
             | {"version": {"id": version["id"], "name": version["name"]}}
         }
+        return linked
 
     def _list_releases(self, _match: re.Match[str], query: Any, _body: Any) -> Any:
         releases = list(self.releases.values())
@@ -836,33 +837,3 @@ class FakeDevOps:
 
 def _parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-
-
-def demo_setup(fake: FakeDevOps) -> None:
-    """A release definition 12 and a pipeline 42, both for model ``fraud_model`` versions 1 to 3."""
-    fake.add_release_definition(12, "fraud_model")
-    for version in ("1", "2", "3"):
-        fake.add_model_version(12, "_fraud_model", f"fraud_model:{version}", version)
-    fake.add_pipeline(42, "deploy-fraud-model")
-
-
-async def _serve(port: int, step: float, outcome: str) -> None:
-    async with FakeDevOps(step_seconds=step, outcome=outcome, port=port) as fake:
-        demo_setup(fake)
-        print(f"organization URL: {fake.organization_url}")
-        print(f"project: {PROJECT}   PAT: {PAT}   release definition 12, pipeline 42")
-        await asyncio.Event().wait()
-
-
-def main() -> None:
-    """Serve a fake Azure DevOps whose runs progress on a timer."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8089)
-    parser.add_argument("--step", type=float, default=5.0, help="seconds per state change")
-    parser.add_argument("--outcome", choices=RESULTS, default="succeeded")
-    options = parser.parse_args()
-    asyncio.run(_serve(options.port, options.step, options.outcome))
-
-
-if __name__ == "__main__":
-    main()

@@ -16,19 +16,19 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import ClientSession, ClientTimeout, web
 from microsoft_agents.hosting.core import AgentApplication, TurnContext, TurnState
 from microsoft_agents.hosting.core.app._routes import RouteRank
 
-from app import create_app
+from app import TokenProviderFactory, create_app
 from bot.config import Settings, load_settings
 from bot.i18n import Translator
 from bot.registry.eventgrid import SECRET_HEADER
-from dialogs.commands import normalise_text
 from demo.azureml import ARM, WORKSPACE, FakeArm
-from demo.devops import PAT, PROJECT, FakeDevOps, demo_setup
+from demo.devops import PAT, PROJECT, FakeDevOps
+from dialogs.commands import normalise_text
 
 log = logging.getLogger("releasebot.demo")
 
@@ -75,9 +75,10 @@ class Registrar:
         self.events_url = f"{bot_url}/api/events/azureml"
         self.secret, self.session = secret, session
 
-    async def register(self, model: str, *, failing: bool = False) -> str:
+    async def register(self, model: str, *, failing: bool = False, announce: bool = True) -> str:
         """Register the next version of ``model`` and return it; ``failing``: its deployment runs
-        fail. The event is best effort, as Event Grid's is: the poller finds the version anyway."""
+        fail; ``announce``: push the event. The event is best effort, as Event Grid's is: the
+        poller finds the version anyway."""
         version = str(len(self.arm.models.get(model, [])) + 1)
         tags = {"stage": "candidate", "framework": "lightgbm"}
         metrics = {"accuracy": f"{0.90 + 0.01 * min(int(version), 9):.3f}", "auc": "0.941"}
@@ -87,7 +88,8 @@ class Registrar:
             self.devops.add_model_version(RELEASE_DEFINITION, alias, f"{model}:{version}", version)
         if failing:
             self.devops.failing.add((model, version))
-        await self._push_event(model, version, tags, metrics)
+        if announce:
+            await self._push_event(model, version, tags, metrics)
         log.info("registered %s version %s in the simulated workspace", model, version)
         return version
 
@@ -174,7 +176,7 @@ def _model_name(word: str) -> bool:
 
 
 def control_app(registrar: Registrar) -> web.Application:
-    """``POST /register`` ``{"model": ..., "fail": false}``: what ``python -m demo register`` calls."""
+    """``POST /register {"model": ..., "fail": false}``: what ``python -m demo register`` calls."""
 
     async def register(request: web.Request) -> web.Response:
         try:
@@ -201,17 +203,21 @@ async def demo_stack(options: DemoOptions) -> AsyncIterator[Registrar]:
         arm = FakeArm()
         await arm.start(certificates)
         stack.push_async_callback(arm.close)
-        devops = await FakeDevOps(step_seconds=options.step_seconds, outcome=options.outcome).start()
+        devops = await FakeDevOps(
+            step_seconds=options.step_seconds, outcome=options.outcome
+        ).start()
         stack.push_async_callback(devops.close)
-        demo_setup(devops)
+        devops.add_release_definition(RELEASE_DEFINITION, MODEL)
+        devops.add_pipeline(PIPELINE, "deploy-fraud-model")
         event_secret = secrets.token_urlsafe(24)
         session = await stack.enter_async_context(ClientSession())
         registrar = Registrar(arm, devops, options.bot_url, event_secret, session)
         for _ in range(2):
-            arm.register(MODEL, str(len(arm.models.get(MODEL, [])) + 1), createdBy=CREATOR)
+            await registrar.register(MODEL, announce=False)
         bot = await create_app(
             demo_settings(options, devops, event_secret),
-            token_provider_factory=LoopbackTokenProvider,
+            # A stand-in for MSAL: it has the one method the SDK calls here.
+            token_provider_factory=cast(TokenProviderFactory, LoopbackTokenProvider),
             registries=[arm.registry()],
             extensions=[demo_commands(registrar)],
         )
@@ -228,11 +234,12 @@ async def _serve(stack: AsyncExitStack, app: web.Application, port: int) -> None
 
 
 class LoopbackTokenProvider:
-    """The bot's outbound token for the Playground's connector, which checks none: empty."""
+    """The bot's outbound token for the Playground's connector, which checks none. Not empty:
+    the SDK refuses an empty token before it sends anything."""
 
     def __init__(self, _config: Any) -> None:
         pass
 
     async def get_access_token(self, *_args: Any, **_kwargs: Any) -> str:
-        """No token: nothing on loopback asks for one."""
-        return ""
+        """A placeholder: nothing on loopback checks it."""
+        return "demo-playground-checks-no-token"

@@ -64,6 +64,21 @@ def _guarded_getaddrinfo(original: Callable[..., Any]) -> Callable[..., Any]:
     return getaddrinfo
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Each phase's report on the test (``rep_call``...), for fixtures that keep artefacts."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture(autouse=True, scope="session")
 def network_guard() -> Iterator[None]:
     """Fail any test that tries to reach (or even resolve) an address outside loopback."""

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,21 +19,14 @@ from sqlalchemy import select, update
 from bot.cards.verbs import APPROVE
 from bot.store.engine import create_engine
 from bot.store.tables import deployments
-from tests.conftest import RecordingConnector, bot_environment, installation, message
 from demo.devops import FakeDevOps
+from tests.conftest import RecordingConnector, bot_environment, free_port, installation, message
 from tests.identity import SigningKeys
 from tests.test_announce import ANNOUNCING, SECRET, sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import execute_actions
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class BotProcess:

@@ -40,6 +40,7 @@ from aiohttp import ClientSession, TraceConfig, TraceRequestEndParams
 
 from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
 from bot.pipelines.deployer import DeployError, DeploymentRequest, RunStatus, Target, TargetKind
+from tests.conftest import free_port
 from tests.test_devops_client import FakeAsyncCredential
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,12 +190,6 @@ def accept_pat(spec: dict[str, Any]) -> dict[str, Any]:
             if isinstance(operation, dict) and "security" in operation:
                 operation["security"] = [*operation["security"], {"accessToken": []}]
     return spec
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from bot.config import Secret, Settings, SettingsError, Workspace, load_settings, sdk_configuration
 from bot.health import startup_warnings
 from bot.logs import SecretMaskingFormatter
-from tests.conftest import CLIENT_SECRET, bot_environment
+from tests.conftest import CLIENT_SECRET, bot_environment, free_port
 
 
 def test_defaults_are_the_embedded_ones():
@@ -91,6 +90,12 @@ def test_managed_identity_needs_no_client_secret():
         ),
         ("RELEASEBOT_AZUREML_REGISTRIES", "a b", "is not a registry name"),
         ("RELEASEBOT_DEVOPS_ORGANIZATION_URL", "http://dev.azure.com/x", "must be an https:// URL"),
+        (
+            "RELEASEBOT_DEVOPS_ORGANIZATION_URL",
+            "http://127.0.0.1.evil.example/x",
+            "must be an https:// URL",
+        ),
+        ("RELEASEBOT_DEVELOPER_URL", "http://localhost/x", "must be an https:// URL"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_settings_name_and_form(name, value, expected):
@@ -152,12 +157,6 @@ def test_the_log_formatter_masks_every_secret_even_in_tracebacks():
     assert output.count("***") == 3
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _wait_for_readyz(port: int, process: subprocess.Popen[str]) -> dict:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -171,7 +170,7 @@ def _wait_for_readyz(port: int, process: subprocess.Popen[str]) -> dict:
 
 
 def test_the_bot_starts_without_azure_settings_and_names_what_is_off(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {"PATH": "/usr/bin:/bin", "RELEASEBOT_PORT": str(port)}
     env["RELEASEBOT_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/data/bot.db"
     process = subprocess.Popen(
@@ -222,3 +221,13 @@ def test_env_example_documents_every_setting_and_loads_as_the_defaults():
 
     assert dataclasses.replace(from_example, agents_sdk={}) == load_settings({}, dotenv_path=None)
     assert all(len(line) <= 160 for line in example.splitlines())
+
+
+def test_azure_devops_may_be_plain_http_on_this_machine_only():
+    """The demo's simulated Azure DevOps: nothing sent to loopback can be read on the way."""
+    settings = load_settings(
+        {"RELEASEBOT_DEVOPS_ORGANIZATION_URL": "http://127.0.0.1:8089/fabrikam/"},
+        dotenv_path=None,
+    )
+
+    assert settings.devops_organization_url == "http://127.0.0.1:8089/fabrikam"

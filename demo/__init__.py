@@ -1,0 +1,1 @@
+"""The demo: the bot with simulated Azure services and the Agents Playground (make demo)."""
