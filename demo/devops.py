@@ -109,8 +109,13 @@ class FakeDevOps:
         step_seconds: float | None = None,
         outcome: str = "succeeded",
         port: int = 0,
+        collection: str = ORGANIZATION,
+        server_api_version: str = "7.1",
     ) -> None:
+        """``collection``: the path of the organization (``tfs/DefaultCollection`` for an Azure
+        DevOps Server); ``server_api_version``: the newest REST API it speaks (7.0: Server 2022)."""
         self.pat, self.bearer = pat, bearer
+        self.collection, self.server_api_version = collection, server_api_version
         self.step_seconds, self.outcome, self.port = step_seconds, outcome, port
         self.definitions: dict[int, dict[str, Any]] = {}
         self.artifact_versions: dict[tuple[int, str], list[dict[str, Any]]] = {}
@@ -169,7 +174,7 @@ class FakeDevOps:
     @property
     def organization_url(self) -> str:
         """The organization URL to give the client (the release API lives on the same host)."""
-        return f"{self.root}/{ORGANIZATION}"
+        return f"{self.root}/{self.collection}"
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -377,7 +382,7 @@ class FakeDevOps:
     # --- dispatch -------------------------------------------------------------------------------
 
     def _route_table(self) -> list[tuple[str, re.Pattern[str], Any]]:
-        project = r"/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/"
+        project = r"/(?P<org>.+?)/(?P<project>[^/]+)/_apis/"
         table = [
             ("GET", r"release/definitions/(?P<id>\d+)", self._get_definition),
             ("GET", r"release/artifacts/versions", self._get_artifact_versions),
@@ -473,9 +478,8 @@ class FakeDevOps:
             "UnauthorizedRequestException",
         )
 
-    @staticmethod
-    def _check_target(match: re.Match[str], request: web.Request) -> None:
-        if match["org"] != ORGANIZATION or match["project"] != PROJECT:
+    def _check_target(self, match: re.Match[str], request: web.Request) -> None:
+        if match["org"] != self.collection or match["project"] != PROJECT:
             raise DevOpsError(
                 404,
                 f"TF200016: The following project does not exist: {match['project']}. Verify that the name of the project is correct and that the project exists on the specified Azure DevOps Server.",
@@ -487,6 +491,12 @@ class FakeDevOps:
                 400,
                 f'No api-version was supplied for the "{request.method}" request. The version must be supplied either as part of the Accept header (e.g. "application/json; api-version=1.0") or as a query parameter (e.g. "?api-version=1.0").',
                 "VssVersionNotSpecifiedException",
+            )
+        if _numeric(version) > _numeric(self.server_api_version):
+            raise DevOpsError(
+                400,
+                f"The requested REST API version of {version} is out of range for this server. The latest REST API version this server supports is {self.server_api_version}.",
+                "VssVersionOutOfRangeException",
             )
         if "artifacts/versions" in request.path.lower() and "-preview" not in version:
             raise DevOpsError(
@@ -837,3 +847,8 @@ class FakeDevOps:
 
 def _parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def _numeric(api_version: str) -> tuple[int, ...]:
+    """``7.1-preview.1`` as (7, 1), for comparing api-versions."""
+    return tuple(int(part) for part in re.findall(r"\d+", api_version.split("-")[0]))

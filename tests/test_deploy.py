@@ -190,6 +190,19 @@ async def test_refusals_are_shown_with_what_to_fix_and_not_retried(
     assert [row.status for row in await stored_deployments(bot)] == ["error"]
 
 
+async def test_a_server_too_old_for_api_7_1_is_named_on_the_card(start_bot, devops, deployer):
+    bot = await deploying_bot(start_bot, deployer, "pipeline:42")
+    approval_id = await announce(bot)
+    devops.server_api_version = "7.0"
+
+    await click(bot, APPROVE, {"approvalId": approval_id})
+    card = await wait_for_update(bot, "speaks REST API 7.0 at most")
+
+    assert "Azure DevOps Server 2022.1 or later" in card_text(card)
+    assert devops.runs_created == 0
+    assert [row.status for row in await stored_deployments(bot)] == ["error"]
+
+
 async def test_throttling_and_server_errors_are_retried_into_one_run(
     start_bot, devops: FakeDevOps, deployer: AzureDevOps
 ):

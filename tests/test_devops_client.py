@@ -677,3 +677,48 @@ def test_deployment_keys_are_checked():
 
 def _parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+# --- Azure DevOps Server ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def server_2022_1() -> AsyncIterator[FakeDevOps]:
+    """An Azure DevOps Server 2022.1 collection: everything, releases included, on one host."""
+    async with FakeDevOps(collection="tfs/DefaultCollection") as devops:
+        devops.add_release_definition(12, "fraud_model")
+        devops.add_model_version(12, "_fraud_model", "fraud_model:2", "2")
+        devops.add_pipeline(42, "deploy-fraud-model")
+        yield devops
+
+
+async def test_a_server_collection_url_serves_releases_and_pipeline_runs(server_2022_1, session):
+    collection_url = f"{server_2022_1.root}/tfs/DefaultCollection"
+    client = AzureDevOps(session, collection_url, PROJECT, pat_auth(PAT))
+
+    release = await client.trigger(deployment(RELEASE, key="dep-7"))
+    run = await client.trigger(deployment(PIPELINE, key="dep-8"))
+    server_2022_1.advance()
+
+    assert (await client.find(deployment(RELEASE, key="dep-7"))).run_id == release.run_id
+    assert (await client.status(PIPELINE, run.run_id)).status is RunStatus.IN_PROGRESS
+    paths = {r.path for r in server_2022_1.requests}
+    assert f"/tfs/DefaultCollection/{PROJECT}/_apis/release/releases" in paths
+    assert f"/tfs/DefaultCollection/{PROJECT}/_apis/pipelines/42/runs" in paths
+
+
+@pytest.mark.parametrize("target", [RELEASE, PIPELINE])
+async def test_a_server_that_speaks_only_7_0_is_named_and_not_retried(session, target):
+    async with FakeDevOps(collection="tfs/DefaultCollection", server_api_version="7.0") as old:
+        old.add_release_definition(12, "fraud_model")
+        old.add_pipeline(42, "deploy-fraud-model")
+        client = AzureDevOps(session, f"{old.root}/tfs/DefaultCollection", PROJECT, pat_auth(PAT))
+
+        with pytest.raises(DeployError) as raised:
+            await client.trigger(deployment(target))
+
+    assert raised.value.code is DeployErrorCode.SERVER_TOO_OLD
+    assert raised.value.detail == "REST API 7.0"
+    assert not raised.value.retryable
+    assert old.runs_created == 0
+    assert old.releases_created == 0

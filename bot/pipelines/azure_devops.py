@@ -51,6 +51,8 @@ MAX_PAGES = 20
 DETAIL_LIMIT = 300
 TOKEN_REFRESH_MARGIN = 300
 CONTINUATION = "x-ms-continuationtoken"
+VERSION_OUT_OF_RANGE = "VssVersionOutOfRangeException"
+"""What a server answers to an api-version newer than it knows (Azure DevOps Server 2022: 7.0)."""
 
 # Status flags of a release environment, as used by environmentState trigger conditions.
 ENVIRONMENT_FLAGS = {
@@ -788,26 +790,38 @@ def _http_error(
             "DevOps answered with a sign-in page: the credentials are wrong or expired",
             status=status,
         )
+    kind, message = _error_body(text)
+    if kind == VERSION_OUT_OF_RANGE:
+        return _server_too_old(message or "", status)
     code = STATUS_CODES.get(status)
     if code is None:
         code = DeployErrorCode.UNAVAILABLE if status >= 500 else DeployErrorCode.INVALID
+    described = f"{kind}: {message}" if kind and message else message
     return DeployError(
         code,
-        _scrub(_error_message(text) or f"HTTP {status}", authorization),
+        _scrub(described or f"HTTP {status}", authorization),
         status=status,
         retry_after=retry_after(headers.get("Retry-After")),
     )
 
 
-def _error_message(text: str) -> str | None:
+def _error_body(text: str) -> tuple[str | None, str | None]:
+    """The ``typeKey`` and ``message`` of an Azure DevOps error body, where it has them."""
     try:
         body = json.loads(text)
     except ValueError:
-        return None
+        return None, None
     if not isinstance(body, dict) or not isinstance(body.get("message"), str):
-        return None
+        return None, None
     kind = body.get("typeKey")
-    return f"{kind}: {body['message']}" if isinstance(kind, str) else body["message"]
+    return (kind if isinstance(kind, str) else None), body["message"]
+
+
+def _server_too_old(message: str, status: int) -> DeployError:
+    """An Azure DevOps Server older than REST API 7.1, named by the version it says it speaks."""
+    found = re.search(r"supports is ([0-9][0-9A-Za-z.-]{0,20})", message)
+    latest = found[1].rstrip(".") if found else "an older version"
+    return DeployError(DeployErrorCode.SERVER_TOO_OLD, f"REST API {latest}", status=status)
 
 
 def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

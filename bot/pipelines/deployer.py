@@ -115,6 +115,8 @@ class DeployErrorCode(StrEnum):
     """The model version is not (yet) listed for the release's artifact: retry later."""
     UNAVAILABLE = "unavailable"
     """429, 5xx, timeouts, connection errors: retry later."""
+    SERVER_TOO_OLD = "server_too_old"
+    """An Azure DevOps Server that does not speak REST API 7.1 (Server 2022 before 2022.1)."""
 
 
 RETRYABLE = frozenset({DeployErrorCode.UNAVAILABLE, DeployErrorCode.ARTIFACT_VERSION_MISSING})
