@@ -851,4 +851,4 @@ def _parse(moment: str) -> datetime:
 
 def _numeric(api_version: str) -> tuple[int, ...]:
     """``7.1-preview.1`` as (7, 1), for comparing api-versions."""
-    return tuple(int(part) for part in re.findall(r"\d+", api_version.split("-")[0]))
+    return tuple(int(part) for part in re.findall(r"\d+", api_version.partition("-")[0]))
