@@ -113,7 +113,7 @@ async def create_app(
     )
     app = build_web_app(messages, readiness, settings.max_body_bytes)
     app[STORE] = store
-    events = _event_endpoint(settings, store, sender)
+    events = _event_endpoint(settings, store, sender, sources)
     app.router.add_post("/api/events/azureml", events.deliver)
     app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
     if settings.devops_hook_secret is not None:
@@ -162,7 +162,9 @@ def _agents_sdk(
     return connection_manager, client_factory, adapter
 
 
-def _event_endpoint(settings: Settings, store: Store, sender: OutboxSender) -> EventGridEndpoint:
+def _event_endpoint(
+    settings: Settings, store: Store, sender: OutboxSender, sources: Sequence[ModelRegistry]
+) -> EventGridEndpoint:
     entra = (
         EntraTokenValidator(settings.eventgrid_audience, settings.eventgrid_tenant_id)
         if settings.eventgrid_audience and settings.eventgrid_tenant_id
@@ -175,6 +177,7 @@ def _event_endpoint(settings: Settings, store: Store, sender: OutboxSender) -> E
         entra,
         settings.max_body_bytes,
         sender,
+        registries=tuple(sources),  # the poller's own: creators are looked up where it looks
     )
 
 

@@ -37,3 +37,7 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
     # The SDK logs its whole connection set-up over many lines at INFO; keep that for DEBUG.
     sdk_level = max(logging.getLevelName(level), logging.WARNING) if level != "DEBUG" else level
     logging.getLogger("microsoft_agents").setLevel(sdk_level)
+    # azure-ai-ml logs every call, and each failure with the exception's text; the poller and the
+    # event path say once, in their own words, what failed and what to do.
+    quiet = logging.CRITICAL if level != "DEBUG" else level
+    logging.getLogger("azure.ai.ml._telemetry").setLevel(quiet)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bot.logs import configure_logging
 from demo.devops import RESULTS
-from demo.playground import Playground
+from demo.playground import Playground, PlaygroundError
 from demo.stack import MODEL, DemoOptions, demo_stack
 
 SDK_USER_TOKEN_LOGGER = "microsoft_agents.hosting.core.connector.client.user_token_client"  # noqa: S105
@@ -57,8 +57,11 @@ def main() -> None:
     configure_logging(options.log_level, ())
     # The demo's bot has no app id on purpose (the Playground checks none): no warning per turn.
     logging.getLogger(SDK_USER_TOKEN_LOGGER).setLevel(logging.ERROR)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(demo, options.playground_port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run(demo, options.playground_port))
+    except (OSError, PlaygroundError) as error:
+        sys.exit(f"The demo could not start: {error}")
 
 
 def _parser() -> argparse.ArgumentParser:

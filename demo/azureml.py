@@ -85,6 +85,8 @@ class FakeArm:
 
     models: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
+    version_error: int | None = None
+    """When set, GETs of one version answer this HTTP status (an ARM error), as on an outage."""
     server: TestServer | None = None
     cert_path: Path | None = None
 
@@ -101,10 +103,12 @@ class FakeArm:
         base = ARM.format(s="{s}", g="{g}", w="{w}")
         app.router.add_get(base + "/models", self._containers)
         app.router.add_get(base + "/models/{name}/versions", self._versions)
+        app.router.add_get(base + "/models/{name}/versions/{version}", self._version)
         app.router.add_get(DISCOVERY, self._discovery)
         registry = MFE + REGISTRY_ARM.format(s="{s}", g="{g}", r="{r}")
         app.router.add_get(registry + "/models", self._containers)
         app.router.add_get(registry + "/models/{name}/versions", self._versions)
+        app.router.add_get(registry + "/models/{name}/versions/{version}", self._version)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server(ssl=context)
 
@@ -194,34 +198,47 @@ class FakeArm:
     async def _versions(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.requests[f"versions {name}"] += 1
-        registry = request.match_info.get("r")
+        items = self.models.get(name, [])
+        return web.json_response({"value": [self._version_body(request, item) for item in items]})
+
+    async def _version(self, request: web.Request) -> web.Response:
+        name, version = request.match_info["name"], request.match_info["version"]
+        self.requests[f"version {name} {version}"] += 1
+        if self.version_error is not None:
+            return _arm_error(self.version_error, "InternalServerError", "Try again later.")
+        for item in self.models.get(name, []):
+            if item["version"] == version:
+                return web.json_response(self._version_body(request, item))
+        return _arm_error(404, "UserError", f"Could not find asset with ID: {name}:{version}")
+
+    def _version_body(self, request: web.Request, item: dict[str, Any]) -> dict[str, Any]:
+        """A version in the official shape (``model-versions/list.example.json``'s items)."""
+        name, registry = request.match_info["name"], request.match_info.get("r")
         base = (
             f"azureml://registries/{registry}/models/{name}/versions"
             if registry
             else f"{self._workspace_id(request)}/models/{name}/versions"
         )
-        return web.json_response(
-            {
-                "value": [
-                    {
-                        "id": f"{base}/{item['version']}",
-                        "name": item["version"],
-                        "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
-                        "properties": {
-                            "description": item.get("description"),
-                            "tags": item.get("tags", {}),
-                            "properties": item.get("properties", {}),
-                            "isAnonymous": False,
-                            "flavors": {},
-                            "modelType": "custom_model",
-                            "modelUri": f"azureml://models/{name}/{item['version']}",
-                        },
-                        "systemData": _system_data(item),
-                    }
-                    for item in self.models.get(name, [])
-                ]
-            }
-        )
+        return {
+            "id": f"{base}/{item['version']}",
+            "name": item["version"],
+            "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+            "properties": {
+                "description": item.get("description"),
+                "tags": item.get("tags", {}),
+                "properties": item.get("properties", {}),
+                "isAnonymous": False,
+                "flavors": {},
+                "modelType": "custom_model",
+                "modelUri": f"azureml://models/{name}/{item['version']}",
+            },
+            "systemData": _system_data(item),
+        }
+
+
+def _arm_error(status: int, code: str, message: str) -> web.Response:
+    """ARM's error body (ErrorResponse)."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 def _system_data(item: dict[str, Any]) -> dict[str, Any]:

@@ -198,6 +198,10 @@ def control_app(registrar: Registrar) -> web.Application:
 async def demo_stack(options: DemoOptions) -> AsyncIterator[Registrar]:
     """Start the simulated services, the bot and the control endpoint; stop them on exit."""
     options.data_dir.mkdir(parents=True, exist_ok=True)
+    # The simulated services keep nothing: a store from an earlier run would know versions
+    # that they register anew, and would not announce them.
+    for stale in options.data_dir.glob("releasebot.db*"):
+        stale.unlink()
     async with AsyncExitStack() as stack:
         certificates = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         arm = FakeArm()

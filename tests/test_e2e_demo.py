@@ -187,6 +187,7 @@ def test_a_channel_subscribes_approves_and_sees_the_run_succeed(page: Page, demo
     say(page, CHANNEL, "demo register fraud_model")
     announcement = card(page, "New version: fraud_model 3")
     expect(announcement).to_contain_text("accuracy")
+    expect(announcement).to_contain_text("Grace Hopper")  # the event said not; the workspace did
     expect(announcement.get_by_role("button", name="Approve")).to_be_visible()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     announcement.screenshot(path=ARTIFACTS / "demo-card.png")

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import ClientSession
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+from sqlalchemy import select
 
 from bot.domain import ModelVersion
 from bot.outbox import OutboxSender
@@ -17,6 +18,7 @@ from bot.registry.watcher import RegistryWatcher
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
+from bot.store.tables import model_versions
 from demo.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
 from tests.test_chat_commands import card_text
@@ -203,3 +205,55 @@ async def test_a_registry_is_read_through_its_discovery(arm: FakeArm):
         ("registry", "shared-models", "2"),
     ]
     assert arm.requests["discovery"] == 1
+
+
+async def test_the_real_client_reads_one_version_of_a_workspace_and_of_a_registry(arm: FakeArm):
+    arm.register("fraud", "3", createdBy="grace@contoso.com", createdAt="2026-12-01T08:00:00Z")
+
+    in_workspace = await arm.registry().version_details("fraud", "3")
+    in_registry = await arm.registry_source().version_details("fraud", "1")
+
+    assert (in_workspace.source_kind, in_workspace.name, in_workspace.version) == (
+        "workspace",
+        "fraud",
+        "3",
+    )
+    assert in_workspace.created_by == "grace@contoso.com"
+    assert in_workspace.created_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    assert in_workspace.source_id.endswith("/workspaces/ml-prod")
+    assert (in_registry.source_kind, in_registry.source_name, in_registry.created_by) == (
+        "registry",
+        "shared-models",
+        "Grace",
+    )
+    assert arm.requests["version fraud 3"] == 1
+    assert arm.requests["version fraud 1"] == 1
+
+
+async def test_an_unknown_version_is_not_found(arm: FakeArm):
+    with pytest.raises(ResourceNotFoundError):
+        await arm.registry().version_details("fraud", "99")
+
+
+@pytest.mark.parametrize("pushed", ["before the first poll", "after it"])
+async def test_a_poll_fills_in_the_creator_a_pushed_version_lacks(
+    arm: FakeArm, store: Store, pushed
+):
+    channel = RecordingChannel()
+    registry = arm.registry()
+    watcher, sender = watcher_for(store, registry, channel)
+    if pushed == "after it":
+        await watcher.poll(registry)
+    arm.register("fraud", "3", createdBy="grace@contoso.com")
+    event = ModelVersion("workspace", "ml-prod", "fraud", "3")  # no creator in an event
+    sender.dispatch((await store.record_version(event, "event", timedelta(0))).claimed)
+
+    assert await watcher.poll(registry) == 0
+    await sender.stop(grace=5)
+
+    async with store.engine.connect() as connection:
+        creator = await connection.scalar(
+            select(model_versions.c.created_by).where(model_versions.c.version == "3")
+        )
+    assert creator == "grace@contoso.com"
+    assert [title for _, title in channel.sent] == ["New version: fraud 3"]

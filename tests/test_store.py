@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain import ConversationInfo
+from bot.domain import ConversationInfo, ModelVersion
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
-from bot.store.repository import Store, utcnow
-from bot.store.tables import metadata, subscriptions
+from bot.store.repository import RecordedVersion, Store, utcnow
+from bot.store.tables import metadata, model_versions, subscriptions
 
 
 @pytest.fixture
@@ -132,3 +134,63 @@ async def test_a_refresh_keeps_the_newest_reference(store: Store):
     async with store.engine.connect() as connection:
         url = (await connection.execute(text("SELECT service_url FROM conversations"))).scalar_one()
     assert url == "https://new/"
+
+
+async def stored_creator(store: Store, version: ModelVersion) -> tuple[str | None, object]:
+    async with store.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(model_versions.c.created_by, model_versions.c.created_at).where(
+                    model_versions.c.name == version.name,
+                    model_versions.c.version == version.version,
+                )
+            )
+        ).one()
+    return row.created_by, row.created_at
+
+
+PUSHED = ModelVersion("workspace", "ml-prod", "fraud", "3")
+"""A version as an Event Grid event tells it: nobody knows who registered it."""
+REGISTERED_AT = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+async def test_a_known_version_without_creator_gets_it_from_a_later_record(store: Store):
+    conversation_ref, _ = await store.save_conversation(conversation())
+    await store.add_subscription(
+        conversation_ref, "*", source=None, tags={}, created_by=None, created_by_name=None
+    )
+    first = await store.record_version(PUSHED, "event", timedelta(0))
+    polled = replace(PUSHED, created_by="grace@contoso.com", created_at=REGISTERED_AT)
+
+    again = await store.record_version(polled, "poll", timedelta(0))
+
+    assert (first.new, len(first.claimed)) == (True, 1)
+    assert again == RecordedVersion(new=False)  # no second announcement
+    created_by, created_at = await stored_creator(store, PUSHED)
+    assert created_by == "grace@contoso.com"
+    assert created_at is not None
+    assert created_at.replace(tzinfo=UTC) == REGISTERED_AT
+
+
+async def test_a_first_poll_fills_in_the_creator_of_a_version_pushed_before_it(store: Store):
+    await store.record_version(PUSHED, "event", timedelta(0))
+
+    await store.remember_versions(
+        [replace(PUSHED, created_by="grace@contoso.com"), replace(PUSHED, version="2")], "poll"
+    )
+
+    assert (await stored_creator(store, PUSHED))[0] == "grace@contoso.com"
+
+
+async def test_a_known_creator_is_never_overwritten(store: Store):
+    await store.record_version(
+        replace(PUSHED, created_by="grace@contoso.com"), "poll", timedelta(0)
+    )
+    other = replace(PUSHED, created_by="mallory@contoso.com", created_at=REGISTERED_AT)
+
+    again = await store.record_version(other, "event", timedelta(0))
+    await store.remember_versions([other], "poll")
+    await store.record_version(PUSHED, "event", timedelta(0))  # and none does not erase it
+
+    assert again == RecordedVersion(new=False)
+    assert await stored_creator(store, PUSHED) == ("grace@contoso.com", None)

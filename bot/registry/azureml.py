@@ -8,7 +8,10 @@ thread, here and nowhere else.
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +23,8 @@ ACTIVE_ONLY = "ActiveOnly"
 WORKSPACE_ID = (
     "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.MachineLearningServices/workspaces/{}"
 )
+LOOKUP_THREADS = 4
+"""Threads per source for single-version look-ups (the Event Grid path)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,10 @@ class ModelRegistry(Protocol):
         """Every active version of one model."""
         ...
 
+    async def version_details(self, model_name: str, version: str) -> ModelVersion:
+        """One version, with its creator and creation time: one request."""
+        ...
+
 
 ClientFactory = Callable[[], Any]
 """Builds an ``azure.ai.ml.MLClient``; called once, in a thread."""
@@ -64,6 +73,11 @@ class AzureMLRegistry:
         self._client_factory = client_factory
         self._source_id = source_id
         self._client: Any = None
+        self._client_lock = threading.Lock()
+        # Look-ups have their own few threads: callers give up on them after a few seconds, but a
+        # thread stuck on a slow ARM keeps going (azure-core retries), and must not starve the
+        # default executor (aiohttp resolves host names there).
+        self._lookups = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="azureml-lookup")
 
     async def containers(self) -> list[Container]:
         """Every model with its latest version."""
@@ -73,10 +87,17 @@ class AzureMLRegistry:
         """Every active version of one model, with tags, properties, creator and time."""
         return await asyncio.to_thread(self._list_versions, model_name)
 
+    async def version_details(self, model_name: str, version: str) -> ModelVersion:
+        """One version (archived ones too), with tags, properties, creator and time. Raises the
+        SDK's errors (``ResourceNotFoundError``, ``ClientAuthenticationError``...)."""
+        read = functools.partial(self._get_version, model_name, version)
+        return await asyncio.get_running_loop().run_in_executor(self._lookups, read)
+
     def _ml(self) -> Any:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
+        with self._client_lock:  # the poller and a look-up may both be first
+            if self._client is None:
+                self._client = self._client_factory()
+            return self._client
 
     def _list_containers(self) -> list[Container]:
         models: Iterable[Any] = self._ml().models.list(list_view_type=ACTIVE_ONLY)
@@ -85,6 +106,9 @@ class AzureMLRegistry:
     def _list_versions(self, model_name: str) -> list[ModelVersion]:
         models: Iterable[Any] = self._ml().models.list(name=model_name, list_view_type=ACTIVE_ONLY)
         return [self._version(model) for model in models]
+
+    def _get_version(self, model_name: str, version: str) -> ModelVersion:
+        return self._version(self._ml().models.get(name=model_name, version=version))
 
     def _version(self, model: Any) -> ModelVersion:
         context = model.creation_context
@@ -104,6 +128,22 @@ class AzureMLRegistry:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def failure_reason(error: BaseException) -> str:
+    """What went wrong and what to do, without the exception's text (it may hold secrets)."""
+    kind = type(error).__name__
+    if kind in ("ClientAuthenticationError", "CredentialUnavailableError"):
+        return (
+            f"authentication failed ({kind}): check the AZURE_* settings or the managed "
+            "identity, and its role on the workspace"
+        )
+    status = getattr(error, "status_code", None)
+    if status in (401, 403):
+        return f"access refused ({status}): give the identity a reader role on the workspace"
+    if status == 404:
+        return "not found (404): check the subscription, resource group and name"
+    return f"{kind}" + (f" (HTTP {status})" if status else "")
 
 
 def workspace_registry(

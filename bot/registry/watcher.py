@@ -16,7 +16,7 @@ import random
 from typing import Any
 
 from bot.outbox import OutboxSender, backoff
-from bot.registry.azureml import Container, ModelRegistry
+from bot.registry.azureml import Container, ModelRegistry, failure_reason
 from bot.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class RegistryWatcher:
             await self.poll(registry)
         except Exception as error:
             failures = self._failures[label] = self._failures.get(label, 0) + 1
-            reason = _reason(error)
+            reason = failure_reason(error)
             if reason != self._status.get(label):  # one clear line per distinct problem
                 log.error("polling %s failed: %s", label, reason)  # noqa: TRY400
                 log.debug("polling %s failed", label, exc_info=error)
@@ -112,19 +112,3 @@ class RegistryWatcher:
 
 def _label(registry: ModelRegistry) -> str:
     return f"{registry.source_kind} {registry.source_name}"
-
-
-def _reason(error: Exception) -> str:
-    """What went wrong and what to do, without the exception's text (it may hold secrets)."""
-    kind = type(error).__name__
-    if kind in ("ClientAuthenticationError", "CredentialUnavailableError"):
-        return (
-            f"authentication failed ({kind}): check the AZURE_* settings or the managed "
-            "identity, and its role on the workspace"
-        )
-    status = getattr(error, "status_code", None)
-    if status in (401, 403):
-        return f"access refused ({status}): give the identity a reader role on the workspace"
-    if status == 404:
-        return "not found (404): check the subscription, resource group and name"
-    return f"{kind}" + (f" (HTTP {status})" if status else "")

@@ -45,6 +45,25 @@ _LIST_SUBSCRIPTIONS = (
     .where(subscriptions.c.conversation_ref == bindparam("conversation_ref"))
     .order_by(subscriptions.c.id)
 )
+# Who registered a known version, when it was stored without (an Event Grid event carries no
+# creator); a creator already stored is never overwritten.
+_FILL_IN_CREATOR = (
+    update(model_versions)
+    .where(
+        model_versions.c.source_kind == bindparam("known_kind"),
+        model_versions.c.source_name == bindparam("known_source"),
+        model_versions.c.name == bindparam("known_name"),
+        model_versions.c.version == bindparam("known_version"),
+        model_versions.c.created_by.is_(None),
+    )
+    .values(
+        created_by=bindparam("new_created_by"),
+        created_at=func.coalesce(
+            model_versions.c.created_at,
+            bindparam("new_created_at", type_=model_versions.c.created_at.type),
+        ),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -241,7 +260,8 @@ class Store:
     ) -> RecordedVersion:
         """Store a model version once and, in the same transaction, queue one announcement per
         active conversation with a matching subscription, claimed for ``lease`` by the caller,
-        who sends them at once. A known version queues nothing."""
+        who sends them at once. A known version queues nothing; if it was stored without its
+        creator and ``version`` has one, the creator (and creation time) is filled in."""
         now = utcnow()
         async with self.engine.begin() as connection:
             inserted = await connection.execute(
@@ -254,6 +274,8 @@ class Store:
             )
             row = inserted.first()
             if row is None:
+                if version.created_by is not None:
+                    await connection.execute(_FILL_IN_CREATOR, _creator_values(version))
                 return RecordedVersion(new=False)
             targets = await _matching_conversations(connection, version)
             if not targets:
@@ -430,10 +452,12 @@ class Store:
             return int(dropped.rowcount)
 
     async def remember_versions(self, versions: list[ModelVersion], via: str) -> None:
-        """Record versions as known without announcing them (a source's first poll)."""
+        """Record versions as known without announcing them (a source's first poll), filling in
+        the creator of those stored without one (pushed before the first poll)."""
         if not versions:
             return
         now = utcnow()
+        creators = [_creator_values(version) for version in versions if version.created_by]
         async with self.engine.begin() as connection:
             await connection.execute(
                 self._insert(model_versions)
@@ -445,6 +469,8 @@ class Store:
                 )
                 .on_conflict_do_nothing()
             )
+            if creators:
+                await connection.execute(_FILL_IN_CREATOR, creators)
 
     async def watermarks(self, source_kind: str, source_name: str) -> dict[str, str] | None:
         """The latest version seen per model of a source; None until the source is baselined."""
@@ -587,6 +613,18 @@ def _version_values(version: ModelVersion) -> dict[str, Any]:
         "created_by": version.created_by,
         "created_at": version.created_at,
         "source_id": version.source_id,
+    }
+
+
+def _creator_values(version: ModelVersion) -> dict[str, Any]:
+    """The parameters of :data:`_FILL_IN_CREATOR`."""
+    return {
+        "known_kind": version.source_kind,
+        "known_source": version.source_name,
+        "known_name": version.name,
+        "known_version": version.version,
+        "new_created_by": version.created_by,
+        "new_created_at": version.created_at,
     }
 
 

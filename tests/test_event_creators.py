@@ -1,0 +1,177 @@
+"""Who registered a pushed version: an Event Grid event does not say, so the bot asks the workspace
+(the real azure-ai-ml client against the loopback ARM) before it announces; when it cannot, the
+version is announced anyway and a later poll fills the creator in. No self-approval holds either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError
+from sqlalchemy import select
+
+from app import STORE
+from bot.cards.verbs import APPROVE
+from bot.outbox import OutboxSender
+from bot.registry import eventgrid
+from bot.registry.azureml import AzureMLRegistry
+from bot.registry.watcher import RegistryWatcher
+from bot.store.tables import model_versions
+from demo.azureml import FakeArm, FakeCredential
+from tests.conftest import BotUnderTest, installation
+from tests.test_announce import ANNOUNCING, announcement_cards, post_events, sample
+from tests.test_approve import ALICE, BOB, click, wait_until
+from tests.test_chat_commands import card_text, execute_actions
+from tests.test_outbox import RecordingChannel
+from tests.test_poller import until_polled
+
+MODEL = "sklearn_regression_model"  # the model of Microsoft's sample event
+SELF_APPROVAL = "You registered this version, so someone else must approve it."
+TOKEN_ERROR = "AADSTS7000215: invalid client secret provided: secret=abc"
+
+
+@pytest.fixture
+async def arm(tmp_path):
+    fake = FakeArm()
+    fake.register(MODEL, "19", createdBy="bob@contoso.com")
+    await fake.start(tmp_path)
+    yield fake
+    await fake.close()
+
+
+async def watching(start_bot: Any, registry: AzureMLRegistry) -> BotUnderTest:
+    """The bot polling ``registry`` (the workspace its events come from), in the release channel
+    subscribed to the sample's model."""
+    bot: BotUnderTest = await start_bot(registries=[registry], **ANNOUNCING)
+    await bot.post(installation(bot.connector.url, "add", scope="channel"))
+    await bot.say("subscribe sklearn_* workspace=ml-prod", scope="channel")
+    return bot
+
+
+async def push(bot: BotUnderTest, version: int = 20) -> tuple[dict[str, Any], float]:
+    """Deliver the sample event; the card it announced and how long the delivery took."""
+    started = time.monotonic()
+    status, answer = await post_events(bot, [sample("eventgrid", version=version)])
+    took = time.monotonic() - started
+    assert (status, answer) == (200, {"accepted": 1, "ignored": 0})
+    await wait_until(lambda: announcement_cards(bot))
+    return announcement_cards(bot)[-1], took
+
+
+async def stored_creator(bot: BotUnderTest, version: str = "20") -> str | None:
+    async with bot.server.app[STORE].engine.connect() as connection:
+        creator: str | None = await connection.scalar(
+            select(model_versions.c.created_by).where(
+                model_versions.c.name == MODEL, model_versions.c.version == version
+            )
+        )
+    return creator
+
+
+async def poll_once(bot: BotUnderTest, registry: AzureMLRegistry) -> int:
+    """One poll of ``registry`` into the bot's store, as its watcher does every interval."""
+    store = bot.server.app[STORE]
+    channel = RecordingChannel()
+    sender = OutboxSender(store, channel)
+    recorded = await RegistryWatcher(store, [registry], sender, 60.0).poll(registry)
+    await sender.stop(grace=5)
+    assert channel.sent == []
+    return recorded
+
+
+async def assert_no_self_approval(bot: BotUnderTest, card: dict[str, Any]) -> None:
+    """Alice (who registered the version) is refused; Bob may approve."""
+    approval_id = execute_actions(card)[0]["data"]["approvalId"]
+    refused = await click(bot, APPROVE, {"approvalId": approval_id}, user=ALICE, name="Alice")
+    allowed = await click(bot, APPROVE, {"approvalId": approval_id}, user=BOB, name="Bob")
+    assert SELF_APPROVAL in card_text(refused["value"])
+    assert "✔ Bob approved" in card_text(allowed["value"])
+
+
+@pytest.mark.parametrize("creator", ["Alice@Contoso.com", ALICE], ids=["by UPN", "by object id"])
+async def test_a_pushed_version_is_announced_with_its_creator_who_may_not_approve_it(
+    arm: FakeArm, start_bot, creator
+):
+    registry = arm.registry()
+    bot = await watching(start_bot, registry)
+    bot.connector.upns = {"29:alice": "alice@contoso.com", "29:bob": "bob@contoso.com"}
+    await until_polled(bot)  # the first poll is over: only the event brings version 20
+    arm.register(MODEL, "20", createdBy=creator)
+
+    card, _ = await push(bot)
+
+    assert f"Registered by\n{creator}" in card_text(card)
+    assert await stored_creator(bot) == creator
+    assert arm.requests[f"version {MODEL} 20"] == 1
+    await assert_no_self_approval(bot, card)
+
+
+async def test_when_the_credential_fails_the_version_is_announced_and_the_first_poll_fills_in(
+    arm: FakeArm, start_bot, caplog
+):
+    credential = FakeCredential(ClientAuthenticationError(TOKEN_ERROR))
+    registry = arm.registry(credential)
+    bot = await watching(start_bot, registry)  # its first poll fails too, and waits a minute
+    arm.register(MODEL, "20", createdBy="alice@contoso.com")
+
+    with caplog.at_level(logging.WARNING, logger=eventgrid.__name__):
+        card, _ = await push(bot)
+
+    assert "Registered by" not in card_text(card)
+    assert await stored_creator(bot) is None
+    [warning] = [r for r in caplog.records if r.name == eventgrid.__name__]
+    assert warning.getMessage() == (
+        f"could not read who registered {MODEL} 20 (workspace ml-prod): authentication failed "
+        "(ClientAuthenticationError): check the AZURE_* settings or the managed identity, and "
+        "its role on the workspace; stored without the creator, a later poll fills it in"
+    )
+    assert warning.exc_info is None
+
+    credential.error = None
+    assert await poll_once(bot, registry) == 0  # the first poll: a baseline, announcing nothing
+
+    assert await stored_creator(bot) == "alice@contoso.com"
+    assert len(announcement_cards(bot)) == 1
+    bot.connector.upns = {"29:alice": "alice@contoso.com", "29:bob": "bob@contoso.com"}
+    await assert_no_self_approval(bot, card)
+
+
+async def test_when_the_workspace_fails_the_event_is_not_held_and_a_later_poll_fills_in(
+    arm: FakeArm, start_bot, caplog, monkeypatch
+):
+    # azure-core retries a 500 for about five seconds: longer than the look-up may take.
+    monkeypatch.setattr(eventgrid, "LOOKUP_SECONDS", 0.5)
+    registry = arm.registry()
+    bot = await watching(start_bot, registry)
+    await until_polled(bot)
+    arm.register(MODEL, "20", createdBy=ALICE)
+    arm.version_error = 500
+
+    with caplog.at_level(logging.WARNING, logger=eventgrid.__name__):
+        card, took = await push(bot)
+    arm.version_error = None
+
+    assert took < 2.0
+    assert "Registered by" not in card_text(card)
+    assert f"{MODEL} 20 (workspace ml-prod): no answer within 0.5 s" in caplog.text
+    assert await poll_once(bot, registry) == 0  # version 20 is known: not announced again
+
+    assert await stored_creator(bot) == ALICE
+    assert len(announcement_cards(bot)) == 1
+    await assert_no_self_approval(bot, card)
+
+
+async def test_a_version_the_poller_recorded_first_keeps_its_creator(arm: FakeArm, start_bot):
+    registry = arm.registry()
+    bot = await watching(start_bot, registry)
+    await until_polled(bot)  # version 19, registered by Bob, is known
+    arm.models[MODEL][0]["createdBy"] = "mallory@contoso.com"  # whatever the workspace says now
+
+    status, _ = await post_events(bot, [sample("eventgrid", version=19)])
+
+    assert status == 200
+    assert await stored_creator(bot, "19") == "bob@contoso.com"
+    assert announcement_cards(bot) == []
