@@ -25,6 +25,7 @@ from bot.config import Settings, SettingsError, load_settings, sdk_configuration
 from bot.connector import PooledClientFactory
 from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
+from bot.network import client_session, export_network_settings
 from bot.outbox import OutboxSender
 from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
 from bot.pipelines.deployer import Deployer
@@ -74,6 +75,7 @@ async def create_app(
     ``registries`` and ``deployer`` replace the Azure ML sources and the Azure DevOps
     organization named in the settings (tests, the demo); ``extensions`` add chat routes (the demo).
     """
+    export_network_settings(settings)
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     store = Store(engine, settings.policy_defaults())
@@ -150,7 +152,7 @@ def _agents_sdk(
     connection_manager = ConnectionManager(
         provider_factory=token_provider_factory, **sdk_configuration(settings)
     )
-    client_factory = PooledClientFactory(connection_manager)
+    client_factory = PooledClientFactory(connection_manager, settings.ca_bundle)
     adapter = CloudAdapter(
         connection_manager=connection_manager,
         channel_service_client_factory=client_factory,
@@ -210,9 +212,10 @@ class DevOpsConnection:
         else:
             from azure.identity.aio import DefaultAzureCredential
 
-            self._credential = DefaultAzureCredential()
+            verify = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
+            self._credential = DefaultAzureCredential(**verify)
             auth = entra_auth(self._credential)
-        self._session = ClientSession(trust_env=True)
+        self._session = client_session(settings.ca_bundle)
         self.deployer = AzureDevOps(
             self._session, settings.devops_organization_url, settings.devops_project, auth
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientResponseError
 from microsoft_agents.activity import Activity, Attachment, ConversationReference
@@ -13,6 +14,7 @@ from microsoft_agents.hosting.core import MessageFactory, TurnContext
 from multidict import MultiMapping
 
 from bot.cards import CARD_CONTENT_TYPE, Card
+from bot.network import network_problem
 from bot.ratelimit import RateLimiter
 from bot.store.repository import utcnow
 
@@ -117,9 +119,9 @@ class AgentsChannel:
                 error.status, retry_after(error.headers), f"the connector answered {error.status}"
             ) from None
         except (ClientError, TimeoutError) as error:
-            raise DeliveryError(
-                None, None, f"no answer from the connector ({type(error).__name__})"
-            ) from None
+            problem = network_problem(error, urlsplit(continuation.service_url or "").hostname)
+            reason = str(problem) if problem else f"no answer ({type(error).__name__})"
+            raise DeliveryError(None, None, f"the connector: {reason}") from None
 
 
 def retry_after(headers: MultiMapping[str] | None) -> float | None:

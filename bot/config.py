@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from microsoft_agents.activity import load_configuration_from_env
@@ -22,6 +23,8 @@ from dialogs.policy import PolicyDefaults, is_target, parse_approvers
 
 PREFIX = "RELEASEBOT_"
 SDK_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
 SDK_CLIENT_ID = SDK_PREFIX + "CLIENTID"
 SDK_TENANT_ID = SDK_PREFIX + "TENANTID"
 SDK_CLIENT_SECRET = SDK_PREFIX + "CLIENTSECRET"
@@ -134,6 +137,11 @@ class Settings:
     """RELEASEBOT_DEVELOPER_NAME: the publisher shown in the Teams app (make package)."""
     developer_url: str = "https://github.com/model-release-bot"
     """RELEASEBOT_DEVELOPER_URL: the publisher's site; /privacy and /terms are linked below it."""
+    ca_bundle: str | None = None
+    """SSL_CERT_FILE or REQUESTS_CA_BUNDLE: the CA bundle every outbound call trusts (with a
+    corporate root); None: the system's."""
+    proxy: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """HTTPS_PROXY, HTTP_PROXY and NO_PROXY as set (in the environment or .env)."""
     agents_sdk: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The ``CONNECTIONS__*`` settings handed to the Agents SDK, as read."""
 
@@ -147,7 +155,8 @@ class Settings:
         secrets = (self.devops_pat, self.eventgrid_secret, self.devops_hook_secret)
         values = [s.reveal() for s in secrets if s is not None]
         values += [v for k, v in self.agents_sdk.items() if _SECRET_NAME.search(k) and v]
-        return values
+        proxy_passwords = (urlsplit(url).password for url in self.proxy.values() if "@" in url)
+        return values + [password for password in proxy_passwords if password]
 
     def policy_defaults(self) -> PolicyDefaults:
         """The global approval policy and deployment target."""
@@ -254,6 +263,8 @@ def load_settings(
         ),
         developer_name=get("DEVELOPER_NAME", Settings.developer_name),
         developer_url=_https_url("DEVELOPER_URL", get("DEVELOPER_URL", Settings.developer_url)),
+        ca_bundle=_ca_bundle(env),
+        proxy=_proxy_variables(env),
         agents_sdk={k: v for k, v in env.items() if k.startswith("CONNECTIONS__")},
     )
 
@@ -348,6 +359,25 @@ def _registry(item: str) -> str:
     if not _REGISTRY.match(item):
         raise SettingsError(f"{PREFIX}AZUREML_REGISTRIES: {item!r} is not a registry name")
     return item
+
+
+def _ca_bundle(env: Mapping[str, str]) -> str | None:
+    """The one CA bundle that SSL_CERT_FILE or REQUESTS_CA_BUNDLE names (both: the same file)."""
+    named = {name: env[name].strip() for name in CA_VARIABLES if env.get(name, "").strip()}
+    if not named:
+        return None
+    if len(set(named.values())) > 1:
+        raise SettingsError("SSL_CERT_FILE and REQUESTS_CA_BUNDLE name different files: set one")
+    name, bundle = next(iter(named.items()))
+    if not Path(bundle).is_file():
+        raise SettingsError(f"{name}: there is no CA bundle file at {bundle}")
+    return bundle
+
+
+def _proxy_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """The proxy variables, by their upper-case names (the lower-case ones count too)."""
+    found = {name: env.get(name) or env.get(name.lower()) for name in PROXY_VARIABLES}
+    return {name: value.strip() for name, value in found.items() if value and value.strip()}
 
 
 def _https_url(name: str, value: str, *, loopback_http: bool = False) -> str:

@@ -23,15 +23,18 @@ from microsoft_agents.hosting.core.connector.client.connector_client import (
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 from typing_extensions import override
 
+from bot.network import ssl_context
+
 CONNECTOR_TIMEOUT = ClientTimeout(total=30, connect=10)
 
 
 class PooledClientFactory(RestChannelServiceClientFactory):
     """The SDK's REST client factory, with connector clients on a shared connection pool."""
 
-    def __init__(self, connection_manager: Connections) -> None:
+    def __init__(self, connection_manager: Connections, ca_bundle: str | None = None) -> None:
         super().__init__(connection_manager)
         self._connections = connection_manager
+        self._ca_bundle = ca_bundle
         self._pool: TCPConnector | None = None
 
     @override
@@ -72,7 +75,9 @@ class PooledClientFactory(RestChannelServiceClientFactory):
     def _shared_pool(self) -> TCPConnector:
         # Made on first use, inside the running event loop.
         if self._pool is None or self._pool.closed:
-            self._pool = TCPConnector(limit=100, ttl_dns_cache=300)
+            self._pool = TCPConnector(
+                limit=100, ttl_dns_cache=300, ssl=ssl_context(self._ca_bundle)
+            )
         return self._pool
 
     async def close(self) -> None:

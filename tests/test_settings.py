@@ -212,7 +212,12 @@ def test_a_bad_setting_stops_the_bot_with_one_clear_line(tmp_path):
 
 def test_env_example_documents_every_setting_and_loads_as_the_defaults():
     example = open(".env.example", encoding="utf-8").read()  # noqa: SIM115
-    ecosystem_names = {"agents_sdk": "CONNECTIONS__", "eventgrid_tenant_id": "AZURE_TENANT_ID="}
+    ecosystem_names = {
+        "agents_sdk": "CONNECTIONS__",
+        "eventgrid_tenant_id": "AZURE_TENANT_ID=",
+        "ca_bundle": "SSL_CERT_FILE=",
+        "proxy": "HTTPS_PROXY=",
+    }
     for field in dataclasses.fields(Settings):
         name = ecosystem_names.get(field.name, f"RELEASEBOT_{field.name.upper()}=")
         assert name in example, field.name

@@ -25,6 +25,7 @@ import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
+from bot.network import network_problem
 from bot.pipelines.deployer import (
     DeployError,
     DeployErrorCode,
@@ -445,8 +446,7 @@ class AzureDevOps:
                 DeployErrorCode.UNAVAILABLE, f"{method} {urlsplit(url).path} timed out"
             ) from None
         except aiohttp.ClientError as error:
-            detail = _scrub(f"{type(error).__name__}: {error}", authorization)
-            raise DeployError(DeployErrorCode.UNAVAILABLE, detail) from None
+            raise _connection_error(error, url, authorization) from None
 
 
 # --- the marker --------------------------------------------------------------------------------
@@ -803,6 +803,16 @@ def _http_error(
         status=status,
         retry_after=retry_after(headers.get("Retry-After")),
     )
+
+
+def _connection_error(error: aiohttp.ClientError, url: str, authorization: str) -> DeployError:
+    """A request that got no answer: the hop that failed and its fix, where that is known."""
+    problem = network_problem(error, urlsplit(url).hostname)
+    if problem is None:
+        detail = _scrub(f"{type(error).__name__}: {error}", authorization)
+        return DeployError(DeployErrorCode.UNAVAILABLE, detail)
+    code = DeployErrorCode.NETWORK if problem.lasting else DeployErrorCode.UNAVAILABLE
+    return DeployError(code, str(problem))
 
 
 def _error_body(text: str) -> tuple[str | None, str | None]:

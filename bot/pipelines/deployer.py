@@ -115,6 +115,8 @@ class DeployErrorCode(StrEnum):
     """The model version is not (yet) listed for the release's artifact: retry later."""
     UNAVAILABLE = "unavailable"
     """429, 5xx, timeouts, connection errors: retry later."""
+    NETWORK = "network"
+    """A TLS certificate not trusted, or proxy credentials missing: a setting must change."""
     SERVER_TOO_OLD = "server_too_old"
     """An Azure DevOps Server that does not speak REST API 7.1 (Server 2022 before 2022.1)."""
 

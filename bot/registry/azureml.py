@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from bot.config import Workspace
 from bot.domain import ModelVersion
+from bot.network import network_problem
 
 # Plain strings: on Python 3.11 the SDK sends the enum's name for ListViewType (a known bug).
 ACTIVE_ONLY = "ActiveOnly"
@@ -132,6 +133,9 @@ def _text(value: Any) -> str | None:
 
 def failure_reason(error: BaseException) -> str:
     """What went wrong and what to do, without the exception's text (it may hold secrets)."""
+    problem = network_problem(error)
+    if problem is not None:
+        return str(problem)
     kind = type(error).__name__
     if kind in ("ClientAuthenticationError", "CredentialUnavailableError"):
         return (

@@ -1,0 +1,227 @@
+"""Behind a corporate proxy with its own TLS root: every outbound call goes through the proxy and
+trusts the configured CA bundle, and a failed hop is named with its host and the fix.
+
+The proxy (``tests/proxy.py``) inspects TLS with a CA made in the test, the way corporate proxies
+do, and forwards dev.azure.com, vsrm.dev.azure.com and management.azure.com to loopback stand-ins;
+nothing leaves the machine and no name is resolved (the network guard would fail the test).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ServiceRequestError
+
+from bot.cards.verbs import APPROVE
+from bot.network import client_session, network_problem
+from bot.pipelines.azure_devops import AzureDevOps, pat_auth
+from bot.pipelines.deployer import (
+    DeployError,
+    DeployErrorCode,
+    DeploymentRequest,
+    Target,
+    TargetKind,
+)
+from bot.registry.azureml import failure_reason, workspace_registry
+from demo.azureml import WORKSPACE, FakeArm, FakeCredential
+from demo.devops import PAT, PROJECT, FakeDevOps
+from tests.proxy import CertificateAuthority, InspectingProxy, Upstream
+from tests.test_approve import announce, click, start, wait_for_update
+from tests.test_chat_commands import card_text
+
+DEVOPS = "https://dev.azure.com/fabrikam"
+PIPELINE = Target(TargetKind.PIPELINE, 42)
+PROXY_USER, PROXY_PASSWORD = "svc-releasebot", "pr0xy-Secret-77"
+
+
+@pytest.fixture
+async def devops() -> AsyncIterator[FakeDevOps]:
+    async with FakeDevOps() as fake:
+        fake.add_pipeline(42, "deploy-model")
+        yield fake
+
+
+@pytest.fixture
+async def arm(tmp_path: Path) -> AsyncIterator[FakeArm]:
+    fake = FakeArm()
+    fake.register("fraud_model", "1")
+    await fake.start(tmp_path)
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def authority(tmp_path: Path) -> CertificateAuthority:
+    return CertificateAuthority(tmp_path)
+
+
+async def proxy_for(
+    authority: CertificateAuthority,
+    devops: FakeDevOps,
+    arm: FakeArm,
+    credentials: tuple[str, str] | None = None,
+) -> InspectingProxy:
+    assert arm.server is not None
+    upstreams = {
+        "dev.azure.com": Upstream(devops.port),
+        "vsrm.dev.azure.com": Upstream(devops.port),
+        "management.azure.com": Upstream(arm.server.port, tls=True),
+    }
+    return await InspectingProxy(authority, upstreams, credentials).start()
+
+
+@pytest.fixture
+async def proxy(
+    authority: CertificateAuthority, devops: FakeDevOps, arm: FakeArm, monkeypatch
+) -> AsyncIterator[InspectingProxy]:
+    inspecting = await proxy_for(authority, devops, arm)
+    monkeypatch.setenv("HTTPS_PROXY", inspecting.url())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    yield inspecting
+    await inspecting.close()
+
+
+def run_request(key: str = "dep-net-1") -> DeploymentRequest:
+    return DeploymentRequest(
+        deployment_key=key,
+        target=PIPELINE,
+        model_name="fraud_model",
+        model_version="1",
+        source="ml-prod",
+        requested_by="ada@contoso.com",
+        not_before=datetime.now(UTC),
+    )
+
+
+# --- Azure DevOps -------------------------------------------------------------------------------
+
+
+async def test_an_approval_reaches_azure_devops_through_the_proxy_with_the_ca_bundle(
+    start_bot, proxy, authority, devops, monkeypatch
+):
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.bundle))  # restored after the test
+    bot = await start(
+        start_bot,
+        RELEASEBOT_DEVOPS_ORGANIZATION_URL=DEVOPS,
+        RELEASEBOT_DEVOPS_PROJECT=PROJECT,
+        RELEASEBOT_DEVOPS_PAT=PAT,
+        RELEASEBOT_DEPLOY_TARGET="pipeline:42",
+        SSL_CERT_FILE=str(authority.bundle),
+    )
+    approval_id = await announce(bot)
+
+    await click(bot, APPROVE, {"approvalId": approval_id})
+    card = await wait_for_update(bot, ": deploy-mrb-")
+
+    assert devops.runs_created == 1
+    assert "dev.azure.com" in proxy.hosts_seen
+    assert "Approved" in card_text(card)
+
+
+async def test_releases_go_to_their_own_host_through_the_proxy(proxy, authority, devops):
+    devops.add_release_definition(12, "fraud_model")
+    devops.add_model_version(12, "_fraud_model", "fraud_model:1", "1")
+    async with client_session(str(authority.bundle)) as session:
+        client = AzureDevOps(session, DEVOPS, PROJECT, pat_auth(PAT))
+        release = await client.trigger(
+            dataclasses.replace(run_request(), target=Target(TargetKind.RELEASE, 12))
+        )
+
+    assert release.run_id == 1
+    assert "vsrm.dev.azure.com" in proxy.hosts_seen
+
+
+async def test_without_the_ca_bundle_the_error_says_certificate_and_names_the_host(proxy, devops):
+    async with client_session(None) as session:
+        client = AzureDevOps(session, DEVOPS, PROJECT, pat_auth(PAT))
+        with pytest.raises(DeployError) as raised:
+            await client.trigger(run_request())
+
+    assert raised.value.code is DeployErrorCode.NETWORK
+    assert not raised.value.retryable
+    assert "certificate of dev.azure.com" in raised.value.detail
+    assert "SSL_CERT_FILE" in raised.value.detail
+    assert devops.runs_created == 0
+
+
+async def test_proxy_credentials_come_from_https_proxy_and_never_show(
+    authority, devops, arm, monkeypatch, caplog
+):
+    guarded = await proxy_for(authority, devops, arm, (PROXY_USER, PROXY_PASSWORD))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", guarded.url())
+        async with client_session(str(authority.bundle)) as session:
+            client = AzureDevOps(session, DEVOPS, PROJECT, pat_auth(PAT))
+            with pytest.raises(DeployError) as refused:
+                await client.trigger(run_request())
+        monkeypatch.setenv("HTTPS_PROXY", guarded.url(PROXY_USER, PROXY_PASSWORD))
+        async with client_session(str(authority.bundle)) as session:
+            client = AzureDevOps(session, DEVOPS, PROJECT, pat_auth(PAT))
+            started = await client.trigger(run_request("dep-net-2"))
+    finally:
+        await guarded.close()
+
+    assert refused.value.code is DeployErrorCode.NETWORK
+    assert "407" in refused.value.detail
+    assert "HTTPS_PROXY" in refused.value.detail
+    assert started.run_id > 0
+    assert guarded.refused == ["dev.azure.com"]
+    assert PROXY_PASSWORD not in refused.value.detail + caplog.text
+
+
+# --- Azure ML (azure-ai-ml on requests) -----------------------------------------------------------
+
+
+async def test_azure_ml_is_polled_through_the_proxy_with_the_ca_bundle(
+    proxy, authority, monkeypatch
+):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.bundle))
+    registry = workspace_registry(WORKSPACE, FakeCredential)  # the public cloud's endpoints
+
+    containers = await registry.containers()
+
+    assert [c.name for c in containers] == ["fraud_model"]
+    assert "management.azure.com" in proxy.hosts_seen
+
+
+async def test_azure_ml_without_the_ca_bundle_names_the_certificate_and_the_host(
+    proxy, monkeypatch
+):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    registry = workspace_registry(WORKSPACE, FakeCredential)
+
+    with pytest.raises(ServiceRequestError) as raised:
+        await registry.containers()
+
+    reason = failure_reason(raised.value)
+    assert "certificate of management.azure.com" in reason
+    assert "SSL_CERT_FILE" in reason
+
+
+# --- the words for each hop ---------------------------------------------------------------------
+
+
+def test_a_dns_failure_names_the_host_and_the_proxy_settings():
+    error = OSError("Cannot connect to host")
+    error.__cause__ = socket.gaierror(-2, "Name or service not known")
+
+    problem = network_problem(error, "dev.azure.com")
+
+    assert problem is not None
+    assert str(problem) == (
+        "DNS: dev.azure.com cannot be resolved: check DNS, or HTTPS_PROXY and NO_PROXY"
+    )
+    assert not problem.lasting
+
+
+def test_other_errors_are_not_taken_for_network_problems():
+    assert network_problem(ValueError("bad JSON"), "dev.azure.com") is None
+    assert network_problem(ssl.SSLError("handshake"), "dev.azure.com") is None
