@@ -7,6 +7,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import ClientSession, web
 from azure.core.credentials_async import AsyncTokenCredential
@@ -108,11 +109,7 @@ async def create_app(
         auth=connection_manager.get_default_connection_configuration(),
         max_body_bytes=settings.max_body_bytes,
     )
-    readiness = Readiness(
-        timed_check(store.ping, "the database"),
-        configuration_checks(settings),
-        live_checks={"azure_ml": watcher.health} if sources else {},
-    )
+    readiness = _readiness(settings, store, watcher if sources else None, deployer)
     app = build_web_app(messages, readiness, settings.max_body_bytes)
     app[STORE] = store
     events = _event_endpoint(settings, store, sender, sources)
@@ -195,6 +192,27 @@ def _service_hooks(
     return ServiceHookEndpoint(
         settings.devops_hook_secret.reveal(), on_hint, max_body_bytes=settings.max_body_bytes
     )
+
+
+def _readiness(
+    settings: Settings, store: Store, watcher: RegistryWatcher | None, deployer: Deployer | None
+) -> Readiness:
+    """``/readyz``: the settings' entries, the poller's state and the last Azure DevOps hop."""
+    static_checks = configuration_checks(settings)
+    live_checks = {"azure_ml": watcher.health} if watcher is not None else {}
+    if isinstance(deployer, AzureDevOps):
+        live_checks["azure_devops"] = _devops_health(deployer, static_checks["azure_devops"])
+    return Readiness(timed_check(store.ping, "the database"), static_checks, live_checks)
+
+
+def _devops_health(devops: AzureDevOps, configured: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """The settings' entry, unless the last call to Azure DevOps failed on the way (TLS, proxy)."""
+
+    def health() -> dict[str, Any]:
+        problem = devops.network_problem
+        return configured if problem is None else {"ok": False, "reason": problem}
+
+    return health
 
 
 class DevOpsConnection:

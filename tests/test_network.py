@@ -124,6 +124,32 @@ async def test_an_approval_reaches_azure_devops_through_the_proxy_with_the_ca_bu
     assert "Approved" in card_text(card)
 
 
+async def test_without_the_ca_bundle_the_card_readyz_and_log_name_the_host_and_fix(
+    start_bot, proxy, devops, caplog
+):
+    bot = await start(
+        start_bot,
+        RELEASEBOT_DEVOPS_ORGANIZATION_URL=DEVOPS,
+        RELEASEBOT_DEVOPS_PROJECT=PROJECT,
+        RELEASEBOT_DEVOPS_PAT=PAT,
+        RELEASEBOT_DEPLOY_TARGET="pipeline:42",
+    )
+    approval_id = await announce(bot)
+
+    await click(bot, APPROVE, {"approvalId": approval_id})
+    card = await wait_for_update(bot, "could not be reached")
+    async with bot.session.get(bot.server.make_url("/readyz")) as response:
+        readiness = (await response.json())["checks"]["azure_devops"]
+
+    fix = "TLS: the certificate of dev.azure.com is not trusted"
+    assert fix in card_text(card)
+    assert readiness["ok"] is False
+    assert readiness["reason"].startswith(fix)
+    assert [r.getMessage() for r in caplog.records if fix in r.getMessage()]
+    assert "Traceback" not in caplog.text
+    assert devops.runs_created == 0
+
+
 async def test_releases_go_to_their_own_host_through_the_proxy(proxy, authority, devops):
     devops.add_release_definition(12, "fraud_model")
     devops.add_model_version(12, "_fraud_model", "fraud_model:1", "1")

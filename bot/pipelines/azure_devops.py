@@ -197,6 +197,8 @@ class AzureDevOps:
         self._api_version = api_version
         self._timeout = timeout or DEFAULT_TIMEOUT
         self._definitions: dict[int, tuple[float, dict[str, Any]]] = {}
+        self.network_problem: str | None = None
+        """Why the last request got no answer (TLS, proxy, DNS), until one gets an answer."""
 
     async def trigger(self, request: DeploymentRequest) -> RunInfo:
         """The deployment's run or release: the one found, else a new one."""
@@ -437,6 +439,7 @@ class AzureDevOps:
                 allow_redirects=False,
             ) as response:
                 text = await response.text()
+                self.network_problem = None
                 log.debug("%s %s -> %d", method, urlsplit(url).path, response.status)
                 if response.status >= 300 or response.status == 203:
                     raise _http_error(response.status, response.headers, text, authorization)
@@ -446,7 +449,9 @@ class AzureDevOps:
                 DeployErrorCode.UNAVAILABLE, f"{method} {urlsplit(url).path} timed out"
             ) from None
         except aiohttp.ClientError as error:
-            raise _connection_error(error, url, authorization) from None
+            failed = _connection_error(error, url, authorization)
+            self.network_problem = failed.detail
+            raise failed from None
 
 
 # --- the marker --------------------------------------------------------------------------------
