@@ -47,7 +47,13 @@ from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
-from bot.web import MessageEndpoint, Readiness, build_web_app, timed_check
+from bot.web import (
+    MessageEndpoint,
+    Readiness,
+    build_web_app,
+    timed_check,
+    trust_botframework_keys,
+)
 
 log = logging.getLogger("releasebot")
 
@@ -82,8 +88,9 @@ async def create_app(
     store = Store(engine, settings.policy_defaults())
     connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
     channel = AgentsChannel(adapter, settings.bot_client_id, RateLimiter())
-    sender = OutboxSender(store, channel)
-    cards = CardSync(ApprovalStore(engine), channel)
+    studio = settings.cloud.studio
+    sender = OutboxSender(store, channel, studio=studio)
+    cards = CardSync(ApprovalStore(engine), channel, studio=studio)
     devops = DevOpsConnection(settings) if deployer is None else None
     if devops is not None:
         deployer = devops.deployer
@@ -105,6 +112,7 @@ async def create_app(
             settings.subscription_managers,
             on_approval_changed=approval_changed,
             extensions=extensions,
+            studio=studio,
         ),
         auth=connection_manager.get_default_connection_configuration(),
         max_body_bytes=settings.max_body_bytes,
@@ -146,15 +154,18 @@ async def create_app(
 def _agents_sdk(
     settings: Settings, token_provider_factory: TokenProviderFactory
 ) -> tuple[ConnectionManager, PooledClientFactory, CloudAdapter]:
+    trust_botframework_keys(settings.cloud)
     connection_manager = ConnectionManager(
         provider_factory=token_provider_factory, **sdk_configuration(settings)
     )
-    client_factory = PooledClientFactory(connection_manager, settings.ca_bundle)
+    client_factory = PooledClientFactory(connection_manager, settings.ca_bundle, settings.cloud)
     adapter = CloudAdapter(
         connection_manager=connection_manager,
         channel_service_client_factory=client_factory,
         # Replies go only to Microsoft's service hosts, unless a local connector is allowed.
-        host_validator=OutboundHostValidator(enabled=not settings.dev_local_connector),
+        host_validator=OutboundHostValidator(
+            list(settings.cloud.service_hosts) or None, enabled=not settings.dev_local_connector
+        ),
     )
     # The SDK's default posts "Exception caught : <error>" to the user; our handlers report errors.
     adapter.on_turn_error = None
@@ -165,7 +176,9 @@ def _event_endpoint(
     settings: Settings, store: Store, sender: OutboxSender, sources: Sequence[ModelRegistry]
 ) -> EventGridEndpoint:
     entra = (
-        EntraTokenValidator(settings.eventgrid_audience, settings.eventgrid_tenant_id)
+        EntraTokenValidator(
+            settings.eventgrid_audience, settings.eventgrid_tenant_id, settings.cloud
+        )
         if settings.eventgrid_audience and settings.eventgrid_tenant_id
         else None
     )
@@ -248,11 +261,16 @@ class DevOpsConnection:
 
 def configured_registries(settings: Settings) -> list[ModelRegistry]:
     """The workspaces and registries of the settings, signed in by azure-identity (one credential,
-    made on first use, in the poller's thread)."""
-    credential = functools.cache(default_credential)
+    made on first use, in the poller's thread), in the settings' cloud."""
+    cloud = settings.cloud
+    credential = functools.cache(functools.partial(default_credential, cloud.entra_host))
+    options = {"cloud": cloud.azureml_cloud}
     return [
-        *(workspace_registry(workspace, credential) for workspace in settings.azureml_workspaces),
-        *(registry_registry(name, credential) for name in settings.azureml_registries),
+        *(
+            workspace_registry(workspace, credential, **options)
+            for workspace in settings.azureml_workspaces
+        ),
+        *(registry_registry(name, credential, **options) for name in settings.azureml_registries),
     ]
 
 

@@ -35,7 +35,7 @@ from bot.cards import (
     subscriptions_card,
     unsubscribed_card,
 )
-from bot.cards.announcement import approval_card
+from bot.cards.announcement import PUBLIC_STUDIO, approval_card
 from bot.cards.lists import history_card, pending_card, status_card
 from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
@@ -103,8 +103,10 @@ class ChatHandlers:
         store: Store,
         subscription_managers: frozenset[str],
         on_approval_changed: Callable[[Decision], None] = lambda _decision: None,
+        studio: str = PUBLIC_STUDIO,
     ) -> None:
         self.store = store
+        self.studio = studio
         self.approvals = ApprovalStore(store.engine)
         self.releases = ModelReleases(store.engine, store.defaults)
         self.directory = ConversationDirectory(store)
@@ -160,7 +162,8 @@ class ChatHandlers:
         if decision.changed:
             self.on_approval_changed(decision)
         notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
-        return factory.adaptive_card(approval_card(t, decision.record, notice))  # type: ignore[arg-type]
+        card = approval_card(t, decision.record, notice, studio=self.studio)
+        return factory.adaptive_card(card)  # type: ignore[arg-type]
 
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""
@@ -223,7 +226,9 @@ class ChatHandlers:
         if outcome.created:
             log.info("approval %s requested: %s %s", record.id, record.kind, record.version.name)
         notice = None if outcome.created else t("request.already_pending")
-        sent = await context.send_activity(card_message(approval_card(t, record, notice)))
+        sent = await context.send_activity(
+            card_message(approval_card(t, record, notice, studio=self.studio))
+        )
         # An earlier card of a pending approval stays the one that is kept current.
         if sent is not None and sent.id and not outcome.has_card:
             await self.releases.card_posted(record.id, sent.id)
@@ -435,7 +440,9 @@ def build_agent(
     connection_manager: Connections,
     subscription_managers: frozenset[str],
     on_approval_changed: Callable[[Decision], None] = lambda _decision: None,
+    *,
     extensions: Sequence[AgentExtension] = (),
+    studio: str = PUBLIC_STUDIO,
 ) -> AgentApplication[TurnState]:
     """The AgentApplication with our routes; typing indicators off (they break channel threads).
 
@@ -447,7 +454,7 @@ def build_agent(
         start_typing_timer=False,
         remove_recipient_mention=True,
     )
-    chat = ChatHandlers(store, subscription_managers, on_approval_changed)
+    chat = ChatHandlers(store, subscription_managers, on_approval_changed, studio)
     app.before_turn(chat.remember_conversation)
     app.adaptive_card.action_execute(APPROVE)(chat.on_approve)
     app.adaptive_card.action_execute(REJECT)(chat.on_reject)

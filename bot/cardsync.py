@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 
 from bot.cards import adaptive_card, text_block
-from bot.cards.announcement import approval_card, status_section
+from bot.cards.announcement import PUBLIC_STUDIO, approval_card, status_section
 from bot.channel import Channel, DeliveryError
 from bot.i18n import Translator
 from bot.outbox import GONE, backoff
@@ -39,6 +39,7 @@ class CardSync:
         idle_poll: float = 5.0,
         batch_size: int = 50,
         expiry_sweep: float = 30.0,
+        studio: str = PUBLIC_STUDIO,
     ) -> None:
         self._approvals = approvals
         self._channel = channel
@@ -46,6 +47,7 @@ class CardSync:
         self._idle_poll = idle_poll
         self._batch_size = batch_size
         self._expiry_sweep = expiry_sweep
+        self._studio = studio
         self._next_sweep = 0.0
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -104,7 +106,7 @@ class CardSync:
         t = Translator(record.locale)
         try:
             await self._channel.update_card(
-                record.reference, record.activity_id, approval_card(t, record)
+                record.reference, record.activity_id, approval_card(t, record, studio=self._studio)
             )
             await self._report_result(record, t)
         except DeliveryError as error:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from microsoft_agents.activity import load_configuration_from_env
 
+from bot.cloud import CLOUDS, Cloud, CloudName
 from dialogs.policy import PolicyDefaults, is_target, parse_approvers
 
 PREFIX = "RELEASEBOT_"
@@ -137,6 +138,8 @@ class Settings:
     """RELEASEBOT_DEVELOPER_NAME: the publisher shown in the Teams app (make package)."""
     developer_url: str = "https://github.com/model-release-bot"
     """RELEASEBOT_DEVELOPER_URL: the publisher's site; /privacy and /terms are linked below it."""
+    cloud: Cloud = CLOUDS[CloudName.PUBLIC]
+    """RELEASEBOT_CLOUD: public, usgov or china: the endpoints of Azure ML, Entra, Bot Framework."""
     ca_bundle: str | None = None
     """SSL_CERT_FILE or REQUESTS_CA_BUNDLE: the CA bundle every outbound call trusts (with a
     corporate root); None: the system's."""
@@ -263,6 +266,7 @@ def load_settings(
         ),
         developer_name=get("DEVELOPER_NAME", Settings.developer_name),
         developer_url=_https_url("DEVELOPER_URL", get("DEVELOPER_URL", Settings.developer_url)),
+        cloud=CLOUDS[CloudName(_choice("CLOUD", get("CLOUD", "public").lower(), _CLOUD_NAMES))],
         ca_bundle=_ca_bundle(env),
         proxy=_proxy_variables(env),
         agents_sdk={k: v for k, v in env.items() if k.startswith("CONNECTIONS__")},
@@ -281,6 +285,7 @@ def read_environment(
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_CLOUD_NAMES = tuple(CloudName)
 
 
 def _items(value: str) -> list[str]:
@@ -397,8 +402,21 @@ def sdk_configuration(settings: Settings) -> dict[str, Any]:
 
     Issuer validation is always on; anonymous access follows only our explicit development switch.
     """
-    env = dict(settings.agents_sdk)
+    env = _cloud_configuration(settings) | dict(settings.agents_sdk)
     env[SDK_PREFIX + "VALIDATE_ISSUER"] = "true"
     env[SDK_PREFIX + "ANONYMOUS_ALLOWED"] = "true" if settings.dev_allow_anonymous else "false"
     config: dict[str, Any] = load_configuration_from_env(env)
     return config
+
+
+def _cloud_configuration(settings: Settings) -> dict[str, str]:
+    """Outside the public cloud, the SDK's Entra authority and the issuers it accepts: the SDK
+    knows the US Government by its authority, and nothing of China."""
+    cloud, tenant = settings.cloud, settings.agents_sdk.get(SDK_TENANT_ID, "")
+    if cloud.name is CloudName.PUBLIC or not tenant:
+        return {}
+    issuers = [cloud.botframework_issuer, *cloud.entra_issuers(tenant)]
+    return {
+        SDK_PREFIX + "AUTHORITY": f"{cloud.entra_authority}/{tenant}",
+        SDK_PREFIX + "ISSUERS": ",".join(issuers),
+    }

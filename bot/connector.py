@@ -17,12 +17,14 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
+from microsoft_agents.hosting.core.connector.client import UserTokenClient
 from microsoft_agents.hosting.core.connector.client.connector_client import (
     ConversationsOperations,
 )
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 from typing_extensions import override
 
+from bot.cloud import CLOUDS, Cloud, CloudName
 from bot.network import ssl_context
 
 CONNECTOR_TIMEOUT = ClientTimeout(total=30, connect=10)
@@ -31,10 +33,20 @@ CONNECTOR_TIMEOUT = ClientTimeout(total=30, connect=10)
 class PooledClientFactory(RestChannelServiceClientFactory):
     """The SDK's REST client factory, with connector clients on a shared connection pool."""
 
-    def __init__(self, connection_manager: Connections, ca_bundle: str | None = None) -> None:
-        super().__init__(connection_manager)
+    def __init__(
+        self,
+        connection_manager: Connections,
+        ca_bundle: str | None = None,
+        cloud: Cloud = CLOUDS[CloudName.PUBLIC],
+    ) -> None:
+        super().__init__(
+            connection_manager,
+            token_service_endpoint=cloud.oauth_url,
+            token_service_audience=cloud.botframework_scope,
+        )
         self._connections = connection_manager
         self._ca_bundle = ca_bundle
+        self._cloud = cloud
         self._pool: TCPConnector | None = None
 
     @override
@@ -57,6 +69,10 @@ class PooledClientFactory(RestChannelServiceClientFactory):
             if use_anonymous
             else self._connections.get_token_provider(claims_identity, service_url)
         )
+        if self._cloud.name is not CloudName.PUBLIC:
+            # The SDK asks for the public Bot Framework's audience, whatever the cloud.
+            audience = self._cloud.botframework_scope
+            scopes = [f"{audience}/.default"]
         token = await provider.get_access_token(
             audience, scopes or claims_identity.get_token_scope()
         )
@@ -71,6 +87,16 @@ class PooledClientFactory(RestChannelServiceClientFactory):
         client = TeamsConnectorClient(endpoint, token, session=session)
         client._conversations = ConversationsWithoutNulls(session)
         return client
+
+    @override
+    async def create_user_token_client(
+        self, context: TurnContext, claims_identity: ClaimsIdentity, use_anonymous: bool = False
+    ) -> UserTokenClient:
+        """The SDK's, except outside the public cloud: there the SDK would ask for a token of the
+        public Bot Framework on every turn, and fail. The bot signs no user in: no token."""
+        if self._cloud.name is CloudName.PUBLIC:
+            return await super().create_user_token_client(context, claims_identity, use_anonymous)
+        return UserTokenClient(self._cloud.oauth_url, "", app_id=claims_identity.get_app_id())
 
     def _shared_pool(self) -> TCPConnector:
         # Made on first use, inside the running event loop.

@@ -11,6 +11,7 @@ def configuration_checks(settings: Settings) -> dict[str, dict[str, Any]]:
     """Readiness entries that follow from the settings alone: bot identity, Azure ML, DevOps."""
     missing = settings.missing()
     return {
+        "cloud": {"ok": True, "detail": settings.cloud.name.value},
         "bot_credentials": _bot_credentials(settings, missing),
         "azure_ml": _entry(missing, "AZUREML_", _azureml_detail(settings)),
         "azure_devops": _entry(missing, "DEVOPS_", settings.devops_organization_url),

@@ -15,7 +15,7 @@ import logging
 import random
 from datetime import timedelta
 
-from bot.cards.announcement import approval_card
+from bot.cards.announcement import PUBLIC_STUDIO, approval_card
 from bot.channel import Channel, DeliveryError
 from bot.i18n import Translator
 from bot.store.approvals import ApprovalStore
@@ -52,6 +52,7 @@ class OutboxSender:
         max_in_flight: int = 4,
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
+        studio: str = PUBLIC_STUDIO,
     ) -> None:
         self._store = store
         self._approvals = ApprovalStore(store.engine)
@@ -61,6 +62,7 @@ class OutboxSender:
         self.lease = lease
         """How long a claim holds: after it, another sender may take the row."""
         self._idle_poll = idle_poll
+        self._studio = studio
         self._wakeup = asyncio.Event()  # ends the idle wait: a retry fell due, or stop
         self._stopping = False
         self._dispatched: set[asyncio.Task[None]] = set()
@@ -119,7 +121,7 @@ class OutboxSender:
         if record is None:  # the conversation or version was deleted meanwhile
             await self._store.fail_announcement(item.id, "its approval is gone")
             return
-        card = approval_card(Translator(item.locale), record)
+        card = approval_card(Translator(item.locale), record, studio=self._studio)
         try:
             activity_id = await self._channel.send_card(item.reference, card)
         except DeliveryError as error:

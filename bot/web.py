@@ -24,6 +24,8 @@ from microsoft_agents.hosting.core.authorization import (
 from pydantic import ValidationError
 from yarl import URL
 
+from bot.cloud import Cloud
+
 log = logging.getLogger(__name__)
 
 # The SDK reads the caller's identity from the request under this plain string key.
@@ -243,3 +245,16 @@ def build_web_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness.handle)
     return app
+
+
+def trust_botframework_keys(cloud: Cloud) -> None:
+    """Check the Bot Framework tokens of ``cloud`` against its own signing keys.
+
+    The SDK picks the keys by the token's issuer, from a table that knows the public cloud and the
+    US Government only; a China token would be checked against the public keys and refused.
+    """
+    from microsoft_agents.hosting.core.authorization import _entra_issuers
+
+    _entra_issuers.BOTFRAMEWORK_JWKS_URIS.setdefault(
+        cloud.botframework_issuer, cloud.botframework_jwks
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from bot.cards.verbs import APPROVE, REJECT
-from bot.registry import entra
+from bot.cloud import CLOUDS, CloudName
 from tests.conftest import BotUnderTest, installation
 from tests.identity import TENANT_ID
 from tests.test_chat_commands import card_text, execute_actions
@@ -337,7 +338,15 @@ async def entra_bot(start_bot, signing_keys, monkeypatch) -> BotUnderTest:
     app.router.add_get("/{tenant}/discovery/v2.0/keys", keys)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    monkeypatch.setattr(entra, "ENTRA_AUTHORITY", str(server.make_url("")).rstrip("/"))
+    loopback = str(server.make_url("")).rstrip("/")
+    public = CLOUDS[CloudName.PUBLIC]
+    monkeypatch.setitem(
+        CLOUDS,
+        CloudName.PUBLIC,
+        dataclasses.replace(
+            public, entra_authority=loopback, entra_issuer_v2=loopback + "/{tenant}/v2.0"
+        ),
+    )
     bot_under_test: BotUnderTest = await start_bot(
         RELEASEBOT_AZUREML_WORKSPACES=ANNOUNCING["RELEASEBOT_AZUREML_WORKSPACES"],
         RELEASEBOT_EVENTGRID_AUDIENCE=ENTRA_AUDIENCE,
@@ -354,7 +363,7 @@ def entra_token(keys, authority: str, **claims) -> str:
 async def test_an_entra_token_for_our_audience_and_tenant_is_accepted(
     entra_bot: BotUnderTest, signing_keys
 ):
-    token = entra_token(signing_keys, entra.ENTRA_AUTHORITY)
+    token = entra_token(signing_keys, CLOUDS[CloudName.PUBLIC].entra_authority)
 
     status, answer = await post_events(
         entra_bot, [sample("eventgrid")], secret=None, headers={"Authorization": f"Bearer {token}"}
@@ -378,7 +387,7 @@ async def test_a_bad_entra_token_gets_401(entra_bot: BotUnderTest, signing_keys,
     change = dict(change)
     if change.pop("key", None):
         change["key"] = signing_keys.other_key
-    token = entra_token(signing_keys, entra.ENTRA_AUTHORITY, **change)
+    token = entra_token(signing_keys, CLOUDS[CloudName.PUBLIC].entra_authority, **change)
 
     status, _ = await post_events(
         entra_bot, [sample("eventgrid")], secret=None, headers={"Authorization": f"Bearer {token}"}

@@ -209,7 +209,7 @@ async def test_azure_ml_is_polled_through_the_proxy_with_the_ca_bundle(
     proxy, authority, monkeypatch
 ):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(authority.bundle))
-    registry = workspace_registry(WORKSPACE, FakeCredential)  # the public cloud's endpoints
+    registry = workspace_registry(WORKSPACE, FakeCredential, cloud="AzureCloud")  # as in production
 
     containers = await registry.containers()
 
@@ -222,7 +222,7 @@ async def test_azure_ml_without_the_ca_bundle_names_the_certificate_and_the_host
 ):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    registry = workspace_registry(WORKSPACE, FakeCredential)
+    registry = workspace_registry(WORKSPACE, FakeCredential, cloud="AzureCloud")
 
     with pytest.raises(ServiceRequestError) as raised:
         await registry.containers()

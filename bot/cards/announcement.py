@@ -10,12 +10,13 @@ from urllib.parse import quote
 
 from bot.cards import Card, adaptive_card, text_block
 from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
+from bot.cloud import CLOUDS, CloudName
 from bot.domain import ModelVersion
 from bot.i18n import Translator
 from bot.store.approvals import ApprovalRecord
 from dialogs.approval import ApprovalState
 
-STUDIO = "https://ml.azure.com"
+PUBLIC_STUDIO = CLOUDS[CloudName.PUBLIC].studio
 MAX_METRICS = 6
 MAX_TAGS = 12
 # Tag and property names that hold quality figures, as Azure ML jobs and MLflow name them.
@@ -24,14 +25,15 @@ _METRIC_NAME = re.compile(
 )
 
 
-def studio_url(version: ModelVersion) -> str | None:
-    """The model version's page in Azure ML studio, when we know where it lives."""
+def studio_url(version: ModelVersion, studio: str = PUBLIC_STUDIO) -> str | None:
+    """The model version's page in Azure ML studio (of the cloud at ``studio``), when we know
+    where it lives."""
     name, number = quote(version.name, safe=""), quote(version.version, safe="")
     if version.source_kind == "registry":
         registry = quote(version.source_name, safe="")
-        return f"{STUDIO}/registries/{registry}/models/{name}/version/{number}"
+        return f"{studio}/registries/{registry}/models/{name}/version/{number}"
     if version.source_id:
-        return f"{STUDIO}/model/{name}:{number}/details?wsid={quote(version.source_id, safe='/')}"
+        return f"{studio}/model/{name}:{number}/details?wsid={quote(version.source_id, safe='/')}"
     return None
 
 
@@ -52,10 +54,13 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def approval_card(t: Translator, record: ApprovalRecord, notice: str | None = None) -> Card:
+def approval_card(
+    t: Translator, record: ApprovalRecord, notice: str | None = None, *, studio: str = PUBLIC_STUDIO
+) -> Card:
     """A model version asking for approval: what it is, its figures, the approvals so far, the
     deployment it started; Approve and Reject while it is pending. ``notice`` is a line for the
-    person who clicked only (why their click changed nothing)."""
+    person who clicked only (why their click changed nothing); ``studio``: Azure ML studio's
+    address in the bot's cloud."""
     version = record.version
     title = t(f"approval.title_{record.kind}", name=version.name, version=version.version)
     body: list[dict[str, Any]] = [
@@ -75,7 +80,7 @@ def approval_card(t: Translator, record: ApprovalRecord, notice: str | None = No
     if notice:
         body.append(text_block(notice, color="Attention", weight="Bolder"))
     card = adaptive_card(body, speak=title)
-    card["actions"] = _actions(t, record)
+    card["actions"] = _actions(t, record, studio)
     return card
 
 
@@ -236,7 +241,7 @@ def _figures(t: Translator, version: ModelVersion) -> list[dict[str, Any]]:
     return sections
 
 
-def _actions(t: Translator, record: ApprovalRecord) -> list[dict[str, Any]]:
+def _actions(t: Translator, record: ApprovalRecord, studio: str) -> list[dict[str, Any]]:
     actions: list[dict[str, Any]] = []
     if record.state is ApprovalState.PENDING:
         actions += _decision_actions(t, record.id)
@@ -249,7 +254,7 @@ def _actions(t: Translator, record: ApprovalRecord) -> list[dict[str, Any]]:
         actions.append(
             {"type": "Action.OpenUrl", "title": t("deploy.open_logs"), "url": deployment.logs_url}
         )
-    url = studio_url(record.version)
+    url = studio_url(record.version, studio)
     if url:
         actions.append({"type": "Action.OpenUrl", "title": t("announce.open_studio"), "url": url})
     return actions

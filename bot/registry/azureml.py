@@ -186,8 +186,9 @@ def registry_registry(
     return AzureMLRegistry("registry", name, build)
 
 
-def default_credential() -> Any:
-    """azure-identity's DefaultAzureCredential: the AZURE_* settings, managed identity, etc."""
+def default_credential(authority_host: str = "login.microsoftonline.com") -> Any:
+    """azure-identity's DefaultAzureCredential (the AZURE_* settings, managed identity, etc.),
+    signing in at the Entra of the bot's cloud."""
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential()
+    return DefaultAzureCredential(authority=authority_host)

@@ -12,21 +12,23 @@ from typing import Any
 
 import jwt
 
+from bot.cloud import CLOUDS, Cloud, CloudName
+
 log = logging.getLogger(__name__)
 
-# The public cloud; sovereign clouds come with the cloud setting (a later issue).
-ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 LEEWAY_SECONDS = 60
 
 
 class EntraTokenValidator:
     """Validates Entra access tokens for one audience and tenant."""
 
-    def __init__(self, audience: str, tenant_id: str, authority: str | None = None) -> None:
-        authority = authority or ENTRA_AUTHORITY
+    def __init__(
+        self, audience: str, tenant_id: str, cloud: Cloud = CLOUDS[CloudName.PUBLIC]
+    ) -> None:
         self._audience = audience
-        self._issuers = [f"{authority}/{tenant_id}/v2.0", f"https://sts.windows.net/{tenant_id}/"]
-        self._keys = jwt.PyJWKClient(f"{authority}/{tenant_id}/discovery/v2.0/keys")
+        self._issuers = cloud.entra_issuers(tenant_id)
+        self._keys = jwt.PyJWKClient(f"{cloud.entra_authority}/{tenant_id}/discovery/v2.0/keys")
+        self.keys_url = self._keys.uri
 
     async def validate(self, token: str) -> dict[str, Any] | None:
         """The token's claims when it is valid for us, else None (the reason is logged)."""
