@@ -104,6 +104,7 @@ class InspectingProxy:
     refused: list[str] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    _open: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self) -> InspectingProxy:
         """Listen on a free port of 127.0.0.1."""
@@ -111,7 +112,9 @@ class InspectingProxy:
         return self
 
     async def close(self) -> None:
-        """Stop listening."""
+        """Stop listening, and end the tunnels still open (clients keep them alive)."""
+        for writer in list(self._open):
+            writer.transport.abort()  # no TLS goodbye: it may wait 30 s for the peer
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -127,14 +130,14 @@ class InspectingProxy:
         return f"http://{credentials}127.0.0.1:{self.port}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
         try:
             await self._tunnel(reader, writer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass  # a client that gave up, e.g. on our certificate: what the tests look at
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError):
-                await writer.wait_closed()
+            self._open.discard(writer)
+            writer.transport.abort()
 
     async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
@@ -170,9 +173,8 @@ class InspectingProxy:
             self._contexts[host] = self.authority.server_context(host)
         return self._contexts[host]
 
-    @staticmethod
     async def _forward(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: Upstream
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: Upstream
     ) -> None:
         context = None
         if upstream.tls:  # the stand-in's own certificate is made for 127.0.0.1: not checked
@@ -182,13 +184,13 @@ class InspectingProxy:
         up_reader, up_writer = await asyncio.open_connection(
             "127.0.0.1", upstream.port, ssl=context
         )
+        self._open.add(up_writer)
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 while data := await source.read(65536):
                     sink.write(data)
                     await sink.drain()
-            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
-                sink.close()
+            sink.transport.abort()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))

@@ -222,7 +222,7 @@ async def test_azure_ml_without_the_ca_bundle_names_the_certificate_and_the_host
 ):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    registry = workspace_registry(WORKSPACE, FakeCredential, cloud="AzureCloud")
+    registry = workspace_registry(WORKSPACE, FakeCredential, cloud="AzureCloud", retry_total=0)
 
     with pytest.raises(ServiceRequestError) as raised:
         await registry.containers()
