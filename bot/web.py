@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from yarl import URL
 
 from bot.cloud import Cloud
+from bot.network import network_problem
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,11 @@ async def authenticate(
     try:
         identity = await JwtTokenValidator(auth).validate_token(token)
     except Exception as error:
-        log.warning("bearer token refused: %s", type(error).__name__)
+        problem = network_problem(error)
+        if problem is not None:  # the signing keys could not be fetched: say which hop failed
+            log.error("bearer token not checked: the signing keys: %s", problem)  # noqa: TRY400
+        else:
+            log.warning("bearer token refused: %s", type(error).__name__)
         return None
     if not isinstance(identity.claims.get("exp"), (int, float)):
         log.warning("bearer token refused: it has no expiry")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import socket
 import ssl
+import urllib.error
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from azure.core.exceptions import ServiceRequestError
+from jwt.exceptions import PyJWKClientConnectionError
 
 from bot.cards.verbs import APPROVE
 from bot.network import client_session, network_problem
@@ -251,3 +253,19 @@ def test_a_dns_failure_names_the_host_and_the_proxy_settings():
 def test_other_errors_are_not_taken_for_network_problems():
     assert network_problem(ValueError("bad JSON"), "dev.azure.com") is None
     assert network_problem(ssl.SSLError("handshake"), "dev.azure.com") is None
+
+
+def test_a_signing_key_fetch_that_fails_on_tls_is_said_so():
+    """PyJWT's key fetch (urllib) wraps the TLS failure twice, without the URL."""
+    reason = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify")
+    try:
+        try:
+            raise urllib.error.URLError(reason)
+        except urllib.error.URLError as fetch_failed:
+            raise PyJWKClientConnectionError("Fail to fetch data from the url") from fetch_failed
+    except PyJWKClientConnectionError as error:
+        problem = network_problem(error)
+
+    assert problem is not None
+    assert str(problem).startswith("TLS: the certificate of the server is not trusted")
+    assert problem.lasting
