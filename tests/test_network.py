@@ -15,6 +15,7 @@ import urllib.error
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.core.exceptions import ServiceRequestError
@@ -33,6 +34,7 @@ from bot.pipelines.deployer import (
 from bot.registry.azureml import failure_reason, workspace_registry
 from demo.azureml import WORKSPACE, FakeArm, FakeCredential
 from demo.devops import PAT, PROJECT, FakeDevOps
+from tests.conftest import BotUnderTest
 from tests.proxy import CertificateAuthority, InspectingProxy, Upstream
 from tests.test_approve import announce, click, start, wait_for_update
 from tests.test_chat_commands import card_text
@@ -104,18 +106,23 @@ def run_request(key: str = "dep-net-1") -> DeploymentRequest:
 # --- Azure DevOps -------------------------------------------------------------------------------
 
 
-async def test_an_approval_reaches_azure_devops_through_the_proxy_with_the_ca_bundle(
-    start_bot, proxy, authority, devops, monkeypatch
-):
-    monkeypatch.setenv("SSL_CERT_FILE", str(authority.bundle))  # restored after the test
-    bot = await start(
+async def start_deploying(start_bot: Any, **settings: str) -> BotUnderTest:
+    """The bot, deploying to pipeline 42 of the organization at dev.azure.com with a PAT."""
+    return await start(
         start_bot,
         RELEASEBOT_DEVOPS_ORGANIZATION_URL=DEVOPS,
         RELEASEBOT_DEVOPS_PROJECT=PROJECT,
         RELEASEBOT_DEVOPS_PAT=PAT,
         RELEASEBOT_DEPLOY_TARGET="pipeline:42",
-        SSL_CERT_FILE=str(authority.bundle),
+        **settings,
     )
+
+
+async def test_an_approval_reaches_azure_devops_through_the_proxy_with_the_ca_bundle(
+    start_bot, proxy, authority, devops, monkeypatch
+):
+    monkeypatch.setenv("SSL_CERT_FILE", str(authority.bundle))  # restored after the test
+    bot = await start_deploying(start_bot, SSL_CERT_FILE=str(authority.bundle))
     approval_id = await announce(bot)
 
     await click(bot, APPROVE, {"approvalId": approval_id})
@@ -129,13 +136,7 @@ async def test_an_approval_reaches_azure_devops_through_the_proxy_with_the_ca_bu
 async def test_without_the_ca_bundle_the_card_readyz_and_log_name_the_host_and_fix(
     start_bot, proxy, devops, caplog
 ):
-    bot = await start(
-        start_bot,
-        RELEASEBOT_DEVOPS_ORGANIZATION_URL=DEVOPS,
-        RELEASEBOT_DEVOPS_PROJECT=PROJECT,
-        RELEASEBOT_DEVOPS_PAT=PAT,
-        RELEASEBOT_DEPLOY_TARGET="pipeline:42",
-    )
+    bot = await start_deploying(start_bot)
     approval_id = await announce(bot)
 
     await click(bot, APPROVE, {"approvalId": approval_id})
