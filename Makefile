@@ -5,9 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-# Debian's Chromium for the browser end-to-end tests; root installs it, others through sudo.
+# Debian's Chromium (browser end-to-end tests) and PostgreSQL (the store contract on both
+# stores; the tests start their own cluster); root installs them, others through sudo.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: run test demo lock package clean
 
@@ -18,7 +20,7 @@ run: $(VENV)/.runtime
 demo: $(VENV)/.runtime node_modules/.installed
 	$(PY) -m demo
 
-test: $(VENV)/.dev node_modules/.installed $(CHROMIUM)
+test: $(VENV)/.dev node_modules/.installed $(CHROMIUM) $(VENV)/.postgres
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -43,8 +45,14 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 $(CHROMIUM):
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+	$(APT) update -qq
+	$(APT) install -y -qq --no-install-recommends chromium
+
+# The server's binaries (a client alone may be there already), whatever its major version.
+$(VENV)/.postgres: | $(VENV)/bin/python
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ $(APT) update -qq && $(APT) install -y -qq --no-install-recommends postgresql; }
+	touch $@
 
 # The Teams app package, filled from the settings: dist/model-release-bot.zip.
 package: $(VENV)/.runtime

@@ -24,6 +24,7 @@ from tests.identity import (
     StubTokenProvider,
     loopback_key_manager,
 )
+from tests.postgres import PostgresServer
 
 CLIENT_SECRET = "client-secret-never-logged-7f3a"
 
@@ -275,9 +276,37 @@ class BotUnderTest:
         return self.connector.last_card()
 
 
+STORES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_stores`` run once on SQLite and once on PostgreSQL."""
+    if metafunc.definition.get_closest_marker("both_stores") and "database_url" in (
+        metafunc.fixturenames
+    ):
+        metafunc.parametrize("store_kind", STORES, indirect=True)
+
+
 @pytest.fixture
-def database_url(tmp_path: Any) -> str:
-    """A fresh SQLite file per test."""
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The store a test runs on: SQLite unless it is marked ``both_stores``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session, started on first use."""
+    server = PostgresServer.start(free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def database_url(tmp_path: Any, store_kind: str, request: pytest.FixtureRequest) -> str:
+    """A fresh store per test: a SQLite file, or a new PostgreSQL database."""
+    if store_kind == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return await server.new_database()
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 

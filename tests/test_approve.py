@@ -269,6 +269,7 @@ async def test_an_approval_of_another_conversation_is_not_found(start_bot):
     assert answer["value"] == "This approval request no longer exists."
 
 
+@pytest.mark.both_stores
 async def test_quorum_writes_the_deployment_row_in_the_same_transaction(start_bot):
     bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     approval_id = await announce(bot)

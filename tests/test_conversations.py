@@ -57,6 +57,7 @@ async def test_install_greets_in_the_installers_language(bot: BotUnderTest):
     assert "Hallo!" in card_text(bot.connector.last_card())
 
 
+@pytest.mark.both_stores
 async def test_install_and_members_added_together_greet_once(bot: BotUnderTest):
     await bot.post(installation(bot.connector.url, "add"))
     await bot.post(members_changed(bot.connector.url, added=True))

@@ -219,6 +219,7 @@ async def test_throttling_and_server_errors_are_retried_into_one_run(
     assert [row.status for row in await stored_deployments(bot)] == ["triggered"]
 
 
+@pytest.mark.both_stores
 async def test_a_hundred_concurrent_approve_clicks_start_one_run(
     start_bot, devops: FakeDevOps, deployer: AzureDevOps
 ):

@@ -329,6 +329,7 @@ async def test_a_version_already_waiting_here_is_answered_with_its_approval(star
     assert stored[0].activity_id == announced_card  # the announcement stays the card kept current
 
 
+@pytest.mark.both_stores
 async def test_deploy_twice_after_a_decision_makes_one_request(start_bot):
     bot = await start(start_bot)
     await decide(bot, REJECT, {"approvalId": await announce(bot, 20), "reason": "not yet"})

@@ -54,6 +54,7 @@ def test_the_literal_prefix_is_the_text_before_the_first_wildcard(pattern, prefi
     assert literal_prefix(pattern) == prefix
 
 
+@pytest.mark.both_stores
 async def test_the_store_queues_exactly_the_matching_conversations(database_url):
     engine = create_engine(database_url)
     await upgrade(engine)

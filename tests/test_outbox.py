@@ -179,6 +179,7 @@ async def queued_store(database_url: str, versions: int) -> Store:
     return store
 
 
+@pytest.mark.both_stores
 async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(database_url):
     store = await queued_store(database_url, versions=10)
     lease = timedelta(seconds=1.5)
@@ -200,6 +201,7 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
     await store.engine.dispose()
 
 
+@pytest.mark.both_stores
 async def test_two_senders_never_claim_the_same_row(database_url):
     store = await queued_store(database_url, versions=30)
     channels = [RecordingChannel(), RecordingChannel()]
@@ -213,6 +215,7 @@ async def test_two_senders_never_claim_the_same_row(database_url):
     await store.engine.dispose()
 
 
+@pytest.mark.both_stores
 async def test_a_version_recorded_twice_queues_once(database_url):
     store = await queued_store(database_url, versions=1)
 

@@ -19,6 +19,8 @@ from bot.store.migrate import upgrade
 from bot.store.repository import RecordedVersion, Store, utcnow
 from bot.store.tables import metadata, model_versions, subscriptions
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
 async def store(database_url: str):
