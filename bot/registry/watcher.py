@@ -11,47 +11,93 @@ down are announced after the restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import random
+import socket
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from bot.outbox import OutboxSender, backoff
 from bot.registry.azureml import Container, ModelRegistry, failure_reason
+from bot.store.leases import Leases
 from bot.store.repository import Store
 
 log = logging.getLogger(__name__)
+
+POLLER_LEASE = "poller"
+LEASE_CYCLES = 3
+"""The lease lasts this many intervals: a replica that missed as many is taken over."""
+MIN_LEASE_SECONDS = 30.0
 
 JITTER = 0.1
 MAX_ERROR_DELAY = 600.0
 
 
 class RegistryWatcher:
-    """Polls every configured registry, with jitter, backing off when one fails."""
+    """Polls every configured registry, with jitter, backing off when one fails. Of several
+    replicas on one store, only the holder of the poller's lease polls; another takes over when
+    the holder stops renewing it (``LEASE_CYCLES`` intervals)."""
 
     def __init__(
-        self, store: Store, registries: list[ModelRegistry], sender: OutboxSender, interval: float
+        self,
+        store: Store,
+        registries: list[ModelRegistry],
+        sender: OutboxSender,
+        interval: float,
+        *,
+        lease: timedelta | None = None,
     ) -> None:
         self._store = store
         self._registries = registries
         self._sender = sender
         self._interval = interval
+        self._leases = Leases(store.engine)
+        self._replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._ttl = lease or timedelta(seconds=max(LEASE_CYCLES * interval, MIN_LEASE_SECONDS))
+        self._leading = False
         self._failures: dict[str, int] = {}
-        self._status: dict[str, str | None] = {_label(r): "first poll pending" for r in registries}
+        self._status: dict[str, str | None] = _not_polled_yet(registries)
 
     def health(self) -> dict[str, Any]:
         """The readiness entry: ok, or what is wrong with which source."""
         problems = [f"{label}: {reason}" for label, reason in self._status.items() if reason]
         if not self._registries:
             return {"ok": False, "reason": "no Azure ML workspace or registry is configured"}
+        if not self._leading and self._status == _not_polled_yet(self._registries):
+            return {"ok": True, "detail": "another replica polls (it holds the poller's lease)"}
         if problems:
             return {"ok": False, "reason": "; ".join(problems)}
         return {"ok": True, "detail": f"{len(self._registries)} source(s) polled"}
 
     async def run(self) -> None:
-        """Poll until cancelled."""
-        while True:
-            delays = [await self._poll_safely(registry) for registry in self._registries]
-            await asyncio.sleep(min(delays, default=self._interval))
+        """Poll while this replica holds the poller's lease, until cancelled; then give it back."""
+        try:
+            while True:
+                delay = await self._cycle()
+                await asyncio.sleep(delay)
+        finally:
+            if self._leading:
+                with contextlib.suppress(Exception):  # the lease runs out by itself anyway
+                    await asyncio.shield(self._leases.give_back(POLLER_LEASE, self._replica))
+
+    async def _cycle(self) -> float:
+        """One round: take or renew the lease, and poll if it is ours; the seconds to the next."""
+        try:
+            leading = await self._leases.hold(POLLER_LEASE, self._replica, self._ttl)
+        except Exception as error:
+            log.error("the poller's lease could not be read: %s", type(error).__name__)  # noqa: TRY400
+            leading = False
+        if leading != self._leading:
+            log.info("this replica %s polls", "now" if leading else "no longer")
+            self._leading = leading
+            self._status = _not_polled_yet(self._registries)
+        if not leading:
+            return self._interval
+        delays = [await self._poll_safely(registry) for registry in self._registries]
+        return min(delays, default=self._interval)
 
     async def _poll_safely(self, registry: ModelRegistry) -> float:
         """Poll one source; the seconds until it should be polled again."""
@@ -108,6 +154,10 @@ class RegistryWatcher:
             _label(registry),
             len(containers),
         )
+
+
+def _not_polled_yet(registries: list[ModelRegistry]) -> dict[str, str | None]:
+    return {_label(registry): "first poll pending" for registry in registries}
 
 
 def _label(registry: ModelRegistry) -> str:

@@ -167,6 +167,15 @@ registry_watermarks = Table(
     ),
 )
 
+leases = Table(
+    "leases",
+    metadata,
+    # A job only one replica may do at a time, e.g. "poller"; its holder renews it in time.
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 approvals = Table(
     "approvals",
     metadata,
