@@ -215,6 +215,22 @@ async def test_two_senders_never_claim_the_same_row(database_url):
     await store.engine.dispose()
 
 
+@pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)
+async def test_on_postgresql_a_claim_skips_rows_another_replica_has_locked(database_url):
+    store = await queued_store(database_url, versions=3)
+    async with store.engine.connect() as other_replica, other_replica.begin():
+        locked = await other_replica.execute(
+            select(announcements.c.id).order_by(announcements.c.id).limit(1).with_for_update()
+        )
+        locked_id = locked.scalar_one()
+
+        claimed = await asyncio.wait_for(store.claim_announcements(10, timedelta(seconds=60)), 5)
+
+    assert len(claimed) == 2
+    assert locked_id not in {item.id for item in claimed}
+    await store.engine.dispose()
+
+
 @pytest.mark.both_stores
 async def test_a_version_recorded_twice_queues_once(database_url):
     store = await queued_store(database_url, versions=1)

@@ -224,7 +224,11 @@ class ApprovalStore:
             candidates = list(
                 (
                     await connection.execute(
-                        select(approvals.c.id).where(behind).order_by(approvals.c.id).limit(limit)
+                        select(approvals.c.id)
+                        .where(behind)
+                        .order_by(approvals.c.id)
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)  # as the outbox's claim
                     )
                 ).scalars()
             )

@@ -94,6 +94,7 @@ class DeploymentStore:
                         .where(claimable)
                         .order_by(deployments.c.next_attempt_at, deployments.c.id)
                         .limit(limit)
+                        .with_for_update(skip_locked=True)  # as the outbox's claim
                     )
                 ).scalars()
             )

@@ -343,7 +343,10 @@ class Store:
 
     async def claim_announcements(self, limit: int, lease: timedelta) -> list[PendingAnnouncement]:
         """Claim up to ``limit`` due announcements for ``lease``: a compare-and-set, so rows
-        claimed by another sender (whose lease has not run out) are never taken."""
+        claimed by another sender (whose lease has not run out) are never taken. On PostgreSQL
+        the candidates are read ``FOR UPDATE SKIP LOCKED``: replicas claiming at the same moment
+        take different rows instead of waiting for each other; on SQLite, which has one writer
+        at a time, the compare-and-set alone is the claim."""
         now = utcnow()
         claimable = and_(
             announcements.c.status == "queued",
@@ -358,6 +361,7 @@ class Store:
                         .where(claimable)
                         .order_by(announcements.c.next_attempt_at, announcements.c.id)
                         .limit(limit)
+                        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite ignores it
                     )
                 )
                 .scalars()
