@@ -41,6 +41,7 @@ from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
+from bot.metrics import APPROVALS, CLICK_SECONDS
 from bot.store.approvals import UPN_NEEDED, ApprovalBusyError, ApprovalStore, Decision
 from bot.store.queries import ApprovalRequest, ModelReleases, NoRollback, VersionNotFound
 from bot.store.repository import Store, utcnow
@@ -120,7 +121,7 @@ class ChatHandlers:
         self, context: TurnContext, _state: TurnState, data: Any
     ) -> AdaptiveCardInvokeResponse:
         """Approve on a card: recorded at once, answered with the card as it is now."""
-        return await self._decide(context, data, Approve)
+        return await self._timed_decision(context, data, Approve, "approve")
 
     async def on_reject(
         self, context: TurnContext, _state: TurnState, data: Any
@@ -128,19 +129,34 @@ class ChatHandlers:
         """Reject on a card, with the reason typed into its form."""
         reason = data.get(REASON_INPUT) if isinstance(data, dict) else None
         text = reason if isinstance(reason, str) else ""
-        return await self._decide(context, data, lambda person, at: Reject(person, text, at))
+        return await self._timed_decision(
+            context, data, lambda person, at: Reject(person, text, at), "reject"
+        )
+
+    async def _timed_decision(
+        self,
+        context: TurnContext,
+        data: Any,
+        event_for: Callable[[Person, datetime], Event],
+        action: str,
+    ) -> AdaptiveCardInvokeResponse:
+        with CLICK_SECONDS.time():
+            answer, outcome = await self._decide(context, data, event_for)
+        APPROVALS.labels(action=action, outcome=outcome).inc()
+        return answer
 
     async def _decide(
         self,
         context: TurnContext,
         data: Any,
         event_for: Callable[[Person, datetime], Event],
-    ) -> AdaptiveCardInvokeResponse:
+    ) -> tuple[AdaptiveCardInvokeResponse, str]:
+        """The answer to a click, and what came of it (for the metrics)."""
         t = Translator(context.activity.locale)
         approval_id = _approval_id(data)
         user = context.activity.from_property
         if approval_id is None or user is None or not user.aad_object_id:
-            return factory.bad_request("the action needs an approvalId and a Teams user")
+            return factory.bad_request("the action needs an approvalId and a Teams user"), "invalid"
         conversation_ref = context.turn_state[CONVERSATION_REF]
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
         person = Person(user.aad_object_id.lower(), None, user.name)
@@ -156,14 +172,15 @@ class ChatHandlers:
                     approval_id, event_for(person, utcnow()), conversation_ref
                 )
         except ApprovalBusyError:
-            return factory.message(t("approval.busy"))
+            return factory.message(t("approval.busy")), "busy"
         if not isinstance(decision, Decision):  # no such approval here
-            return factory.message(t("approval.gone"))
+            return factory.message(t("approval.gone")), "gone"
         if decision.changed:
             self.on_approval_changed(decision)
         notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
         card = approval_card(t, decision.record, notice, studio=self.studio)
-        return factory.adaptive_card(card)  # type: ignore[arg-type]
+        outcome = "refused" if decision.refused else "recorded" if decision.changed else "unchanged"
+        return factory.adaptive_card(card), outcome  # type: ignore[arg-type]
 
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""

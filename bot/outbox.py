@@ -18,6 +18,7 @@ from datetime import timedelta
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card
 from bot.channel import Channel, DeliveryError
 from bot.i18n import Translator
+from bot.metrics import CARD_SEND_SECONDS, CARDS
 from bot.store.approvals import ApprovalStore
 from bot.store.repository import PendingAnnouncement, Store
 
@@ -123,14 +124,17 @@ class OutboxSender:
             return
         card = approval_card(Translator(item.locale), record, studio=self._studio)
         try:
-            activity_id = await self._channel.send_card(item.reference, card)
+            with CARD_SEND_SECONDS.time():
+                activity_id = await self._channel.send_card(item.reference, card)
         except DeliveryError as error:
             await self._undelivered(item, error)
             return
         await self._store.mark_announced(item.id, activity_id)
+        CARDS.labels(outcome="sent").inc()
 
     async def _undelivered(self, item: PendingAnnouncement, error: DeliveryError) -> None:
         if error.status in GONE:
+            CARDS.labels(outcome="dropped").inc()
             dropped = await self._store.drop_conversation(item.conversation_ref, str(error))
             log.warning(
                 "conversation %d gone (%s): its subscriptions are off, %d queued card(s) dropped",
@@ -139,11 +143,13 @@ class OutboxSender:
                 dropped,
             )
         elif error.status in RETRYABLE:
+            CARDS.labels(outcome="retried").inc()
             delay = backoff(item.attempts, error.retry_after)
             log.info("announcement %d not sent (%s); next try in %.1f s", item.id, error, delay)
             await self._store.retry_announcement(item.id, timedelta(seconds=delay), str(error))
             # Look again when it falls due, rather than at the next idle poll.
             asyncio.get_running_loop().call_later(delay + RETRY_WAKE_SLACK, self._wakeup.set)
         else:
+            CARDS.labels(outcome="failed").inc()
             log.error("announcement %d refused for good: %s", item.id, error)
             await self._store.fail_announcement(item.id, str(error))

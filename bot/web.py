@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from yarl import URL
 
 from bot.cloud import Cloud
+from bot.metrics import metrics
 from bot.network import network_problem
 
 log = logging.getLogger(__name__)
@@ -249,6 +250,7 @@ def build_web_app(
     app.router.add_post("/api/messages", messages.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness.handle)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

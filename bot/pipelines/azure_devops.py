@@ -25,6 +25,7 @@ import aiohttp
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
+from bot.metrics import DEVOPS_REQUEST_SECONDS
 from bot.network import network_problem
 from bot.pipelines.deployer import (
     DeployError,
@@ -428,6 +429,7 @@ class AzureDevOps:
         query = {**(params or {}), "api-version": api_version or self._api_version}
         authorization = await self._auth.header()
         headers = {"Authorization": authorization, "Accept": "application/json"}
+        started = time.perf_counter()
         try:
             async with self._session.request(
                 method,
@@ -452,6 +454,8 @@ class AzureDevOps:
             failed = _connection_error(error, url, authorization)
             self.network_problem = failed.detail
             raise failed from None
+        finally:
+            DEVOPS_REQUEST_SECONDS.labels(method=method).observe(time.perf_counter() - started)
 
 
 # --- the marker --------------------------------------------------------------------------------

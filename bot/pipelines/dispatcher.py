@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.metrics import RUNS
 from bot.outbox import backoff
 from bot.pipelines.deployer import (
     Deployer,
@@ -120,6 +121,7 @@ class DeploymentWorker:
         try:
             if self._deployer is None:
                 await self._store.failed(job, "not_configured", "Azure DevOps is not configured")
+                RUNS.labels(result="error").inc()
             elif job.status == REQUESTED:
                 await self._start(self._deployer, job, fresh=fresh)
             else:
@@ -152,6 +154,8 @@ class DeploymentWorker:
             job.target,
         )
         await self._store.triggered(job, _update(run), poll_delay(0))
+        if run.status.final:
+            RUNS.labels(result=run.status.value).inc()
         self._wake_later(poll_delay(0).total_seconds())
 
     async def _follow(self, deployer: Deployer, job: DeploymentJob) -> None:
@@ -159,7 +163,9 @@ class DeploymentWorker:
         run = await deployer.status(parse_target(job.target), job.run_id)
         delay = poll_delay(0 if run.status.value != job.run_status else job.attempts + 1)
         await self._store.progressed(job, _update(run), delay)
-        if not run.status.final:
+        if run.status.final:
+            RUNS.labels(result=run.status.value).inc()
+        else:
             self._wake_later(delay.total_seconds())
 
     async def _refused(self, job: DeploymentJob, error: DeployError) -> None:
@@ -167,6 +173,7 @@ class DeploymentWorker:
         if starting and (not error.retryable or job.attempts + 1 >= MAX_START_ATTEMPTS):
             log.error("deployment %d could not start: %s", job.id, error)
             await self._store.failed(job, error.code.value, error.detail)
+            RUNS.labels(result="error").inc()
             return
         # A run we follow is retried whatever the error: it runs on without us.
         delay = backoff(job.attempts, error.retry_after)

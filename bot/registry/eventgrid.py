@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot.config import Secret, Workspace
 from bot.domain import ModelVersion
+from bot.metrics import EVENTS, VERSIONS
 from bot.outbox import OutboxSender
 from bot.registry.azureml import ModelRegistry, failure_reason
 from bot.registry.entra import EntraTokenValidator
@@ -37,6 +38,7 @@ LOOKUP_SECONDS = 3.0
 """How long a delivery waits, at most, for its sources to say who registered its versions."""
 WARNED_VERSIONS = 3
 
+DELIVERY_OUTCOMES = {200: "accepted", 401: "refused"}
 VersionKey = tuple[str, str, str, str]
 """A version's identity: source kind, source name, model name, version."""
 
@@ -83,6 +85,11 @@ class EventGridEndpoint:
 
     async def deliver(self, request: web.Request) -> web.Response:
         """One delivery: store each new version of a configured workspace, once."""
+        response = await self._deliver(request)
+        EVENTS.labels(outcome=DELIVERY_OUTCOMES.get(response.status, "invalid")).inc()
+        return response
+
+    async def _deliver(self, request: web.Request) -> web.Response:
         if not await self.authenticated(request):
             return error_response(401, "missing or wrong event secret")
         if (request.content_length or 0) > self.max_body_bytes:
@@ -100,6 +107,7 @@ class EventGridEndpoint:
         for version in await with_creators(delivery.versions, self.registries):
             recorded = await self.store.record_version(version, "event", self.sender.lease)
             if recorded.new:
+                VERSIONS.labels(via="event").inc()
                 log.info(
                     "model %s version %s from %s: %d announcement(s) queued",
                     version.name,

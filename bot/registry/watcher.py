@@ -20,6 +20,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from bot.metrics import VERSIONS
 from bot.outbox import OutboxSender, backoff
 from bot.registry.azureml import Container, ModelRegistry, failure_reason
 from bot.store.leases import Leases
@@ -134,6 +135,7 @@ class RegistryWatcher:
             for version in await registry.versions(container.name):
                 result = await self._store.record_version(version, "poll", self._sender.lease)
                 recorded += result.new
+                VERSIONS.labels(via="poll").inc(result.new)
                 self._sender.dispatch(result.claimed)
             await self._store.set_watermark(kind, name, container.name, latest)
         if recorded:

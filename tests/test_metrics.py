@@ -1,0 +1,79 @@
+"""GET /metrics: Prometheus text with what the bot did, from event to deployment result."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.cards.verbs import APPROVE
+from bot.pipelines.azure_devops import AzureDevOps, pat_auth
+from demo.devops import PAT, PROJECT, FakeDevOps
+from tests.conftest import BotUnderTest
+from tests.test_announce import post_events, sample
+from tests.test_approve import announce, click, start, wait_for_update
+
+Sample = tuple[str, tuple[tuple[str, str], ...]]
+
+
+async def scrape(bot: BotUnderTest) -> dict[Sample, float]:
+    """Every sample of /metrics, by name and labels."""
+    async with bot.session.get(bot.server.make_url("/metrics")) as response:
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        text = await response.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def grew(
+    before: dict[Sample, float], after: dict[Sample, float], name: str, **labels: str
+) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+@pytest.fixture
+async def devops() -> AsyncIterator[FakeDevOps]:
+    async with FakeDevOps() as fake:
+        fake.add_pipeline(42, "deploy-model")
+        yield fake
+
+
+async def test_metrics_count_the_flow_from_event_to_result(start_bot, devops: FakeDevOps):
+    async with ClientSession() as session:
+        deployer = AzureDevOps(session, devops.organization_url, PROJECT, pat_auth(PAT))
+        bot = await start(start_bot, deployer=deployer, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
+        before = await scrape(bot)
+
+        approval_id = await announce(bot)
+        await post_events(bot, [sample("eventgrid")], secret="wrong")
+        await click(bot, APPROVE, {"approvalId": approval_id})
+        await click(bot, APPROVE, {"approvalId": approval_id})
+        devops.finish(1001, "succeeded")
+        await wait_for_update(bot, "Deployed: deploy-", within=15)
+        after = await scrape(bot)
+
+    assert grew(before, after, "releasebot_events_received_total", outcome="accepted") == 1
+    assert grew(before, after, "releasebot_events_received_total", outcome="refused") == 1
+    assert grew(before, after, "releasebot_versions_recorded_total", via="event") == 1
+    assert grew(before, after, "releasebot_cards_total", outcome="sent") == 1
+    assert (
+        grew(
+            before, after, "releasebot_approval_clicks_total", action="approve", outcome="recorded"
+        )
+        == 1
+    )
+    assert (
+        grew(before, after, "releasebot_approval_clicks_total", action="approve", outcome="refused")
+        == 1
+    )
+    assert grew(before, after, "releasebot_runs_total", result="succeeded") == 1
+    assert grew(before, after, "releasebot_approval_click_seconds_count") == 2
+    assert grew(before, after, "releasebot_devops_request_seconds_count", method="POST") == 1
+    assert grew(before, after, "releasebot_card_send_seconds_count") == 1
