@@ -118,7 +118,7 @@ async def create_app(
         max_body_bytes=settings.max_body_bytes,
     )
     readiness = _readiness(settings, store, watcher if sources else None, deployer)
-    app = build_web_app(messages, readiness, settings.max_body_bytes)
+    app = build_web_app(messages, readiness, settings.max_body_bytes, settings.metrics_token)
     app[STORE] = store
     events = _event_endpoint(settings, store, sender, sources)
     app.router.add_post("/api/events/azureml", events.deliver)

@@ -124,6 +124,8 @@ class Settings:
     """RELEASEBOT_DEVOPS_PROJECT: the Azure DevOps project holding the pipelines."""
     devops_pat: Secret | None = None
     """RELEASEBOT_DEVOPS_PAT: a personal access token; without it azure-identity signs in."""
+    metrics_token: Secret | None = None
+    """RELEASEBOT_METRICS_TOKEN: the bearer token GET /metrics asks for; None: it asks for none."""
     devops_hook_secret: Secret | None = None
     """RELEASEBOT_DEVOPS_HOOK_SECRET: the Basic auth password of the service hooks; None: off."""
     deploy_target: str | None = None
@@ -155,7 +157,12 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value in the settings, for the log filter that masks them."""
-        secrets = (self.devops_pat, self.eventgrid_secret, self.devops_hook_secret)
+        secrets = (
+            self.devops_pat,
+            self.eventgrid_secret,
+            self.devops_hook_secret,
+            self.metrics_token,
+        )
         values = [s.reveal() for s in secrets if s is not None]
         values += [v for k, v in self.agents_sdk.items() if _SECRET_NAME.search(k) and v]
         proxy_passwords = (urlsplit(url).password for url in self.proxy.values() if "@" in url)
@@ -258,6 +265,7 @@ def load_settings(
         devops_project=get("DEVOPS_PROJECT"),
         devops_pat=Secret(get("DEVOPS_PAT")) if get("DEVOPS_PAT") else None,
         devops_hook_secret=_secret(get("DEVOPS_HOOK_SECRET")),
+        metrics_token=_secret(get("METRICS_TOKEN")),
         deploy_target=_target(get("DEPLOY_TARGET")),
         approvers=_approvers(get("APPROVERS")),
         required_approvals=_bounded_int("REQUIRED_APPROVALS", get("REQUIRED_APPROVALS", "1"), 20),

@@ -6,8 +6,15 @@ Prometheus' conventions: ``_total`` for counters, ``_seconds`` for durations.
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from bot.config import Secret
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 EVENTS = Counter(
     "releasebot_events_received_total",
@@ -43,9 +50,18 @@ CLICK_SECONDS = Histogram(
 )
 
 
-async def metrics(_request: web.Request) -> web.Response:
-    """``GET /metrics``: every metric in the Prometheus text format."""
-    response = web.Response(body=generate_latest())
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    response.charset = "utf-8"
-    return response
+def metrics_endpoint(token: Secret | None) -> Handler:
+    """``GET /metrics``: every metric in the Prometheus text format; with ``token``, only for a
+    request that carries it as a bearer token (the bot's endpoints face the internet)."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        if token is not None:
+            offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(offered.encode(), token.reveal().encode()):
+                return web.json_response({"error": "missing or wrong metrics token"}, status=401)
+        response = web.Response(body=generate_latest())
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        response.charset = "utf-8"
+        return response
+
+    return metrics

@@ -25,7 +25,8 @@ from pydantic import ValidationError
 from yarl import URL
 
 from bot.cloud import Cloud
-from bot.metrics import metrics
+from bot.config import Secret
+from bot.metrics import metrics_endpoint
 from bot.network import network_problem
 
 log = logging.getLogger(__name__)
@@ -243,14 +244,17 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 def build_web_app(
-    messages: MessageEndpoint, readiness: Readiness, max_body_bytes: int
+    messages: MessageEndpoint,
+    readiness: Readiness,
+    max_body_bytes: int,
+    metrics_token: Secret | None = None,
 ) -> web.Application:
     """The aiohttp application with all routes."""
     app = web.Application(client_max_size=max_body_bytes)
     app.router.add_post("/api/messages", messages.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness.handle)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", metrics_endpoint(metrics_token))
     return app
 
 

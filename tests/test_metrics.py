@@ -77,3 +77,19 @@ async def test_metrics_count_the_flow_from_event_to_result(start_bot, devops: Fa
     assert grew(before, after, "releasebot_approval_click_seconds_count") == 2
     assert grew(before, after, "releasebot_devops_request_seconds_count", method="POST") == 1
     assert grew(before, after, "releasebot_card_send_seconds_count") == 1
+
+
+async def test_with_a_metrics_token_only_a_scraper_that_sends_it_gets_the_metrics(start_bot):
+    bot = await start_bot(RELEASEBOT_METRICS_TOKEN="scrape-8e1c")
+    url = bot.server.make_url("/metrics")
+
+    async with bot.session.get(url) as anonymous:
+        refused = anonymous.status
+    async with bot.session.get(url, headers={"Authorization": "Bearer wrong"}) as wrong:
+        forged = wrong.status
+    async with bot.session.get(url, headers={"Authorization": "Bearer scrape-8e1c"}) as right:
+        served = right.status, await right.text()
+
+    assert (refused, forged) == (401, 401)
+    assert served[0] == 200
+    assert "releasebot_runs_total" in served[1]
