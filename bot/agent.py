@@ -354,6 +354,21 @@ def _is_card_action(context: TurnContext) -> bool:
     return activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action"
 
 
+def _is_other_invoke(context: TurnContext) -> bool:
+    activity = context.activity
+    return activity.type == ActivityTypes.invoke and activity.name != "adaptiveCard/action"
+
+
+async def _unsupported_invoke(context: TurnContext, _state: TurnState) -> None:
+    """An invoke the bot has no use for (task modules, sign-in, ...): 400 with its name, not the
+    SDK's 501."""
+    name = str(context.activity.name or "")[:64]
+    body = {"error": f"this bot does not handle the invoke {name!r}"}
+    await context.send_activity(
+        Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=400, body=body))
+    )
+
+
 async def _unknown_card_action(context: TurnContext, _state: TurnState) -> None:
     """A card action no verb handler took (an unknown verb, or no action at all): 400, not the
     SDK's 501."""
@@ -397,9 +412,14 @@ def _no_rollback(t: Translator, refusal: NoRollback) -> str:
     )
 
 
+MAX_ID = 2**63 - 1  # the store's ids are 64-bit integers
+
+
 def _approval_id(data: Any) -> int | None:
     value = data.get("approvalId") if isinstance(data, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_ID else None
 
 
 class UpnCache:
@@ -476,6 +496,7 @@ def build_agent(
     app.adaptive_card.action_execute(APPROVE)(chat.on_approve)
     app.adaptive_card.action_execute(REJECT)(chat.on_reject)
     app.add_route(_is_card_action, _unknown_card_action, is_invoke=True, rank=RouteRank.LAST)
+    app.add_route(_is_other_invoke, _unsupported_invoke, is_invoke=True, rank=RouteRank.LAST)
     routes: dict[str, Handler] = {
         ActivityTypes.message: chat.on_message,
         ActivityTypes.installation_update: chat.on_installation_update,

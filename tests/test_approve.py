@@ -246,8 +246,15 @@ async def test_a_click_after_the_expiry_shows_expired(start_bot):
 
 @pytest.mark.parametrize(
     "data",
-    [{}, {"approvalId": "7"}, {"approvalId": -1}, {"approvalId": True}, None],
-    ids=["missing", "text", "negative", "bool", "no data"],
+    [
+        {},
+        {"approvalId": "7"},
+        {"approvalId": -1},
+        {"approvalId": True},
+        {"approvalId": 2**63},
+        None,
+    ],
+    ids=["missing", "text", "negative", "bool", "beyond 64 bits", "no data"],
 )
 async def test_malformed_actions_get_a_bad_request_and_change_nothing(start_bot, data):
     bot = await start(start_bot)
