@@ -281,7 +281,7 @@ def main() -> None:
     except SettingsError as error:
         print(f"model-release-bot cannot start: {error}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(settings.log_level, settings.secrets())
+    configure_logging(settings.log_level, settings.secrets(), settings.log_format)
     for line in startup_warnings(settings):
         log.warning(line)
     log.info(

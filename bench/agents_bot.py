@@ -43,7 +43,7 @@ async def bot(devops_url: str | None) -> web.Application:
 port, jwks_url = int(sys.argv[1]), sys.argv[2]
 JwtTokenValidator._jwk_client_manager = loopback_key_manager(jwks_url)
 settings = load_settings(dotenv_path=None)
-configure_logging(settings.log_level, settings.secrets())
+configure_logging(settings.log_level, settings.secrets(), settings.log_format)
 web.run_app(
     bot(sys.argv[3] if len(sys.argv) > 3 else None),
     host="127.0.0.1",

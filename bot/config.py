@@ -97,6 +97,8 @@ class Settings:
     database_url: str = "sqlite+aiosqlite:///data/releasebot.db"
     """RELEASEBOT_DATABASE_URL: SQLAlchemy async URL of the store (SQLite file by default)."""
     log_level: str = "INFO"
+    log_format: str = "text"
+    """RELEASEBOT_LOG_FORMAT: text, or json (one object per line, with a correlation id)."""
     """RELEASEBOT_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
     poll_interval_seconds: float = 60.0
     """RELEASEBOT_POLL_INTERVAL_SECONDS: how often the Azure ML sources are polled (±10%)."""
@@ -245,6 +247,7 @@ def load_settings(
         port=_port(get("PORT", str(Settings.port))),
         database_url=get("DATABASE_URL", Settings.database_url),
         log_level=_choice("LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), _LOG_LEVELS),
+        log_format=_choice("LOG_FORMAT", get("LOG_FORMAT", "text").lower(), ("text", "json")),
         max_body_bytes=_positive_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES", "262144")),
         poll_interval_seconds=float(
             _positive_int("POLL_INTERVAL_SECONDS", get("POLL_INTERVAL_SECONDS", "60"))

@@ -1,12 +1,50 @@
-"""Logging set-up: one line per record, with every configured secret masked."""
+"""Logging set-up: one line per record, text or JSON, with every configured secret masked, and
+the correlation id of the model version a line is about (from its event to its result)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from typing import Any
 
 MASK = "***"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_correlation: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+@contextlib.contextmanager
+def correlated(correlation_id: str) -> Iterator[None]:
+    """Every log line inside carries ``correlation_id`` (e.g. a model version's)."""
+    token = _correlation.set(correlation_id)
+    try:
+        yield
+    finally:
+        _correlation.reset(token)
+
+
+def version_correlation(source: str, name: str, version: str) -> str:
+    """The correlation id of a model version (of a workspace or registry named ``source``): the
+    same from its event to its deployment's result."""
+    return f"{source}/{name}:{version}"
+
+
+RecordFactory = Callable[..., logging.LogRecord]
+
+
+def _with_correlation(factory: RecordFactory) -> RecordFactory:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.correlation_id = _correlation.get()
+        return record
+
+    return make
+
+
+logging.setLogRecordFactory(_with_correlation(logging.getLogRecordFactory()))
 
 
 class SecretMaskingFormatter(logging.Formatter):
@@ -19,18 +57,39 @@ class SecretMaskingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The formatted record with the secrets masked."""
-        text = super().format(record)
+        return self.mask(super().format(record))
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret replaced by ***."""
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text
 
 
-def configure_logging(level: str, secrets: Iterable[str]) -> None:
-    """Log to stderr at ``level`` through the masking formatter."""
+class JsonFormatter(SecretMaskingFormatter):
+    """One JSON object per line: time, level, logger, message, correlation id, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line, its secrets masked (also in the exception)."""
+        entry: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        correlation_id = getattr(record, "correlation_id", None)
+        if correlation_id:
+            entry["correlation_id"] = correlation_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return self.mask(json.dumps(entry, ensure_ascii=False))
+
+
+def configure_logging(level: str, secrets: Iterable[str], log_format: str = "text") -> None:
+    """Log to stderr at ``level``, as text or JSON lines, through the masking formatter."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        SecretMaskingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    formatter = JsonFormatter if log_format == "json" else SecretMaskingFormatter
+    handler.setFormatter(formatter(secrets, TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

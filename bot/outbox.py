@@ -18,6 +18,7 @@ from datetime import timedelta
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card
 from bot.channel import Channel, DeliveryError
 from bot.i18n import Translator
+from bot.logs import correlated, version_correlation
 from bot.metrics import CARD_SEND_SECONDS, CARDS
 from bot.store.approvals import ApprovalStore
 from bot.store.repository import PendingAnnouncement, Store
@@ -110,9 +111,13 @@ class OutboxSender:
         return len(claimed)
 
     async def _deliver(self, item: PendingAnnouncement) -> None:
+        version = item.version
         try:
             async with self._in_flight:
-                await self._send(item)
+                with correlated(
+                    version_correlation(version.source_name, version.name, version.version)
+                ):
+                    await self._send(item)
         except Exception:
             # Nothing is lost: the row stays claimed until its lease runs out, then is retried.
             log.exception("announcement %d failed unexpectedly; retried after its claim", item.id)

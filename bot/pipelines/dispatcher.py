@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.logs import correlated, version_correlation
 from bot.metrics import RUNS
 from bot.outbox import backoff
 from bot.pipelines.deployer import (
@@ -84,7 +85,7 @@ class DeploymentWorker:
         Its first try skips the search for an earlier run: nobody can have started it yet. Any
         later try (after a failure, or by another worker once the claim ran out) searches first.
         """
-        task = asyncio.create_task(self._handle(job, fresh=True))
+        task = asyncio.create_task(self._correlated(job, fresh=True))
         self._dispatched.add(task)
         task.add_done_callback(self._dispatched.discard)
 
@@ -114,8 +115,12 @@ class DeploymentWorker:
     async def work_once(self) -> int:
         """Claim the due deployments and handle them; how many were claimed."""
         jobs = await self._store.claim(self._batch_size, self._lease)
-        await asyncio.gather(*(self._handle(job) for job in jobs))
+        await asyncio.gather(*(self._correlated(job) for job in jobs))
         return len(jobs)
+
+    async def _correlated(self, job: DeploymentJob, *, fresh: bool = False) -> None:
+        with correlated(version_correlation(job.source, job.model_name, job.model_version)):
+            await self._handle(job, fresh=fresh)
 
     async def _handle(self, job: DeploymentJob, *, fresh: bool = False) -> None:
         try:

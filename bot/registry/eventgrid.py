@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot.config import Secret, Workspace
 from bot.domain import ModelVersion
+from bot.logs import correlated, version_correlation
 from bot.metrics import EVENTS, VERSIONS
 from bot.outbox import OutboxSender
 from bot.registry.azureml import ModelRegistry, failure_reason
@@ -105,20 +106,27 @@ class EventGridEndpoint:
             log.info("Event Grid subscription validated")
             return web.json_response({"validationResponse": delivery.code})
         for version in await with_creators(delivery.versions, self.registries):
-            recorded = await self.store.record_version(version, "event", self.sender.lease)
-            if recorded.new:
-                VERSIONS.labels(via="event").inc()
-                log.info(
-                    "model %s version %s from %s: %d announcement(s) queued",
-                    version.name,
-                    version.version,
-                    version.source_name,
-                    len(recorded.claimed),
-                )
-            self.sender.dispatch(recorded.claimed)
+            with correlated(
+                version_correlation(version.source_name, version.name, version.version)
+            ):
+                await self._record(version)
         return web.json_response(
             {"accepted": len(delivery.versions), "ignored": delivery.ignored}, status=200
         )
+
+    async def _record(self, version: ModelVersion) -> None:
+        """Store one version; its announcements go to the sender at once."""
+        recorded = await self.store.record_version(version, "event", self.sender.lease)
+        if recorded.new:
+            VERSIONS.labels(via="event").inc()
+            log.info(
+                "model %s version %s from %s: %d announcement(s) queued",
+                version.name,
+                version.version,
+                version.source_name,
+                len(recorded.claimed),
+            )
+        self.sender.dispatch(recorded.claimed)
 
 
 async def with_creators(
