@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 
 from bot.cards.verbs import APPROVE
 from bot.store.engine import create_engine
-from bot.store.tables import deployments
+from bot.store.repository import utcnow
+from bot.store.tables import announcements, deployments
 from demo.devops import FakeDevOps
 from tests.conftest import RecordingConnector, bot_environment, free_port, installation, message
 from tests.identity import SigningKeys
@@ -164,3 +165,63 @@ async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
     assert devops.runs_created == 1
     assert rows[0].run_id == 1001
     assert len(devops.requests_to("POST", "/pipelines/42/runs")) == 1
+
+
+async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_the_rest(
+    jwks_server: str,
+    signing_keys: SigningKeys,
+    connector: RecordingConnector,
+    devops: FakeDevOps,
+    database_url: str,
+):
+    env = bot_environment(database_url, **ANNOUNCING) | {
+        "PATH": os.environ.get("PATH", ""),
+        "RELEASEBOT_LOG_LEVEL": "ERROR",
+    }
+    bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
+    try:
+        await bot.start()
+        await bot.post_activity(installation(connector.url, "add"), connector.url)
+        await bot.post_activity(
+            message(connector.url, "subscribe sklearn_*", scope="channel"), connector.url
+        )
+        before = len(connector.calls)
+        connector.refusals = [(503, {"Retry-After": "30"})] * 2  # two cards must wait a while
+        await asyncio.gather(
+            *(bot.post_event([sample("eventgrid", version=v)]) for v in range(20, 25))
+        )
+        assert bot.process is not None
+        bot.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(15):
+            exit_code = await bot.process.wait()
+        sent_before_stop = len(connector.calls) - before
+
+        await let_the_announcements_fall_due(database_url)
+        await bot.start()
+        await wait_until(lambda: len(connector.calls) - before == 5, within=15)
+        await asyncio.sleep(0.5)
+    finally:
+        await bot.close()
+
+    assert exit_code == 0
+    assert sent_before_stop <= 3
+    titles = [connector_card_title(call) for call in connector.calls[before:]]
+    assert sorted(titles) == [f"New version: sklearn_regression_model {v}" for v in range(20, 25)]
+
+
+def connector_card_title(call: Any) -> str:
+    return str(call.body["attachments"][0]["content"]["body"][0]["text"])
+
+
+async def let_the_announcements_fall_due(database_url: str) -> None:
+    """What waiting for the queued cards' next try and claims would do, without the wait."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(announcements)
+                .where(announcements.c.status == "queued")
+                .values(claimed_until=None, next_attempt_at=utcnow())
+            )
+    finally:
+        await engine.dispose()
