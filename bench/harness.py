@@ -165,9 +165,12 @@ async def stop_bot(process: asyncio.subprocess.Process) -> None:
     await asyncio.wait_for(process.wait(), 30)
 
 
-async def seed_subscribers(data_dir: str, microsoft: Microsoft, count: int, pattern: str) -> None:
-    """``count`` Teams channels in the store, each subscribed to ``pattern`` ({n}: its number)."""
-    engine = create_engine(database_url(data_dir))
+async def seed_subscribers(
+    data_dir: str, microsoft: Microsoft, count: int, pattern: str, url: str | None = None
+) -> None:
+    """``count`` Teams channels in the store (the SQLite one of ``data_dir``, else ``url``),
+    each subscribed to ``pattern`` ({n}: its number)."""
+    engine = create_engine(url or database_url(data_dir))
     await upgrade(engine)
     store = Store(engine)
     for number in range(count):

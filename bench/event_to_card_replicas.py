@@ -1,0 +1,83 @@
+"""Event to card with three replicas on one PostgreSQL, beside one replica on SQLite.
+
+The same measure as ``event_to_card.py`` (an Event Grid POST until its card reaches the loopback
+connector; 300 versions after 20 for warm-up, at most 20 per second, each channel subscribed to a
+model of its own), once with our bot alone on SQLite, once with three bot processes on one
+PostgreSQL database (Debian's, a throwaway cluster as in the tests), the events spread over the
+replicas in turn, as a load balancer would. All bot processes share core 1 of this machine.
+Prints the replicas' p50 and p99, and the ratio of each to the single SQLite bot's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import ClientSession
+from event_to_card import EVENTS, PACE_SECONDS, WARMUP, one_event
+from harness import (
+    Microsoft,
+    bot_environment,
+    ours,
+    percentile,
+    seed_subscribers,
+    start_bot,
+    stop_bot,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.conftest import free_port
+from tests.postgres import PostgresServer
+
+REPLICAS = 3
+
+
+async def measure(microsoft: Microsoft, data: str, url: str | None, replicas: int) -> list[float]:
+    """Seconds from event to card for each measured version."""
+    count = WARMUP + EVENTS
+    await seed_subscribers(data, microsoft, count=count, pattern="bench-model-{n}", url=url)
+    extra = {"RELEASEBOT_DATABASE_URL": url} if url else {}
+    async with ClientSession() as session:
+        # One after the other: the first migrates the store, the others find it migrated.
+        started = [
+            await start_bot(session, ours(microsoft), bot_environment(data, **extra))
+            for _ in range(replicas)
+        ]
+        try:
+            latencies = []
+            for number in range(count):
+                base = started[number % replicas][0]
+                began = time.perf_counter()
+                latencies.append(await one_event(session, base, microsoft, number))
+                await asyncio.sleep(max(0.0, began + PACE_SECONDS - time.perf_counter()))
+        finally:
+            for _, process in started:
+                await stop_bot(process)
+    return latencies[WARMUP:]
+
+
+async def main() -> None:
+    server = PostgresServer.start(free_port())
+    try:
+        with tempfile.TemporaryDirectory() as single_data, tempfile.TemporaryDirectory() as data:
+            microsoft = Microsoft()
+            await microsoft.start()
+            single = await measure(microsoft, single_data, None, 1)
+            await microsoft.stop()
+            microsoft = Microsoft()
+            await microsoft.start()
+            several = await measure(microsoft, data, await server.new_database(), REPLICAS)
+            await microsoft.stop()
+    finally:
+        server.stop()
+    for label, fraction in (("p50", 0.50), ("p99", 0.99)):
+        figure = percentile(several, fraction)
+        print(f"{label}: {figure * 1000:.1f} ms")
+        print(f"{label} ratio: {figure / percentile(single, fraction):.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
