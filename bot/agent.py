@@ -40,6 +40,7 @@ from bot.cards.lists import history_card, pending_card, status_card
 from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
+from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.metrics import APPROVALS, CLICK_SECONDS
 from bot.store.approvals import UPN_NEEDED, ApprovalBusyError, ApprovalStore, Decision
@@ -176,6 +177,7 @@ class ChatHandlers:
         if not isinstance(decision, Decision):  # no such approval here
             return factory.message(t("approval.gone")), "gone"
         if decision.changed:
+            reached("quorum" if decision.new_deployment is not None else "approval_recorded")
             self.on_approval_changed(decision)
         notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
         card = approval_card(t, decision.record, notice, studio=self.studio)

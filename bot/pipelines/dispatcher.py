@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.failpoints import reached
 from bot.logs import correlated, version_correlation
 from bot.metrics import RUNS
 from bot.outbox import backoff
@@ -151,6 +152,7 @@ class DeploymentWorker:
         )
         found = None if fresh else await deployer.find(request)
         run = found or await deployer.create(request)
+        reached("devops_called")
         log.info(
             "deployment %d %s as run %d (%s)",
             job.id,
@@ -159,6 +161,7 @@ class DeploymentWorker:
             job.target,
         )
         await self._store.triggered(job, _update(run), poll_delay(0))
+        reached("run_recorded")
         if run.status.final:
             RUNS.labels(result=run.status.value).inc()
         self._wake_later(poll_delay(0).total_seconds())

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot.config import Secret, Workspace
 from bot.domain import ModelVersion
+from bot.failpoints import reached
 from bot.logs import correlated, version_correlation
 from bot.metrics import EVENTS, VERSIONS
 from bot.outbox import OutboxSender
@@ -98,6 +99,7 @@ class EventGridEndpoint:
         try:
             body = await request.read()
             delivery = parse_delivery(body, self.workspaces)
+            reached("event_received")
         except web.HTTPRequestEntityTooLarge:
             return error_response(413, f"the body is larger than {self.max_body_bytes} bytes")
         except EventError as error:
@@ -117,6 +119,7 @@ class EventGridEndpoint:
     async def _record(self, version: ModelVersion) -> None:
         """Store one version; its announcements go to the sender at once."""
         recorded = await self.store.record_version(version, "event", self.sender.lease)
+        reached("version_stored")
         if recorded.new:
             VERSIONS.labels(via="event").inc()
             log.info(

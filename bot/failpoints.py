@@ -1,0 +1,23 @@
+"""Crash points for the crash tests: with ``RELEASEBOT_TEST_CRASH_AT=<step>`` in its environment,
+the process dies right after that step, as if killed (no cleanup, nothing flushed). Never set in
+production: then :func:`reached` is one comparison with an empty string."""
+
+from __future__ import annotations
+
+import os
+
+CRASH_AT = os.environ.get("RELEASEBOT_TEST_CRASH_AT", "")
+STEPS = (
+    "event_received",
+    "version_stored",
+    "approval_recorded",
+    "quorum",
+    "devops_called",
+    "run_recorded",
+)
+
+
+def reached(step: str) -> None:
+    """The flow has just done ``step``: die here if the crash test asks for it."""
+    if step == CRASH_AT:
+        os._exit(137)  # what a SIGKILL leaves: exit code 128 + 9

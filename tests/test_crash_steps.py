@@ -1,0 +1,157 @@
+"""The bot process dies right after each step of the flow (``bot/failpoints.py``), is started
+again, and the flow goes on as Teams, Event Grid and the users would go on: nothing is lost and
+nothing is done twice. One card per conversation, one pipeline run, one result."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import update
+
+from bot.cards.verbs import APPROVE
+from bot.failpoints import STEPS
+from bot.store.engine import create_engine
+from bot.store.tables import announcements, approvals, deployments
+from demo.devops import FakeDevOps
+from tests.conftest import RecordingConnector, bot_environment, installation, message
+from tests.identity import SigningKeys
+from tests.test_announce import ANNOUNCING, sample
+from tests.test_approve import card_action, wait_until
+from tests.test_chat_commands import card_text, execute_actions
+from tests.test_crash import BotProcess
+
+ANNOUNCED = "New version: sklearn_regression_model 20"
+APPROVERS = (
+    ("00000000-0000-0000-0000-0000000000a1", "Ada"),
+    ("00000000-0000-0000-0000-0000000000b2", "Bob"),
+)
+
+
+@pytest.fixture
+async def devops() -> AsyncIterator[FakeDevOps]:
+    async with FakeDevOps() as fake:
+        fake.add_pipeline(42, "deploy-model")
+        yield fake
+
+
+class CrashingBot:
+    """The bot process, which dies at ``step`` the first time it gets there, then runs on."""
+
+    def __init__(self, step: str, env: dict[str, str], *args: Any) -> None:
+        self.step, self.database_url = step, env["RELEASEBOT_DATABASE_URL"]
+        self.crashing = BotProcess(env | {"RELEASEBOT_TEST_CRASH_AT": step}, *args)
+        self.healthy = BotProcess(env, *args)
+        self.current = self.crashing
+        self.crashed = False
+
+    async def start(self) -> None:
+        await self.current.start()
+
+    async def attempt(self, send: Any) -> None:
+        """Do what a client does (retry on a dropped connection) until it gets through."""
+        for _ in range(2):
+            try:
+                await send(self.current)
+            except (aiohttp.ClientError, AssertionError):
+                await self.restart_if_dead()
+            else:
+                return
+        raise AssertionError("the request did not get through after a restart")
+
+    async def restart_if_dead(self, within: float = 5.0) -> None:
+        """If the process died at its step: start it again, without the crash."""
+        assert self.current.process is not None
+        try:
+            async with asyncio.timeout(within):
+                await self.current.process.wait()
+        except TimeoutError:
+            return
+        assert self.current.process.returncode == 137
+        self.crashed = True
+        await self.current.session.close()
+        self.current = self.healthy
+        await let_claims_run_out(self.database_url)  # as the dead process's leases would
+        await self.current.start()
+
+    async def close(self) -> None:
+        await self.crashing.close()
+        await self.healthy.close()
+
+
+async def let_claims_run_out(database_url: str) -> None:
+    """What waiting for a dead process's claims to run out would do, without the wait."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(update(deployments).values(claimed_until=None))
+            await connection.execute(update(announcements).values(claimed_until=None))
+            await connection.execute(update(approvals).values(card_claimed_until=None))
+    finally:
+        await engine.dispose()
+
+
+def cards_titled(connector: RecordingConnector, title: str) -> list[Any]:
+    return [
+        call
+        for call in connector.calls
+        if call.method == "POST"
+        and (call.body.get("attachments") or [{}])[0]
+        .get("content", {})
+        .get("body", [{}])[0]
+        .get("text")
+        == title
+    ]
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_a_crash_after_each_step_loses_nothing_and_does_nothing_twice(
+    step: str,
+    *,
+    jwks_server: str,
+    signing_keys: SigningKeys,
+    connector: RecordingConnector,
+    devops: FakeDevOps,
+    database_url: str,
+):
+    env = bot_environment(
+        database_url,
+        **ANNOUNCING,
+        RELEASEBOT_DEPLOY_TARGET="pipeline:42",
+        RELEASEBOT_REQUIRED_APPROVALS="2",
+    ) | {"PATH": os.environ.get("PATH", ""), "RELEASEBOT_LOG_LEVEL": "ERROR"}
+    bot = CrashingBot(step, env, jwks_server, devops.organization_url, signing_keys)
+    try:
+        await bot.start()
+        url = connector.url
+        await bot.attempt(lambda b: b.post_activity(installation(url, "add"), url))
+        await bot.attempt(
+            lambda b: b.post_activity(message(url, "subscribe sklearn_*", scope="channel"), url)
+        )
+        # Event Grid delivers until it gets a 200.
+        await bot.attempt(lambda b: b.post_event([sample("eventgrid", version=20)]))
+        await wait_until(lambda: cards_titled(connector, ANNOUNCED), within=10)
+        approval_id = execute_actions(
+            cards_titled(connector, ANNOUNCED)[0].body["attachments"][0]["content"]
+        )[0]["data"]["approvalId"]
+        for user, name in APPROVERS:  # each clicks until the click is answered
+            click = card_action(url, APPROVE, {"approvalId": approval_id}, user=user, name=name)
+            await bot.attempt(lambda b, click=click: b.post_activity(click, url))
+        await wait_until(lambda: devops.runs_created > 0, within=10)
+        await bot.restart_if_dead(within=2.0)  # at devops_called or run_recorded
+        devops.finish(1001, "succeeded")
+        await wait_until(
+            lambda: any("Result for" in card_text(c) for c in connector.cards()), within=15
+        )
+        await asyncio.sleep(0.5)
+    finally:
+        await bot.close()
+
+    assert bot.crashed, f"the process never reached {step}"
+    assert len(cards_titled(connector, ANNOUNCED)) == 1
+    assert devops.runs_created == 1
+    assert sum("Result for" in card_text(c) for c in connector.cards()) == 1
