@@ -23,6 +23,7 @@ from microsoft_agents.hosting.core import AgentApplication, TurnContext, TurnSta
 from microsoft_agents.hosting.core.app._routes import RouteRank
 
 from app import TokenProviderFactory, create_app
+from bot.agent import AgentExtension
 from bot.config import Settings, load_settings
 from bot.i18n import Translator
 from bot.registry.eventgrid import SECRET_HEADER
@@ -148,7 +149,7 @@ def demo_settings(options: DemoOptions, devops: FakeDevOps, event_secret: str) -
     return load_settings(environment, dotenv_path=None)
 
 
-def demo_commands(registrar: Registrar) -> Any:
+def demo_commands(registrar: Registrar) -> AgentExtension:
     """The chat command ``demo register <model> [fail]``, for the demo only."""
 
     def selected(context: TurnContext) -> bool:

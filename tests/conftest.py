@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 
 from app import create_app
 from bot.config import Settings, load_settings
+from demo.azureml import FakeArm
+from demo.devops import FakeDevOps
 from tests.identity import (
     APP_ID,
     TENANT_ID,
@@ -308,6 +311,24 @@ async def database_url(tmp_path: Any, store_kind: str, request: pytest.FixtureRe
         server: PostgresServer = request.getfixturevalue("postgres")
         return await server.new_database()
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def arm(tmp_path: Path) -> AsyncIterator[FakeArm]:
+    """A loopback Azure Resource Manager with version 1 of ``fraud_model``."""
+    fake = FakeArm()
+    fake.register("fraud_model", "1")
+    await fake.start(tmp_path)
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def devops() -> AsyncIterator[FakeDevOps]:
+    """A loopback Azure DevOps with the YAML pipeline 42."""
+    async with FakeDevOps() as fake:
+        fake.add_pipeline(42, "deploy-model")
+        yield fake
 
 
 @pytest.fixture

@@ -8,18 +8,16 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import ClientSession
 from sqlalchemy import select, update
 
 from bot.cards.verbs import APPROVE
 from bot.store.engine import create_engine
 from bot.store.repository import utcnow
-from bot.store.tables import announcements, deployments
+from bot.store.tables import announcements, approvals, deployments
 from demo.devops import FakeDevOps
 from tests.conftest import RecordingConnector, bot_environment, free_port, installation, message
 from tests.identity import SigningKeys
@@ -94,13 +92,6 @@ class BotProcess:
         await self.session.close()
 
 
-@pytest.fixture
-async def devops() -> AsyncIterator[FakeDevOps]:
-    async with FakeDevOps() as fake:
-        fake.add_pipeline(42, "deploy-model")
-        yield fake
-
-
 async def deployment_rows(database_url: str) -> list[Any]:
     engine = create_engine(database_url)
     try:
@@ -114,12 +105,26 @@ async def status_is(database_url: str, status: str) -> bool:
     return [row.status for row in await deployment_rows(database_url)] == [status]
 
 
-async def let_the_lease_run_out(database_url: str) -> None:
-    """What waiting for the dead process's claim to expire would do, without the wait."""
+def process_environment(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a bot process under test: announcing, quiet, with ``settings``."""
+    env = bot_environment(database_url, **ANNOUNCING, **settings)
+    return env | {"PATH": os.environ.get("PATH", ""), "RELEASEBOT_LOG_LEVEL": "ERROR"}
+
+
+async def release_claims(database_url: str) -> int:
+    """What waiting for a dead process's claims to run out, and for the queued cards' next try,
+    would do, without the wait; how many cards are still to send."""
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:
             await connection.execute(update(deployments).values(claimed_until=None))
+            await connection.execute(update(approvals).values(card_claimed_until=None))
+            queued = await connection.execute(
+                update(announcements)
+                .where(announcements.c.status == "queued")
+                .values(claimed_until=None, next_attempt_at=utcnow())
+            )
+            return int(queued.rowcount)
     finally:
         await engine.dispose()
 
@@ -131,8 +136,7 @@ async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
     devops: FakeDevOps,
     database_url: str,
 ):
-    env = bot_environment(database_url, **ANNOUNCING, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
-    env |= {"PATH": os.environ.get("PATH", ""), "RELEASEBOT_LOG_LEVEL": "ERROR"}
+    env = process_environment(database_url, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
     try:
         await bot.start()
@@ -155,7 +159,7 @@ async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
         assert "Approved" in json.dumps(json.loads(answer)["value"])
         assert [row.status for row in await deployment_rows(database_url)] == ["requested"]
 
-        await let_the_lease_run_out(database_url)
+        await release_claims(database_url)
         await bot.start()
         await wait_until(lambda: status_is(database_url, "triggered"), within=10)
     finally:
@@ -174,10 +178,7 @@ async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_
     devops: FakeDevOps,
     database_url: str,
 ):
-    env = bot_environment(database_url, **ANNOUNCING) | {
-        "PATH": os.environ.get("PATH", ""),
-        "RELEASEBOT_LOG_LEVEL": "ERROR",
-    }
+    env = process_environment(database_url)
     bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
     try:
         await bot.start()
@@ -196,7 +197,7 @@ async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_
             exit_code = await bot.process.wait()
         sent_before_stop = len(connector.calls) - before
 
-        await let_the_announcements_fall_due(database_url)
+        await release_claims(database_url)
         await bot.start()
         await wait_until(lambda: len(connector.calls) - before == 5, within=15)
         await asyncio.sleep(0.5)
@@ -211,17 +212,3 @@ async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_
 
 def connector_card_title(call: Any) -> str:
     return str(call.body["attachments"][0]["content"]["body"][0]["text"])
-
-
-async def let_the_announcements_fall_due(database_url: str) -> None:
-    """What waiting for the queued cards' next try and claims would do, without the wait."""
-    engine = create_engine(database_url)
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                update(announcements)
-                .where(announcements.c.status == "queued")
-                .values(claimed_until=None, next_attempt_at=utcnow())
-            )
-    finally:
-        await engine.dispose()

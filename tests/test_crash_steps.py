@@ -5,38 +5,26 @@ nothing is done twice. One card per conversation, one pipeline run, one result."
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import update
 
 from bot.cards.verbs import APPROVE
 from bot.failpoints import STEPS
-from bot.store.engine import create_engine
-from bot.store.tables import announcements, approvals, deployments
 from demo.devops import FakeDevOps
-from tests.conftest import RecordingConnector, bot_environment, installation, message
+from tests.conftest import RecordingConnector, installation, message
 from tests.identity import SigningKeys
-from tests.test_announce import ANNOUNCING, sample
+from tests.test_announce import sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import card_text, execute_actions
-from tests.test_crash import BotProcess
+from tests.test_crash import BotProcess, process_environment, release_claims
 
 ANNOUNCED = "New version: sklearn_regression_model 20"
 APPROVERS = (
     ("00000000-0000-0000-0000-0000000000a1", "Ada"),
     ("00000000-0000-0000-0000-0000000000b2", "Bob"),
 )
-
-
-@pytest.fixture
-async def devops() -> AsyncIterator[FakeDevOps]:
-    async with FakeDevOps() as fake:
-        fake.add_pipeline(42, "deploy-model")
-        yield fake
 
 
 class CrashingBot:
@@ -75,24 +63,12 @@ class CrashingBot:
         self.crashed = True
         await self.current.session.close()
         self.current = self.healthy
-        await let_claims_run_out(self.database_url)  # as the dead process's leases would
+        await release_claims(self.database_url)  # as the dead process's leases would
         await self.current.start()
 
     async def close(self) -> None:
         await self.crashing.close()
         await self.healthy.close()
-
-
-async def let_claims_run_out(database_url: str) -> None:
-    """What waiting for a dead process's claims to run out would do, without the wait."""
-    engine = create_engine(database_url)
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(update(deployments).values(claimed_until=None))
-            await connection.execute(update(announcements).values(claimed_until=None))
-            await connection.execute(update(approvals).values(card_claimed_until=None))
-    finally:
-        await engine.dispose()
 
 
 def cards_titled(connector: RecordingConnector, title: str) -> list[Any]:
@@ -118,12 +94,9 @@ async def test_a_crash_after_each_step_loses_nothing_and_does_nothing_twice(
     devops: FakeDevOps,
     database_url: str,
 ):
-    env = bot_environment(
-        database_url,
-        **ANNOUNCING,
-        RELEASEBOT_DEPLOY_TARGET="pipeline:42",
-        RELEASEBOT_REQUIRED_APPROVALS="2",
-    ) | {"PATH": os.environ.get("PATH", ""), "RELEASEBOT_LOG_LEVEL": "ERROR"}
+    env = process_environment(
+        database_url, RELEASEBOT_DEPLOY_TARGET="pipeline:42", RELEASEBOT_REQUIRED_APPROVALS="2"
+    )
     bot = CrashingBot(step, env, jwks_server, devops.organization_url, signing_keys)
     try:
         await bot.start()

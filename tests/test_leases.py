@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,15 +29,6 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     await upgrade(engine)
     yield Store(engine)
     await engine.dispose()
-
-
-@pytest.fixture
-async def arm(tmp_path: Path) -> AsyncIterator[FakeArm]:
-    fake = FakeArm()
-    fake.register("fraud_model", "1")
-    await fake.start(tmp_path)
-    yield fake
-    await fake.close()
 
 
 async def test_a_lease_has_one_holder_until_it_runs_out_or_is_given_back(store: Store):

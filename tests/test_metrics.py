@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp import ClientSession
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,13 +33,6 @@ def grew(
 ) -> float:
     key = (name, tuple(sorted(labels.items())))
     return after.get(key, 0.0) - before.get(key, 0.0)
-
-
-@pytest.fixture
-async def devops() -> AsyncIterator[FakeDevOps]:
-    async with FakeDevOps() as fake:
-        fake.add_pipeline(42, "deploy-model")
-        yield fake
 
 
 async def test_metrics_count_the_flow_from_event_to_result(start_bot, devops: FakeDevOps):

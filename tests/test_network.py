@@ -45,22 +45,6 @@ PROXY_USER, PROXY_PASSWORD = "svc-releasebot", "pr0xy-Secret-77"
 
 
 @pytest.fixture
-async def devops() -> AsyncIterator[FakeDevOps]:
-    async with FakeDevOps() as fake:
-        fake.add_pipeline(42, "deploy-model")
-        yield fake
-
-
-@pytest.fixture
-async def arm(tmp_path: Path) -> AsyncIterator[FakeArm]:
-    fake = FakeArm()
-    fake.register("fraud_model", "1")
-    await fake.start(tmp_path)
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 def authority(tmp_path: Path) -> CertificateAuthority:
     return CertificateAuthority(tmp_path)
 

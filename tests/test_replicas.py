@@ -5,24 +5,19 @@ run, and a replica killed (SIGKILL) with cards still to send loses none of them.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import update
 
 from bot.cards.verbs import APPROVE
-from bot.store.engine import create_engine
-from bot.store.repository import utcnow
-from bot.store.tables import announcements
 from demo.devops import FakeDevOps
-from tests.conftest import CONVERSATIONS, RecordingConnector, bot_environment, installation, message
+from tests.conftest import CONVERSATIONS, RecordingConnector, installation, message
 from tests.identity import SigningKeys
-from tests.test_announce import ANNOUNCING, sample
+from tests.test_announce import sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import execute_actions
-from tests.test_crash import BotProcess
+from tests.test_crash import BotProcess, process_environment, release_claims
 
 pytestmark = pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)
 SCOPES = ("channel", "groupChat", "personal")
@@ -30,18 +25,10 @@ ANNOUNCED = "New version: sklearn_regression_model "
 
 
 @pytest.fixture
-async def devops() -> AsyncIterator[FakeDevOps]:
-    async with FakeDevOps() as fake:
-        fake.add_pipeline(42, "deploy-model")
-        yield fake
-
-
-@pytest.fixture
 async def replicas(
     jwks_server: str, signing_keys: SigningKeys, devops: FakeDevOps, database_url: str
 ) -> AsyncIterator[list[BotProcess]]:
-    env = bot_environment(database_url, **ANNOUNCING, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
-    env |= {"PATH": os.environ.get("PATH", ""), "RELEASEBOT_LOG_LEVEL": "ERROR"}
+    env = process_environment(database_url, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     bots = [BotProcess(env, jwks_server, devops.organization_url, signing_keys) for _ in SCOPES]
     try:
         await bots[0].start()  # the first migrates the database; the others find it migrated
@@ -69,21 +56,6 @@ async def subscribe_everywhere(bots: list[BotProcess], connector: RecordingConne
         await bot.post_activity(
             message(connector.url, "subscribe sklearn_*", scope=scope), connector.url
         )
-
-
-async def make_due(database_url: str) -> int:
-    """What waiting for the queued cards' next try would do, without the wait; how many."""
-    engine = create_engine(database_url)
-    try:
-        async with engine.begin() as connection:
-            released = await connection.execute(
-                update(announcements)
-                .where(announcements.c.status == "queued")
-                .values(claimed_until=None, next_attempt_at=utcnow())
-            )
-            return int(released.rowcount)
-    finally:
-        await engine.dispose()
 
 
 async def test_three_replicas_send_each_card_once_and_start_one_run_for_100_clicks(
@@ -145,7 +117,7 @@ async def test_a_replica_killed_with_cards_to_send_loses_none(
     await wait_until(lambda: len(connector.refused) == 3)  # it tried, and must try again later
     dying.kill()
     await dying.wait()
-    orphaned = await make_due(database_url)
+    orphaned = await release_claims(database_url)
     await wait_until(lambda: len(announced(connector)) == 3, within=20)
     await asyncio.sleep(0.5)
 
