@@ -32,7 +32,6 @@ from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
 from bot.pipelines.deployer import Deployer
 from bot.pipelines.dispatcher import DeploymentWorker
 from bot.pipelines.servicehooks import HookHint, ServiceHookEndpoint
-from bot.ratelimit import RateLimiter
 from bot.registry.azureml import (
     ModelRegistry,
     default_credential,
@@ -46,6 +45,7 @@ from bot.store.approvals import ApprovalStore, Decision
 from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
+from bot.store.ratebook import rate_limiter
 from bot.store.repository import Store
 from bot.web import (
     MessageEndpoint,
@@ -87,7 +87,7 @@ async def create_app(
     await upgrade(engine)
     store = Store(engine, settings.policy_defaults())
     connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
-    channel = AgentsChannel(adapter, settings.bot_client_id, RateLimiter())
+    channel = AgentsChannel(adapter, settings.bot_client_id, rate_limiter(engine))
     studio = settings.cloud.studio
     sender = OutboxSender(store, channel, studio=studio)
     cards = CardSync(ApprovalStore(engine), channel, studio=studio)

@@ -62,27 +62,32 @@ async def main() -> None:
         async with ClientSession() as session:
             base, process = await start_bot(session, ours(microsoft), bot_environment(data))
             try:
-                total = await announce_everywhere(session, base, microsoft)
+                total = await announce_everywhere(session, [(base, "fanout-model")], microsoft)
                 await asyncio.sleep(SETTLE_SECONDS)  # anything sent twice would show up by now
             finally:
                 await stop_bot(process)
     await microsoft.stop()
-    delivered = Counter(conversation for _, conversation, _ in microsoft.cards)
     print(f"total: {total:.2f} s")
     print(f"ratio: {total / FLOOR_SECONDS:.3f}")
+    print_deliveries(microsoft, refusals)
+
+
+def print_deliveries(microsoft: Microsoft, refusals: TeamsLikeRefusals) -> None:
+    """Print the lost and duplicated cards, and the refused calls."""
+    delivered = Counter(conversation for _, conversation, _ in microsoft.cards)
     print(f"lost: {CONVERSATIONS - len(delivered)} cards")
     print(f"duplicated: {sum(count - 1 for count in delivered.values())} cards")
     print(f"throttled: {microsoft.refused} calls")
     print(f"rate_violations: {refusals.violations} calls")
 
 
-async def announce_everywhere(session: ClientSession, base: str, microsoft: Microsoft) -> float:
-    """Push one version; seconds until every conversation has its card (or 5 minutes)."""
+async def announce_everywhere(
+    session: ClientSession, deliveries: list[tuple[str, str]], microsoft: Microsoft
+) -> float:
+    """Push version 1 of each model to its bot's base URL, all at once; seconds until every
+    conversation has its card (or 5 minutes)."""
     started = time.perf_counter()
-    url = f"{base}/api/events/azureml?secret={EVENT_SECRET}"
-    async with session.post(url, json=model_registered("fanout-model", 1)) as response:
-        if response.status != 200:
-            raise RuntimeError(f"the event was refused: {response.status}")
+    await asyncio.gather(*(push(session, base, model) for base, model in deliveries))
     deadline = started + 300
     while len({conversation for _, conversation, _ in microsoft.cards}) < CONVERSATIONS:
         if time.perf_counter() > deadline:
@@ -93,6 +98,14 @@ async def announce_everywhere(session: ClientSession, base: str, microsoft: Micr
         except TimeoutError:
             continue
     return max(arrival for arrival, _, _ in microsoft.cards) - started
+
+
+async def push(session: ClientSession, base: str, model: str) -> None:
+    """Deliver the Event Grid event of ``model`` version 1 to the bot at ``base``."""
+    url = f"{base}/api/events/azureml?secret={EVENT_SECRET}"
+    async with session.post(url, json=model_registered(model, 1)) as response:
+        if response.status != 200:
+            raise RuntimeError(f"the event was refused: {response.status}")
 
 
 if __name__ == "__main__":

@@ -166,10 +166,16 @@ async def stop_bot(process: asyncio.subprocess.Process) -> None:
 
 
 async def seed_subscribers(
-    data_dir: str, microsoft: Microsoft, count: int, pattern: str, url: str | None = None
+    data_dir: str,
+    microsoft: Microsoft,
+    count: int,
+    pattern: str,
+    *,
+    url: str | None = None,
+    models: int | None = None,
 ) -> None:
     """``count`` Teams channels in the store (the SQLite one of ``data_dir``, else ``url``),
-    each subscribed to ``pattern`` ({n}: its number)."""
+    each subscribed to ``pattern`` ({n}: its number, modulo ``models`` if given)."""
     engine = create_engine(url or database_url(data_dir))
     await upgrade(engine)
     store = Store(engine)
@@ -198,7 +204,7 @@ async def seed_subscribers(
         ref, _ = await store.save_conversation(info)
         await store.add_subscription(
             ref,
-            pattern.format(n=number),
+            pattern.format(n=number % models if models else number),
             source=None,
             tags={},
             created_by=None,

@@ -15,7 +15,7 @@ from multidict import MultiMapping
 
 from bot.cards import CARD_CONTENT_TYPE, Card
 from bot.network import network_problem
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import Limiter
 from bot.store.repository import utcnow
 
 
@@ -59,7 +59,7 @@ class AgentsChannel:
     """The Channel on the Agents SDK: a proactive turn per message (continue_conversation),
     each message within Teams' rate limits."""
 
-    def __init__(self, adapter: CloudAdapter, app_id: str, limiter: RateLimiter) -> None:
+    def __init__(self, adapter: CloudAdapter, app_id: str, limiter: Limiter) -> None:
         self._adapter = adapter
         self._app_id = app_id
         self._limiter = limiter

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Protocol
 
 Window = tuple[int, float]
 """At most ``count`` messages per ``seconds``."""
@@ -19,10 +20,20 @@ APP_WINDOWS: tuple[Window, ...] = ((50, 1.05),)
 PRUNE_EVERY = 1024  # bookings between sweeps of idle conversations' history
 
 
+class Limiter(Protocol):
+    """Paces messages to Teams."""
+
+    async def acquire(self, conversation: Hashable) -> None:
+        """Return once a message to ``conversation`` is within every limit (and book it)."""
+        ...
+
+
 class RateLimiter:
     """Waits until one more message fits every window of its conversation and of the app.
 
-    Single event loop: the check and the booking happen without an await in between.
+    For one process (the SQLite store); replicas share theirs through PostgreSQL
+    (:class:`bot.store.ratebook.SharedRateLimiter`). Single event loop: the check and the
+    booking happen without an await in between.
     """
 
     def __init__(
@@ -46,8 +57,8 @@ class RateLimiter:
         while True:
             now = self._clock()
             wait = max(
-                _wait(self._app, self._app_windows, now),
-                _wait(sent, self._conversation_windows, now),
+                window_wait(self._app, self._app_windows, now),
+                window_wait(sent, self._conversation_windows, now),
             )
             if wait <= 0:
                 self._app.append(now)
@@ -67,8 +78,9 @@ class RateLimiter:
             del self._conversations[conversation]
 
 
-def _wait(sent: deque[float], windows: tuple[Window, ...], now: float) -> float:
-    """Seconds until one more message fits all ``windows``, given the times in ``sent``."""
+def window_wait(sent: deque[float], windows: tuple[Window, ...], now: float) -> float:
+    """Seconds until one more message fits all ``windows``, given the times in ``sent`` (oldest
+    first; those beyond the longest window are dropped)."""
     longest = max(seconds for _, seconds in windows)
     while sent and now - sent[0] >= longest:
         sent.popleft()

@@ -176,6 +176,17 @@ leases = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
+rate_bookings = Table(
+    "rate_bookings",
+    metadata,
+    # One row per message to Teams, in the database's clock, while a window may still count it:
+    # scope "app" for the app-wide limit, "conversation:<hash>" for the conversation's limits.
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(48), nullable=False),
+    Column("booked_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_rate_bookings_scope_booked_at", rate_bookings.c.scope, rate_bookings.c.booked_at)
+
 approvals = Table(
     "approvals",
     metadata,
