@@ -16,6 +16,7 @@ from datetime import timedelta
 from bot.cards import adaptive_card, text_block
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card, status_section
 from bot.channel import Channel, DeliveryError
+from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.outbox import GONE, backoff
 from bot.store.approvals import ApprovalRecord, ApprovalStore, Decision
@@ -126,6 +127,7 @@ class CardSync:
         card = adaptive_card([text_block(title, weight="Bolder"), status_section(t, record)])
         await self._channel.reply_card(record.reference, record.activity_id, card)
         await self._approvals.result_reported(deployment.id)
+        reached("result_posted")
 
     async def _undelivered(self, record: ApprovalRecord, error: DeliveryError) -> None:
         failures = self._failures.get(record.id, 0) + 1

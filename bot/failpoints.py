@@ -9,11 +9,14 @@ import os
 CRASH_AT = os.environ.get("RELEASEBOT_TEST_CRASH_AT", "")
 STEPS = (
     "event_received",
-    "version_stored",
+    "version_stored",  # the version and its announcements: one transaction
+    "announcement_queued",  # handed to the sender, not sent yet
+    "card_sent",
     "approval_recorded",
     "quorum",
     "devops_called",
     "run_recorded",
+    "result_posted",
 )
 
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card
 from bot.channel import Channel, DeliveryError
+from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
 from bot.metrics import CARD_SEND_SECONDS, CARDS
@@ -135,6 +136,7 @@ class OutboxSender:
             await self._undelivered(item, error)
             return
         await self._store.mark_announced(item.id, activity_id)
+        reached("card_sent")
         CARDS.labels(outcome="sent").inc()
 
     async def _undelivered(self, item: PendingAnnouncement, error: DeliveryError) -> None:

@@ -130,6 +130,7 @@ class EventGridEndpoint:
                 len(recorded.claimed),
             )
         self.sender.dispatch(recorded.claimed)
+        reached("announcement_queued")
 
 
 async def with_creators(
