@@ -3,6 +3,7 @@
 #   docker build -t model-release-bot .            (podman/buildah: add --format docker, or the
 #                                                   HEALTHCHECK is dropped from the OCI image)
 #   docker run -d -p 3978:3978 --env-file .env -v releasebot-data:/app/data model-release-bot
+# Pin it by digest for reproducible builds: --build-arg BASE=debian:bookworm-slim@sha256:...
 ARG BASE=debian:bookworm-slim
 
 # --- builder: a venv with exactly the pinned, hashed runtime dependencies ---
@@ -51,7 +52,6 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 LABEL org.opencontainers.image.title="model-release-bot" \
       org.opencontainers.image.description="Microsoft Teams chat-ops bot: announce new Azure ML model versions, approve them in Teams, deploy through Azure DevOps." \
-      org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.licenses="MIT"
 
 # The default store, sqlite+aiosqlite:///data/releasebot.db, is /app/data/releasebot.db.

@@ -57,7 +57,9 @@ from bot.web import (
 
 log = logging.getLogger("releasebot")
 
-SHUTDOWN_GRACE_SECONDS = 10
+# What is in flight gets this long after SIGTERM, all workers at once: within the 10 s that
+# Docker and Kubernetes wait before SIGKILL. What is not done by then stays queued.
+SHUTDOWN_GRACE_SECONDS = 8
 STORE = web.AppKey("store", Store)
 """The app's store, for tools and tests that look at what the bot recorded."""
 TokenProviderFactory = Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
@@ -137,9 +139,11 @@ async def create_app(
     async def stop_workers(_app: web.Application) -> None:
         for worker in workers[3:]:  # the poller stops at once; the others finish what they do
             worker.cancel()
-        await deployments.stop(grace=SHUTDOWN_GRACE_SECONDS)
-        await cards.stop(grace=SHUTDOWN_GRACE_SECONDS)
-        await sender.stop(grace=SHUTDOWN_GRACE_SECONDS)
+        await asyncio.gather(
+            deployments.stop(grace=SHUTDOWN_GRACE_SECONDS),
+            cards.stop(grace=SHUTDOWN_GRACE_SECONDS),
+            sender.stop(grace=SHUTDOWN_GRACE_SECONDS),
+        )
         await client_factory.close()
         if devops is not None:
             await devops.close()

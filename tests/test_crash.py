@@ -193,7 +193,7 @@ async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_
         )
         assert bot.process is not None
         bot.process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(10):  # Docker's and Kubernetes' wait before SIGKILL
             exit_code = await bot.process.wait()
         sent_before_stop = len(connector.calls) - before
 
