@@ -16,7 +16,7 @@ from bot.ratelimit import RateLimiter
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
-from bot.store.tables import announcements
+from bot.store.tables import announcements, approvals
 from tests.conftest import BotUnderTest, installation
 from tests.test_announce import ANNOUNCING, post_events, sample
 from tests.test_store import conversation
@@ -228,6 +228,26 @@ async def test_on_postgresql_a_claim_skips_rows_another_replica_has_locked(datab
 
     assert len(claimed) == 2
     assert locked_id not in {item.id for item in claimed}
+    await store.engine.dispose()
+
+
+@pytest.mark.both_stores
+async def test_only_the_first_sender_to_mark_a_card_sent_sets_the_cards_activity(database_url):
+    store = await queued_store(database_url, versions=1)
+    (item,) = await store.claim_announcements(1, timedelta(0))  # a claim that has run out
+
+    await store.mark_announced(item.id, "first-activity")
+    await store.mark_announced(item.id, "late-activity")  # a sender whose claim ran out
+
+    async with store.engine.connect() as connection:
+        activities = (
+            await connection.execute(
+                select(announcements.c.activity_id, approvals.c.activity_id).join_from(
+                    announcements, approvals, approvals.c.announcement_id == announcements.c.id
+                )
+            )
+        ).one()
+    assert tuple(activities) == ("first-activity", "first-activity")
     await store.engine.dispose()
 
 

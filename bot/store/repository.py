@@ -402,15 +402,18 @@ class Store:
 
     async def mark_announced(self, announcement_id: int, activity_id: str) -> None:
         """The connector accepted the card: remember the activity id for later updates, on the
-        announcement and on the approval its card asks for."""
+        announcement and on the approval its card asks for (unless another sender, whose claim
+        came after ours ran out, was first: its card is the one updated later)."""
         async with self.engine.begin() as connection:
-            await _finish(
+            first = await _finish(
                 connection,
                 announcement_id,
                 status="sent",
                 activity_id=activity_id,
                 sent_at=utcnow(),
             )
+            if not first:
+                return
             await connection.execute(
                 update(approvals)
                 .where(approvals.c.announcement_id == announcement_id)
@@ -529,12 +532,14 @@ class Store:
             )
 
 
-async def _finish(connection: AsyncConnection, announcement_id: int, **values: Any) -> None:
-    await connection.execute(
+async def _finish(connection: AsyncConnection, announcement_id: int, **values: Any) -> bool:
+    """Set the final state of a queued announcement; False if it was no longer queued."""
+    finished = await connection.execute(
         update(announcements)
         .where(announcements.c.id == announcement_id, announcements.c.status == "queued")
         .values(claimed_until=None, **values)
     )
+    return bool(finished.rowcount)
 
 
 def _conversation_values(info: ConversationInfo) -> dict[str, Any]:
