@@ -1,6 +1,7 @@
 """Who registered a pushed version: an Event Grid event does not say, so the bot asks the workspace
 (the real azure-ai-ml client against the loopback ARM) before it announces; when it cannot, the
-version is announced anyway and a later poll fills the creator in. No self-approval holds either way.
+version is announced anyway and a later poll fills the creator in, on the card too. No
+self-approval holds either way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bot.store.tables import model_versions
 from demo.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
 from tests.test_announce import ANNOUNCING, announcement_cards, post_events, sample
-from tests.test_approve import ALICE, BOB, click, wait_until
+from tests.test_approve import ALICE, BOB, click, wait_for_update, wait_until
 from tests.test_chat_commands import card_text, execute_actions
 from tests.test_outbox import RecordingChannel
 from tests.test_poller import until_polled
@@ -135,6 +136,8 @@ async def test_when_the_credential_fails_the_version_is_announced_and_the_first_
 
     assert await stored_creator(bot) == "alice@contoso.com"
     assert len(announcement_cards(bot)) == 1
+    # The card already in Teams is updated in place with who registered the version.
+    await wait_for_update(bot, "Registered by\nalice@contoso.com", within=10)
     bot.connector.upns = {"29:alice": "alice@contoso.com", "29:bob": "bob@contoso.com"}
     await assert_no_self_approval(bot, card)
 
@@ -161,6 +164,7 @@ async def test_when_the_workspace_fails_the_event_is_not_held_and_a_later_poll_f
 
     assert await stored_creator(bot) == ALICE
     assert len(announcement_cards(bot)) == 1
+    await wait_for_update(bot, f"Registered by\n{ALICE}", within=10)
     await assert_no_self_approval(bot, card)
 
 

@@ -274,8 +274,7 @@ class Store:
             )
             row = inserted.first()
             if row is None:
-                if version.created_by is not None:
-                    await connection.execute(_FILL_IN_CREATOR, _creator_values(version))
+                await _fill_in_creators(connection, [version])
                 return RecordedVersion(new=False)
             targets = await _matching_conversations(connection, version)
             if not targets:
@@ -464,7 +463,6 @@ class Store:
         if not versions:
             return
         now = utcnow()
-        creators = [_creator_values(version) for version in versions if version.created_by]
         async with self.engine.begin() as connection:
             await connection.execute(
                 self._insert(model_versions)
@@ -476,8 +474,7 @@ class Store:
                 )
                 .on_conflict_do_nothing()
             )
-            if creators:
-                await connection.execute(_FILL_IN_CREATOR, creators)
+            await _fill_in_creators(connection, versions)
 
     async def watermarks(self, source_kind: str, source_name: str) -> dict[str, str] | None:
         """The latest version seen per model of a source; None until the source is baselined."""
@@ -530,6 +527,26 @@ class Store:
                 .values(source_kind=source_kind, source_name=source_name, baselined_at=utcnow())
                 .on_conflict_do_nothing()
             )
+
+
+async def _fill_in_creators(connection: AsyncConnection, versions: list[ModelVersion]) -> None:
+    """Fill in who registered the known ``versions`` stored without it, and have the cards
+    already posted for them shown anew, now with "Registered by"."""
+    filled = []
+    for version in versions:
+        if version.created_by is None:
+            continue
+        version_id = await connection.scalar(
+            _FILL_IN_CREATOR.returning(model_versions.c.id), _creator_values(version)
+        )
+        if version_id is not None:
+            filled.append(version_id)
+    if filled:
+        await connection.execute(
+            update(approvals)
+            .where(approvals.c.model_version_id.in_(filled), approvals.c.activity_id.is_not(None))
+            .values(card_revision=approvals.c.card_revision + 1)
+        )
 
 
 async def _finish(connection: AsyncConnection, announcement_id: int, **values: Any) -> bool:
