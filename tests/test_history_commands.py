@@ -127,8 +127,10 @@ async def deployed(
     hours_ago: float,
     run: int,
     status: str = "finished",
+    target: str = "pipeline:42",
 ) -> None:
-    """A deployment of ``version`` that ended ``hours_ago`` (approved in ``conversation``)."""
+    """A deployment of ``version`` to ``target`` that ended ``hours_ago`` (approved in
+    ``conversation``)."""
     ended = utcnow() - timedelta(hours=hours_ago)
     async with bot.server.app[STORE].engine.begin() as connection:
         model_version_id = await connection.scalar(
@@ -137,7 +139,7 @@ async def deployed(
             )
         )
         approval = new_approval_values(
-            conversation, model_version_id, Policy(), "pipeline:42", kind="deploy", now=ended
+            conversation, model_version_id, Policy(), target, kind="deploy", now=ended
         ) | {"state": "approved", "decided_at": ended}
         approval_id = (
             await connection.execute(insert(approvals).values(approval).returning(approvals.c.id))
@@ -147,7 +149,7 @@ async def deployed(
                 approval_id=approval_id,
                 model_version_id=model_version_id,
                 deployment_key=f"mrb-test-{run}",
-                target="pipeline:42",
+                target=target,
                 requested_by="Alice",
                 status=status,
                 run_status=run_status,
@@ -608,6 +610,26 @@ async def test_rollback_skips_redeployments_of_the_current_version(start_bot):
     card = await bot.say(f"rollback {MODEL}", scope="channel")
 
     assert f"Rollback request: {MODEL} back to 20" in card_text(card)
+
+
+async def test_rollback_reverts_the_target_deployed_last_to_its_own_previous_version(start_bot):
+    # This conversation deploys to release:9; the model is also deployed by pipeline:42 (20
+    # then 21, the latest) and release:7 (19, in between).
+    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="release:9")
+    await announce(bot, 19)
+    group = await deploy_history(bot)
+    await deployed(bot, group, "19", "succeeded", hours_ago=10, run=11, target="release:7")
+    await deployed(bot, group, "21", "succeeded", hours_ago=2, run=12)
+
+    card = await bot.say(f"rollback {MODEL}", scope="channel")
+
+    assert f"Rollback request: {MODEL} back to 20" in card_text(card)
+    row = (await rows(bot, approvals))[-1]
+    assert (row.kind, row.model_version_id, row.target) == (
+        "rollback",
+        await version_id(bot, "20"),
+        "pipeline:42",
+    )
 
 
 @pytest.mark.parametrize(

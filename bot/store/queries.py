@@ -196,13 +196,15 @@ class ModelReleases:
             ).first()
             if row is None:
                 return await _not_found(connection, name, version, source)
-            return await self._request(connection, conversation_ref, row, "deploy", requester)
+            return await self._request(
+                connection, conversation_ref, row, "deploy", requester=requester
+            )
 
     async def request_rollback(
         self, conversation_ref: int, name: str, *, requester: Person | None
     ) -> ApprovalRequest | NoRollback:
-        """Ask this conversation to approve deploying again the version whose successful
-        deployment came before the one deployed now."""
+        """Ask this conversation to approve deploying again, to the target of the deployment
+        that succeeded last, the version that succeeded there before it."""
         async with self.engine.begin() as connection:
             current = await _current(connection, name)
             if current is None:
@@ -215,7 +217,14 @@ class ModelReleases:
                     select(model_versions).where(model_versions.c.id == previous)
                 )
             ).one()
-            return await self._request(connection, conversation_ref, row, "rollback", requester)
+            return await self._request(
+                connection,
+                conversation_ref,
+                row,
+                "rollback",
+                requester=requester,
+                target=current.deployment.target,
+            )
 
     async def card_posted(self, approval_id: int, activity_id: str) -> None:
         """The card of a requested approval is in Teams: the card sync updates it from now on.
@@ -233,8 +242,12 @@ class ModelReleases:
         conversation_ref: int,
         version_row: Row[Any],
         kind: str,
+        *,
         requester: Person | None,
+        target: str | None = None,
     ) -> ApprovalRequest:
+        """Ask for the approval of ``version_row`` here (or find the one pending), under this
+        conversation's policy, deploying to ``target`` or else the conversation's target."""
         now = utcnow()
         pending = (
             await connection.execute(
@@ -254,12 +267,14 @@ class ModelReleases:
         audience = (
             await _matching_conversations(connection, model_version(version_row._mapping))
         ).get(conversation_ref)
-        policy, target = resolve(audience.policy if audience else PolicyOverrides(), self.defaults)
+        policy, own_target = resolve(
+            audience.policy if audience else PolicyOverrides(), self.defaults
+        )
         values = new_approval_values(
             conversation_ref,
             version_row.id,
             policy,
-            target,
+            target or own_target,
             kind=kind,
             requested_by=requester,
             now=now,
@@ -342,8 +357,8 @@ async def _newer_than(
 
 
 async def _previous(connection: AsyncConnection, name: str, current: Deployed) -> int | None:
-    """The version of the last fully successful deployment that ended before the current one,
-    of another version than the current one."""
+    """The version of the last fully successful deployment to the current one's target that
+    ended before it, of another version than the current one."""
     ended = current.ended_at
     return await connection.scalar(
         select(deployments.c.model_version_id)
@@ -351,6 +366,7 @@ async def _previous(connection: AsyncConnection, name: str, current: Deployed) -
         .where(
             _named(name),
             deployments.c.run_status == "succeeded",
+            deployments.c.target == current.deployment.target,
             deployments.c.model_version_id != current.version_id,
             or_(
                 _ended() < ended, and_(_ended() == ended, deployments.c.id < current.deployment.id)
