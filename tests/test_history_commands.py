@@ -20,7 +20,7 @@ from bot.store.queries import DecisionSummary, VersionHistory
 from bot.store.repository import new_approval_values, utcnow
 from bot.store.tables import approval_audit, approvals, conversations, deployments, model_versions
 from dialogs.approval import ApprovalState, Policy
-from tests.conftest import CONVERSATIONS, USER_ID, BotUnderTest
+from tests.conftest import CONVERSATIONS, USER_ID, BotUnderTest, message
 from tests.test_approve import BOB, announce, click, start
 from tests.test_chat_commands import card_text, execute_actions
 
@@ -343,6 +343,18 @@ async def test_deploy_twice_after_a_decision_makes_one_request(start_bot):
     assert len(ids) == 1
     assert [row.kind for row in await rows(bot, approvals)] == ["announce", "deploy"]
     assert [row.action for row in await rows(bot, approval_audit)] == ["reject", "request"]
+
+
+@pytest.mark.both_stores
+async def test_concurrent_deploy_commands_make_one_request(start_bot):
+    bot = await start(start_bot)
+    await decide(bot, REJECT, {"approvalId": await announce(bot, 20), "reason": "not yet"})
+    command = message(bot.connector.url, f"deploy {MODEL} 20", scope="channel")
+
+    answers = await asyncio.gather(*(bot.post(command) for _ in range(10)))
+
+    assert {status for status, _ in answers} == {202}
+    assert [row.kind for row in await rows(bot, approvals)] == ["announce", "deploy"]
 
 
 async def test_deploy_takes_the_newest_received_source_unless_one_is_named(start_bot):

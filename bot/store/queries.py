@@ -248,6 +248,13 @@ class ModelReleases:
     ) -> ApprovalRequest:
         """Ask for the approval of ``version_row`` here (or find the one pending), under this
         conversation's policy, deploying to ``target`` or else the conversation's target."""
+        # A write first, so that concurrent requests for this version wait for each other before
+        # they look for a pending approval: a row lock on PostgreSQL, the write lock on SQLite.
+        await connection.execute(
+            update(model_versions)
+            .where(model_versions.c.id == version_row.id)
+            .values(id=model_versions.c.id)
+        )
         now = utcnow()
         pending = (
             await connection.execute(
