@@ -8,6 +8,8 @@ SDK's own path.
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from microsoft_agents.activity import Activity, ResourceResponse, RoleTypes
 from microsoft_agents.hosting.core import (
@@ -17,7 +19,11 @@ from microsoft_agents.hosting.core import (
     TurnContext,
 )
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
-from microsoft_agents.hosting.core.connector.client import UserTokenClient
+from microsoft_agents.hosting.core.connector.client import (
+    UserTokenClient,
+    connector_client,
+    user_token_client,
+)
 from microsoft_agents.hosting.core.connector.client.connector_client import (
     ConversationsOperations,
 )
@@ -28,6 +34,25 @@ from bot.cloud import CLOUDS, Cloud, CloudName
 from bot.network import ssl_context
 
 CONNECTOR_TIMEOUT = ClientTimeout(total=30, connect=10)
+
+# Every client's constructor asks importlib.metadata for the SDK's version, for its User-Agent,
+# even when the session has one; it searches every installed package each time (a tenth of a
+# chat turn), for an answer that cannot change while the process runs.
+for _module in (connector_client, user_token_client):
+    _module.get_product_info = functools.cache(_module.get_product_info)  # type: ignore[attr-defined]
+
+
+class SharedUserTokenClient(UserTokenClient):
+    """The SDK's user-token client, shared by the turns: the SDK closes it after each turn, so
+    only :meth:`close_session` closes it."""
+
+    @override
+    async def close(self) -> None:
+        """Stay open for the next turn."""
+
+    async def close_session(self) -> None:
+        """Close the HTTP session (at shutdown)."""
+        await super().close()
 
 
 class PooledClientFactory(RestChannelServiceClientFactory):
@@ -48,6 +73,7 @@ class PooledClientFactory(RestChannelServiceClientFactory):
         self._ca_bundle = ca_bundle
         self._cloud = cloud
         self._pool: TCPConnector | None = None
+        self._user_tokens: SharedUserTokenClient | None = None
 
     @override
     async def create_connector_client(
@@ -92,11 +118,15 @@ class PooledClientFactory(RestChannelServiceClientFactory):
     async def create_user_token_client(
         self, context: TurnContext, claims_identity: ClaimsIdentity, use_anonymous: bool = False
     ) -> UserTokenClient:
-        """The SDK's, except outside the public cloud: there the SDK would ask for a token of the
-        public Bot Framework on every turn, and fail. The bot signs no user in: no token."""
-        if self._cloud.name is CloudName.PUBLIC:
-            return await super().create_user_token_client(context, claims_identity, use_anonymous)
-        return UserTokenClient(self._cloud.oauth_url, "", app_id=claims_identity.get_app_id())
+        """One client, without a token, for every turn: the bot signs no user in. The SDK's makes
+        a new one per turn (a token of the Bot Framework's token service, an HTTP session and a
+        read of its package metadata: a fifth of a chat turn's time), and outside the public
+        cloud asks the public Bot Framework for its token, and fails."""
+        if self._user_tokens is None:
+            self._user_tokens = SharedUserTokenClient(
+                self._cloud.oauth_url, "", app_id=claims_identity.get_app_id()
+            )
+        return self._user_tokens
 
     def _shared_pool(self) -> TCPConnector:
         # Made on first use, inside the running event loop.
@@ -110,6 +140,8 @@ class PooledClientFactory(RestChannelServiceClientFactory):
         """Close the pooled connections (at shutdown)."""
         if self._pool is not None:
             await self._pool.close()
+        if self._user_tokens is not None:
+            await self._user_tokens.close_session()
 
 
 class ConversationsWithoutNulls(ConversationsOperations):

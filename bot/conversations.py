@@ -56,10 +56,10 @@ class ConversationDirectory:
 
     async def remember(self, activity: Activity) -> int:
         """Refresh the stored reference of a conversation that is talking to us; its id."""
-        info = _required_info(activity)
-        known = self._known.get(info.key)
-        if known is not None and known[0] == _fingerprint(activity):
-            return known[1]
+        fingerprint = _fingerprint(activity)
+        known = self._known.get(_key(fingerprint))
+        if known is not None and known[0] == fingerprint:
+            return known[1]  # without building the reference: most turns end here
         conversation_ref, _ = await self.install(activity)
         return conversation_ref
 
@@ -87,15 +87,21 @@ def _required_info(activity: Activity) -> ConversationInfo:
     return info
 
 
+def _key(fingerprint: Fingerprint) -> tuple[str, str]:
+    """The conversation's key in the store, from its fingerprint."""
+    return str(fingerprint[2]), str(fingerprint[3])
+
+
 def _fingerprint(activity: Activity) -> Fingerprint:
     """The raw fields a stored reference is made of: cheap to compare on every turn."""
     conversation, bot, user = activity.conversation, activity.recipient, activity.from_property
-    assert conversation is not None  # noqa: S101 - checked by _required_info
+    if conversation is None or not conversation.id:  # the HTTP layer refuses such activities
+        raise ValueError("activity names no conversation")
     shared = conversation.conversation_type in ("channel", "groupChat")
     return (
         activity.service_url,
         activity.locale,
-        str(activity.channel_id),
+        str(activity.channel_id or ""),
         _THREAD_SUFFIX.sub("", conversation.id),
         conversation.conversation_type,
         conversation.name,

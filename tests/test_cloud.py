@@ -161,6 +161,27 @@ async def test_outside_the_public_cloud_the_bot_asks_for_tokens_of_that_clouds_b
     ]
 
 
+async def test_a_turn_asks_only_for_the_connectors_token_the_bot_signs_no_user_in(
+    start_bot, monkeypatch
+):
+    asked: list[Any] = []
+    stub = StubTokenProvider.get_access_token
+
+    async def recording(self: Any, audience: str, *args: Any) -> str:
+        asked.append(audience)
+        return await stub(self, audience, *args)
+
+    monkeypatch.setattr(StubTokenProvider, "get_access_token", recording)
+    bot = await start_bot()
+
+    for _ in range(2):
+        status, _ = await bot.post(message(bot.connector.url, "help"))
+        assert status == 202
+
+    assert len(bot.connector.calls) == 2
+    assert asked == ["https://api.botframework.com"] * 2  # no user-token service token per turn
+
+
 async def test_readyz_names_the_cloud(start_bot):
     bot = await start_bot(RELEASEBOT_CLOUD="usgov")
 
