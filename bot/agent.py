@@ -35,7 +35,7 @@ from bot.cards import (
     subscriptions_card,
     unsubscribed_card,
 )
-from bot.cards.announcement import PUBLIC_STUDIO, approval_card
+from bot.cards.announcement import PUBLIC_STUDIO, approval_card, describe_target
 from bot.cards.lists import history_card, pending_card, status_card
 from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.channel import card_message
@@ -405,12 +405,15 @@ def _not_found(t: Translator, missing: VersionNotFound) -> str:
 
 
 def _no_rollback(t: Translator, refusal: NoRollback) -> str:
+    where = {"target": describe_target(t, refusal.target)} if refusal.target is not None else {}
+    suffix = "_with" if where else ""
     if refusal.current is None:
-        return t("error.nothing_deployed", name=refusal.name)
+        return t(f"error.nothing_deployed{suffix}", name=refusal.name, **where)
     return t(
-        "error.no_earlier_deployment",
+        f"error.no_earlier_deployment{suffix}",
         name=refusal.name,
         version=refusal.current.version.version,
+        **where,
     )
 
 

@@ -624,14 +624,14 @@ async def test_rollback_skips_redeployments_of_the_current_version(start_bot):
     assert f"Rollback request: {MODEL} back to 20" in card_text(card)
 
 
-async def test_rollback_reverts_the_target_deployed_last_to_its_own_previous_version(start_bot):
-    # This conversation deploys to release:9; the model is also deployed by pipeline:42 (20
-    # then 21, the latest) and release:7 (19, in between).
-    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="release:9")
+async def test_rollback_reverts_this_conversations_target_to_its_own_previous_version(start_bot):
+    # Here the target is pipeline:42 (20, then 21 now); the latest deployment of all went to
+    # release:7 (19), which this conversation does not deploy to.
+    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     await announce(bot, 19)
     group = await deploy_history(bot)
-    await deployed(bot, group, "19", "succeeded", hours_ago=10, run=11, target="release:7")
     await deployed(bot, group, "21", "succeeded", hours_ago=2, run=12)
+    await deployed(bot, group, "19", "succeeded", hours_ago=1, run=11, target="release:7")
 
     card = await bot.say(f"rollback {MODEL}", scope="channel")
 
@@ -642,6 +642,31 @@ async def test_rollback_reverts_the_target_deployed_last_to_its_own_previous_ver
         await version_id(bot, "20"),
         "pipeline:42",
     )
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (
+            "en-US",
+            f"No version of {MODEL} has been deployed successfully with release definition 9 (this conversation's target) yet",
+        ),
+        (
+            "de-DE",
+            f"Mit Release-Definition 9 (dem Ziel dieser Unterhaltung) wurde noch keine Version von {MODEL}",
+        ),
+    ],
+)
+async def test_rollback_where_this_conversations_target_never_deployed_says_so(
+    start_bot, locale, expected
+):
+    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="release:9")
+    await deploy_history(bot)  # to pipeline:42
+
+    card = await bot.say("rollback " + MODEL, scope="channel", locale=locale)
+
+    assert expected in card_text(card)
+    assert "rollback" not in {row.kind for row in await rows(bot, approvals)}
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from bot.store.tables import (
     deployments,
     model_versions,
 )
-from dialogs.approval import ApprovalState, Person
+from dialogs.approval import ApprovalState, Person, Policy
 from dialogs.policy import PolicyDefaults, PolicyOverrides, policy_from_json, resolve
 
 HISTORY_LIMIT = 15
@@ -113,10 +113,12 @@ class VersionNotFound:
 
 @dataclass(frozen=True)
 class NoRollback:
-    """Nothing to roll back to: ``current`` is None when nothing was ever deployed."""
+    """Nothing to roll back to: ``current`` is None when nothing was ever deployed (to
+    ``target``, the conversation's, if it has one)."""
 
     name: str
     current: Deployed | None
+    target: str | None = None
 
 
 class ModelReleases:
@@ -203,27 +205,27 @@ class ModelReleases:
     async def request_rollback(
         self, conversation_ref: int, name: str, *, requester: Person | None
     ) -> ApprovalRequest | NoRollback:
-        """Ask this conversation to approve deploying again, to the target of the deployment
-        that succeeded last, the version that succeeded there before it."""
+        """Ask this conversation to approve deploying again, with its own target and policy,
+        the version that succeeded there before the one deployed there now (without a target
+        here: before the latest successful deployment anywhere, to be approved only)."""
         async with self.engine.begin() as connection:
-            current = await _current(connection, name)
-            if current is None:
+            latest = await _current(connection, name)
+            if latest is None:
                 return NoRollback(name, None)
+            _, target = await self._policy_here(connection, conversation_ref, latest.version)
+            current = latest if target is None else await _current(connection, name, target)
+            if current is None:
+                return NoRollback(name, None, target)
             previous = await _previous(connection, name, current)
             if previous is None:
-                return NoRollback(name, current)
+                return NoRollback(name, current, target)
             row = (
                 await connection.execute(
                     select(model_versions).where(model_versions.c.id == previous)
                 )
             ).one()
             return await self._request(
-                connection,
-                conversation_ref,
-                row,
-                "rollback",
-                requester=requester,
-                target=current.deployment.target,
+                connection, conversation_ref, row, "rollback", requester=requester
             )
 
     async def card_posted(self, approval_id: int, activity_id: str) -> None:
@@ -236,6 +238,14 @@ class ModelReleases:
                 .values(activity_id=activity_id)
             )
 
+    async def _policy_here(
+        self, connection: AsyncConnection, conversation_ref: int, version: ModelVersion
+    ) -> tuple[Policy, str | None]:
+        """The policy and target of this conversation's subscription to ``version`` (the
+        defaults if none matches it)."""
+        audience = (await _matching_conversations(connection, version)).get(conversation_ref)
+        return resolve(audience.policy if audience else PolicyOverrides(), self.defaults)
+
     async def _request(
         self,
         connection: AsyncConnection,
@@ -244,16 +254,16 @@ class ModelReleases:
         kind: str,
         *,
         requester: Person | None,
-        target: str | None = None,
     ) -> ApprovalRequest:
         """Ask for the approval of ``version_row`` here (or find the one pending), under this
-        conversation's policy, deploying to ``target`` or else the conversation's target."""
+        conversation's policy and target."""
         # A write first, so that concurrent requests for this version wait for each other before
         # they look for a pending approval: a row lock on PostgreSQL, the write lock on SQLite.
+        # (Not of the key: SQLite would check every table that refers to it.)
         await connection.execute(
             update(model_versions)
             .where(model_versions.c.id == version_row.id)
-            .values(id=model_versions.c.id)
+            .values(name=model_versions.c.name)
         )
         now = utcnow()
         pending = (
@@ -271,17 +281,14 @@ class ModelReleases:
         ).first()
         if pending is not None:
             return ApprovalRequest(pending.id, created=False, has_card=bool(pending.activity_id))
-        audience = (
-            await _matching_conversations(connection, model_version(version_row._mapping))
-        ).get(conversation_ref)
-        policy, own_target = resolve(
-            audience.policy if audience else PolicyOverrides(), self.defaults
+        policy, target = await self._policy_here(
+            connection, conversation_ref, model_version(version_row._mapping)
         )
         values = new_approval_values(
             conversation_ref,
             version_row.id,
             policy,
-            target or own_target,
+            target,
             kind=kind,
             requested_by=requester,
             now=now,
@@ -334,11 +341,17 @@ def _deployed(row: Row[Any]) -> Deployed:
     return Deployed(version, row.model_version_id, deployment_record(row), ended)
 
 
-async def _current(connection: AsyncConnection, name: str) -> Deployed | None:
+async def _current(
+    connection: AsyncConnection, name: str, target: str | None = None
+) -> Deployed | None:
+    """The latest successful deployment of the model (to ``target``, if given)."""
+    condition = [_named(name), deployments.c.run_status.in_(DEPLOYED)]
+    if target is not None:
+        condition.append(deployments.c.target == target)
     row = (
         await connection.execute(
             _deployed_query()
-            .where(_named(name), deployments.c.run_status.in_(DEPLOYED))
+            .where(*condition)
             .order_by(_ended().desc(), deployments.c.id.desc())
             .limit(1)
         )

@@ -401,8 +401,8 @@ class Store:
 
     async def mark_announced(self, announcement_id: int, activity_id: str) -> None:
         """The connector accepted the card: remember the activity id for later updates, on the
-        announcement and on the approval its card asks for (unless another sender, whose claim
-        came after ours ran out, was first: its card is the one updated later)."""
+        announcement and on the approval its card asks for, unless another sender (one of two
+        whose claims overlapped in time) marked it first: its card is the one updated later."""
         async with self.engine.begin() as connection:
             first = await _finish(
                 connection,
@@ -530,8 +530,8 @@ class Store:
 
 
 async def _fill_in_creators(connection: AsyncConnection, versions: list[ModelVersion]) -> None:
-    """Fill in who registered the known ``versions`` stored without it, and have the cards
-    already posted for them shown anew, now with "Registered by"."""
+    """Fill in who registered the known ``versions`` stored without it, and have their cards
+    shown anew, now with "Registered by" (also those on their way: drawn before, posted after)."""
     filled = []
     for version in versions:
         if version.created_by is None:
@@ -544,7 +544,7 @@ async def _fill_in_creators(connection: AsyncConnection, versions: list[ModelVer
     if filled:
         await connection.execute(
             update(approvals)
-            .where(approvals.c.model_version_id.in_(filled), approvals.c.activity_id.is_not(None))
+            .where(approvals.c.model_version_id.in_(filled))
             .values(card_revision=approvals.c.card_revision + 1)
         )
 
