@@ -15,7 +15,7 @@ from multidict import MultiMapping
 
 from bot.cards import CARD_CONTENT_TYPE, Card
 from bot.network import network_problem
-from bot.ratelimit import Limiter
+from bot.ratelimit import CannotBook, Limiter
 from bot.store.repository import utcnow
 
 
@@ -118,6 +118,9 @@ class AgentsChannel:
             raise DeliveryError(
                 error.status, retry_after(error.headers), f"the connector answered {error.status}"
             ) from None
+        except CannotBook as refusal:  # not sent: as if Teams had throttled it (or not answered)
+            status = 429 if refusal.retry_after is not None else None
+            raise DeliveryError(status, refusal.retry_after, str(refusal)) from None
         except (ClientError, TimeoutError) as error:
             problem = network_problem(error, urlsplit(continuation.service_url or "").hostname)
             reason = str(problem) if problem else f"no answer ({type(error).__name__})"

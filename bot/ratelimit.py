@@ -18,13 +18,34 @@ Window = tuple[int, float]
 CONVERSATION_WINDOWS: tuple[Window, ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
 APP_WINDOWS: tuple[Window, ...] = ((50, 1.05),)
 PRUNE_EVERY = 1024  # bookings between sweeps of idle conversations' history
+# The longest a send waits for its turn; a longer wait (a conversation's hourly budget is spent)
+# hands the message back to be tried again then. Less than an outbox claim's 60 s, so that no
+# other sender takes a message over while it waits.
+MAX_WAIT_SECONDS = 40.0
+
+
+class CannotBook(Exception):
+    """No message may go now: ``retry_after`` is how many seconds until one may (None: the
+    limiter itself failed, e.g. its database)."""
+
+    def __init__(self, reason: str, retry_after: float | None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def too_long(wait: float) -> CannotBook:
+    """The refusal of a wait beyond :data:`MAX_WAIT_SECONDS`."""
+    return CannotBook(f"Teams' limits let the next message go in {wait:.0f} s", wait)
 
 
 class Limiter(Protocol):
     """Paces messages to Teams."""
 
     async def acquire(self, conversation: Hashable) -> None:
-        """Return once a message to ``conversation`` is within every limit (and book it)."""
+        """Return once a message to ``conversation`` is within every limit (and book it).
+
+        Raises :class:`CannotBook` rather than wait longer than :data:`MAX_WAIT_SECONDS`.
+        """
         ...
 
 
@@ -52,7 +73,8 @@ class RateLimiter:
         self._bookings = 0
 
     async def acquire(self, conversation: Hashable) -> None:
-        """Return once a message to ``conversation`` is within every limit (and book it)."""
+        """Return once a message to ``conversation`` is within every limit (and book it), or
+        raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away."""
         sent = self._conversations.setdefault(conversation, deque())
         while True:
             now = self._clock()
@@ -67,6 +89,8 @@ class RateLimiter:
                 if self._bookings % PRUNE_EVERY == 0:
                     self._forget_idle(now)
                 return
+            if wait > MAX_WAIT_SECONDS:
+                raise too_long(wait)
             await self._sleep(wait)
 
     def _forget_idle(self, now: float) -> None:

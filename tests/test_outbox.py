@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.domain import ModelVersion
 from bot.outbox import OutboxSender, backoff
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import CannotBook, RateLimiter
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
@@ -314,6 +314,41 @@ async def test_the_app_gets_at_most_50_per_second_across_conversations():
     for index in range(len(times) - 50):
         assert times[index + 50] - times[index] >= 1.0
     assert times[-1] < 3.0  # and no slower than that
+
+
+async def test_a_wait_longer_than_a_claim_hands_the_message_back():
+    clock = FakeClock()
+    limiter = RateLimiter(conversation_windows=((1, 100.0),), clock=clock, sleep=clock.sleep)
+    await limiter.acquire("c")
+
+    with pytest.raises(CannotBook) as refusal:
+        await limiter.acquire("c")
+
+    assert refusal.value.retry_after == 100.0
+    assert clock.now == 0.0  # refused at once, not after waiting
+
+
+async def test_a_send_the_limits_put_off_is_sent_later_once(bot: BotUnderTest, monkeypatch):
+    book = RateLimiter.acquire
+    put_off: list[object] = []
+
+    async def first_put_off(self: RateLimiter, conversation: object) -> None:
+        if not put_off:
+            put_off.append(conversation)
+            raise CannotBook("Teams' limits let the next message go in 0 s", 0.2)
+        await book(self, conversation)
+
+    monkeypatch.setattr(RateLimiter, "acquire", first_put_off)
+    before = len(bot.connector.calls)
+
+    await post_events(bot, [sample("eventgrid")])
+    await wait_for_statuses(bot, ["sent", "sent"])
+
+    assert len(announced_conversations(bot, before)) == 2  # each conversation once
+    retried = [row for row in await rows(bot) if row["attempts"] == 1]
+    assert [row["last_error"] for row in retried] == [
+        "Teams' limits let the next message go in 0 s"
+    ]
 
 
 class BrokenChannel(RecordingChannel):

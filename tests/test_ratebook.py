@@ -7,15 +7,16 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import CannotBook, RateLimiter
 from bot.store import ratebook
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.ratebook import APP_SCOPE, SharedRateLimiter, conversation_scope, rate_limiter
 from bot.store.tables import rate_bookings
+from tests.conftest import free_port
 from tests.postgres import PostgresServer
 
 APP = ((5, 0.5),)
@@ -74,11 +75,34 @@ async def test_replicas_together_keep_a_conversations_limit(engines: list[AsyncE
     assert_at_most(times, 3, 0.5)
 
 
+async def test_a_wait_longer_than_a_claim_hands_the_message_back(engines: list[AsyncEngine]):
+    limiter = SharedRateLimiter(engines[0], ((1, 100.0),), APP)
+    await limiter.acquire("19:c@thread")
+
+    with pytest.raises(CannotBook) as refusal:
+        await limiter.acquire("19:c@thread")
+
+    assert refusal.value.retry_after is not None
+    assert 99.0 < refusal.value.retry_after <= 100.0
+
+
+async def test_without_its_database_the_limiter_hands_the_message_back():
+    engine = create_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none")
+
+    with pytest.raises(CannotBook) as refusal:
+        await SharedRateLimiter(engine).acquire("19:c@thread")
+
+    assert refusal.value.retry_after is None
+    assert "the database could not book the message" in str(refusal.value)
+    await engine.dispose()
+
+
 async def test_bookings_no_window_counts_are_swept(engines, monkeypatch):
     monkeypatch.setattr(ratebook, "PRUNE_EVERY", 1)
     old_conversation = conversation_scope("19:old@thread")
     async with engines[0].begin() as connection:
-        hour_ago = (await ratebook._database_now(connection)) - timedelta(hours=1, seconds=1)
+        now = await connection.scalar(select(func.clock_timestamp()))
+        hour_ago = now - timedelta(hours=1, seconds=1)
         await connection.execute(
             insert(rate_bookings),
             [

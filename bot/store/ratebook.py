@@ -1,34 +1,56 @@
 """Teams' rate limits shared by the replicas: every message is booked in PostgreSQL.
 
 Each booking is one short transaction under a transaction-scoped advisory lock, in the database's
-clock, so that replicas on several hosts count the same windows with the same time. SQLite means
-one process, whose limiter keeps its windows in memory.
+clock, so that replicas on several hosts count the same windows with the same time. A replica
+books one message at a time (one pooled connection waits for the lock, not one per send), and
+a holder that stops answering loses the lock after a few seconds. SQLite means one process,
+whose limiter keeps its windows in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, DateTime, and_, delete, func, insert, or_, select
+from sqlalchemy import (
+    DateTime,
+    Float,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.ratelimit import (
     APP_WINDOWS,
     CONVERSATION_WINDOWS,
+    MAX_WAIT_SECONDS,
+    CannotBook,
     Limiter,
     RateLimiter,
     Window,
-    window_wait,
+    too_long,
 )
 from bot.store.tables import rate_bookings
 
 APP_SCOPE = "app"
 LOCK_KEY = 0x5242_5241_5445  # ours alone among the database's advisory locks
 PRUNE_EVERY = 256  # bookings between sweeps of the rows no window counts any more
+# How long a booking waits for the lock, and how long its holder may stall before PostgreSQL
+# ends its session (and so frees the lock): a frozen replica must not stop the others.
+BOOKING_TIMEOUTS = (
+    "SELECT set_config('lock_timeout', '5s', true),"
+    " set_config('idle_in_transaction_session_timeout', '5s', true)"
+)
 
 
 def rate_limiter(engine: AsyncEngine) -> Limiter:
@@ -55,88 +77,112 @@ class SharedRateLimiter:
         app_windows: tuple[Window, ...] = APP_WINDOWS,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._engine = engine
+        # Each statement must see the bookings committed before the lock was granted.
+        self._engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._conversation_windows = conversation_windows
         self._app_windows = app_windows
         self._sleep = sleep
+        self._one_at_a_time = asyncio.Lock()
         self._bookings = 0
 
     async def acquire(self, conversation: Hashable) -> None:
-        """Return once a message to ``conversation`` is within every limit (and book it)."""
+        """Return once a message to ``conversation`` is within every limit (and book it), or
+        raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away or the
+        database cannot book it."""
         scope = conversation_scope(conversation)
-        while (wait := await self._book(scope)) > 0:
+        while (wait := await self._book_safely(scope)) > 0:
+            if wait > MAX_WAIT_SECONDS:
+                raise too_long(wait)
             await self._sleep(wait)
+        if self._bookings % PRUNE_EVERY == 0:
+            await self._prune_safely()
+
+    async def _book_safely(self, scope: str) -> float:
+        try:
+            async with self._one_at_a_time:
+                return await self._book(scope)
+        except (DBAPIError, OSError, TimeoutError) as error:
+            reason = f"the database could not book the message ({type(error).__name__})"
+            raise CannotBook(reason, None) from error
 
     async def _book(self, scope: str) -> float:
         """Book a message to ``scope`` now, or return how many seconds until one fits."""
+        windows = [
+            *((APP_SCOPE, window) for window in self._app_windows),
+            *((scope, window) for window in self._conversation_windows),
+        ]
         async with self._engine.begin() as connection:
-            await connection.execute(select(func.pg_advisory_xact_lock(LOCK_KEY)))
-            now = await _database_now(connection)
-            app, conversation = await self._recent(connection, scope, now)
-            stamp = now.timestamp()
-            wait = max(
-                window_wait(app, self._app_windows, stamp),
-                window_wait(conversation, self._conversation_windows, stamp),
-            )
+            await connection.execute(text(BOOKING_TIMEOUTS))
+            now = await _lock_and_read_clock(connection)
+            wait = await _wait(connection, windows, now)
             if wait > 0:
                 return wait
             await connection.execute(
                 insert(rate_bookings),
                 [{"scope": APP_SCOPE, "booked_at": now}, {"scope": scope, "booked_at": now}],
             )
-            self._bookings += 1
-            if self._bookings % PRUNE_EVERY == 0:
-                await self._prune(connection, now)
+        self._bookings += 1
         return 0.0
 
-    async def _recent(
-        self, connection: AsyncConnection, scope: str, now: datetime
-    ) -> tuple[deque[float], deque[float]]:
-        """The booking times (oldest first) the app's and the conversation's windows count."""
-        rows = await connection.execute(
-            select(rate_bookings.c.scope, rate_bookings.c.booked_at)
-            .where(
-                or_(
-                    _within(APP_SCOPE, now, self._app_windows),
-                    _within(scope, now, self._conversation_windows),
-                )
-            )
-            .order_by(rate_bookings.c.booked_at)
-        )
-        app: deque[float] = deque()
-        conversation: deque[float] = deque()
-        for row_scope, booked_at in rows:
-            (app if row_scope == APP_SCOPE else conversation).append(booked_at.timestamp())
-        return app, conversation
-
-    async def _prune(self, connection: AsyncConnection, now: datetime) -> None:
-        """Delete the bookings no window counts any more."""
+    async def _prune_safely(self) -> None:
+        """Delete the bookings no window counts any more (outside the lock; a failure waits
+        for the next sweep)."""
         conversations = timedelta(seconds=_longest(self._conversation_windows))
         app = timedelta(seconds=_longest(self._app_windows))
-        await connection.execute(
-            delete(rate_bookings).where(
-                or_(
-                    rate_bookings.c.booked_at < now - conversations,
-                    and_(rate_bookings.c.scope == APP_SCOPE, rate_bookings.c.booked_at < now - app),
+        now = func.clock_timestamp()
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    delete(rate_bookings).where(
+                        or_(
+                            rate_bookings.c.booked_at < now - conversations,
+                            and_(
+                                rate_bookings.c.scope == APP_SCOPE,
+                                rate_bookings.c.booked_at < now - app,
+                            ),
+                        )
+                    )
                 )
-            )
+        except (DBAPIError, OSError, TimeoutError):
+            return
+
+
+async def _lock_and_read_clock(connection: AsyncConnection) -> datetime:
+    """Wait for the bookings' lock, then read the database server's clock (not the
+    transaction's start): the same for every replica."""
+    locked = select(func.pg_advisory_xact_lock(LOCK_KEY)).subquery()
+    now: datetime = (
+        await connection.execute(
+            select(func.clock_timestamp(type_=DateTime(timezone=True))).select_from(locked)
         )
+    ).scalar_one()
+    return now
 
 
-def _within(scope: str, now: datetime, windows: tuple[Window, ...]) -> ColumnElement[bool]:
-    return and_(
-        rate_bookings.c.scope == scope,
-        rate_bookings.c.booked_at > now - timedelta(seconds=_longest(windows)),
+async def _wait(
+    connection: AsyncConnection, windows: list[tuple[str, Window]], now: datetime
+) -> float:
+    """Seconds until one more message fits every window: for each window of ``count`` messages
+    per ``seconds``, the ``count``-th newest booking in it must first fall out of it."""
+    oldest_counted = [
+        select(literal(seconds, Float).label("seconds"), rate_bookings.c.booked_at)
+        .where(
+            rate_bookings.c.scope == scope,
+            rate_bookings.c.booked_at > now - timedelta(seconds=seconds),
+        )
+        .order_by(rate_bookings.c.booked_at.desc())
+        .offset(count - 1)
+        .limit(1)
+        .subquery()
+        .select()
+        for scope, (count, seconds) in windows
+    ]
+    rows = await connection.execute(union_all(*oldest_counted))
+    stamp = now.timestamp()
+    return max(
+        (booked_at.timestamp() + seconds - stamp for seconds, booked_at in rows), default=0.0
     )
 
 
 def _longest(windows: tuple[Window, ...]) -> float:
     return max(seconds for _, seconds in windows)
-
-
-async def _database_now(connection: AsyncConnection) -> datetime:
-    """The database server's clock (not the transaction's start): the same for every replica."""
-    now: datetime = (
-        await connection.execute(select(func.clock_timestamp(type_=DateTime(timezone=True))))
-    ).scalar_one()
-    return now

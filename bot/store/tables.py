@@ -186,6 +186,7 @@ rate_bookings = Table(
     Column("booked_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_rate_bookings_scope_booked_at", rate_bookings.c.scope, rate_bookings.c.booked_at)
+Index("ix_rate_bookings_booked_at", rate_bookings.c.booked_at)  # the sweep of old bookings
 
 approvals = Table(
     "approvals",

@@ -24,8 +24,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_rate_bookings"),
     )
     op.create_index("ix_rate_bookings_scope_booked_at", "rate_bookings", ["scope", "booked_at"])
+    op.create_index("ix_rate_bookings_booked_at", "rate_bookings", ["booked_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rate_bookings_booked_at", table_name="rate_bookings")
     op.drop_index("ix_rate_bookings_scope_booked_at", table_name="rate_bookings")
     op.drop_table("rate_bookings")
