@@ -57,9 +57,12 @@ from bot.web import (
 
 log = logging.getLogger("releasebot")
 
-# What is in flight gets this long after SIGTERM, all workers at once: within the 10 s that
-# Docker and Kubernetes wait before SIGKILL. What is not done by then stays queued.
-SHUTDOWN_GRACE_SECONDS = 8
+# After SIGTERM, requests being answered get HANDLER_GRACE_SECONDS, then the workers' sends in
+# flight SHUTDOWN_GRACE_SECONDS, all workers at once: within the 10 s that Docker and
+# Kubernetes wait before SIGKILL. What is not done by then stays queued (Event Grid and Teams
+# retry an unanswered request).
+HANDLER_GRACE_SECONDS = 2.0
+SHUTDOWN_GRACE_SECONDS = 6.0
 STORE = web.AppKey("store", Store)
 """The app's store, for tools and tests that look at what the bot recorded."""
 TokenProviderFactory = Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
@@ -292,7 +295,12 @@ def main() -> None:
         "listening on http://%s:%d (store: %s)", settings.host, settings.port, _store_kind(settings)
     )
     web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=HANDLER_GRACE_SECONDS,
+        print=None,
+        access_log=None,
     )
 
 

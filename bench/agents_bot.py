@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aiohttp import ClientSession, web
 from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 
-from app import create_app
+from app import HANDLER_GRACE_SECONDS, create_app
 from bot.config import load_settings
 from bot.logs import configure_logging
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
@@ -48,6 +48,7 @@ web.run_app(
     bot(sys.argv[3] if len(sys.argv) > 3 else None),
     host="127.0.0.1",
     port=port,
+    shutdown_timeout=HANDLER_GRACE_SECONDS,
     print=None,
     access_log=None,
 )
