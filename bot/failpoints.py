@@ -1,6 +1,9 @@
 """Crash points for the crash tests: with ``RELEASEBOT_TEST_CRASH_AT=<step>`` in its environment,
 the process dies right after that step, as if killed (no cleanup, nothing flushed). Never set in
-production: then :func:`reached` is one comparison with an empty string."""
+production: then :func:`reached` is one comparison with an empty string.
+
+Not among the steps, because a crash there does repeat something: between Teams accepting a card
+(or a result reply) and the bot recording it; Teams has no idempotent post."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ CRASH_AT = os.environ.get("RELEASEBOT_TEST_CRASH_AT", "")
 STEPS = (
     "event_received",
     "version_stored",  # the version and its announcements: one transaction
-    "announcement_queued",  # handed to the sender, not sent yet
+    "announcement_queued",  # queued and claimed, its card drawn, not sent yet
     "card_sent",
     "approval_recorded",
     "quorum",

@@ -129,6 +129,7 @@ class OutboxSender:
             await self._store.fail_announcement(item.id, "its approval is gone")
             return
         card = approval_card(Translator(item.locale), record, studio=self._studio)
+        reached("announcement_queued")
         try:
             with CARD_SEND_SECONDS.time():
                 activity_id = await self._channel.send_card(item.reference, card)

@@ -67,6 +67,16 @@ class CrashingBot:
         await self.current.start()
         return True
 
+    async def wait_for(self, condition: Any, within: float) -> None:
+        """Wait until ``condition()``; if the process dies at its step meanwhile (in a worker,
+        not in a request), start it again and go on waiting."""
+        process = self.current.process
+        assert process is not None
+        await wait_until(lambda: condition() or process.returncode is not None, within)
+        if not condition():
+            assert await self.restart_if_dead()
+            await wait_until(condition, within)
+
     async def close(self) -> None:
         await self.crashing.close()
         await self.healthy.close()
@@ -116,7 +126,7 @@ async def test_a_crash_after_each_step_loses_nothing_and_does_nothing_twice(
         )
         # Event Grid delivers until it gets a 200.
         await bot.attempt(lambda b: b.post_event([sample("eventgrid", version=20)]))
-        await wait_until(lambda: cards_titled(connector, ANNOUNCED), within=10)
+        await bot.wait_for(lambda: cards_titled(connector, ANNOUNCED), within=10)
         approval_id = execute_actions(
             cards_titled(connector, ANNOUNCED)[0].body["attachments"][0]["content"]
         )[0]["data"]["approvalId"]

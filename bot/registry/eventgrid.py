@@ -130,7 +130,6 @@ class EventGridEndpoint:
                 len(recorded.claimed),
             )
         self.sender.dispatch(recorded.claimed)
-        reached("announcement_queued")
 
 
 async def with_creators(
