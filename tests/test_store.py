@@ -60,6 +60,18 @@ async def test_migrating_twice_changes_nothing(store: Store):
     assert await store.list_subscriptions(1) == []
 
 
+async def test_replicas_starting_together_migrate_an_empty_store_once(database_url: str):
+    replicas = [create_engine(database_url) for _ in range(3)]
+
+    await asyncio.gather(*(upgrade(engine) for engine in replicas))
+
+    async with replicas[0].connect() as connection:
+        versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
+    assert len(versions) == 1
+    for engine in replicas:
+        await engine.dispose()
+
+
 async def test_the_unique_constraint_refuses_a_duplicate_subscription_written_directly(
     store: Store,
 ):

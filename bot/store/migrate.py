@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,7 @@ from bot.config import load_settings
 from bot.store.engine import create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x5242_4D49_4752  # ours alone among the database's advisory locks
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -26,8 +28,16 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database behind ``engine`` to ``revision`` (the newest by default)."""
+    """Bring the database behind ``engine`` to ``revision`` (the newest by default).
+
+    Replicas starting together migrate one after the other: the first migrates, the others wait
+    for it and then find the store migrated.
+    """
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+        else:  # SQLite: take the database's write lock now, not at the first change
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
