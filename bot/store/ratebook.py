@@ -15,20 +15,23 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
     DateTime,
     Float,
+    Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
     literal,
     or_,
     select,
-    text,
     union_all,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ratelimit import (
     APP_WINDOWS,
@@ -47,10 +50,7 @@ LOCK_KEY = 0x5242_5241_5445  # ours alone among the database's advisory locks
 PRUNE_EVERY = 256  # bookings between sweeps of the rows no window counts any more
 # How long a booking waits for the lock, and how long its holder may stall before PostgreSQL
 # ends its session (and so frees the lock): a frozen replica must not stop the others.
-BOOKING_TIMEOUTS = (
-    "SELECT set_config('lock_timeout', '5s', true),"
-    " set_config('idle_in_transaction_session_timeout', '5s', true)"
-)
+BOOKING_TIMEOUT = "5s"
 
 
 def rate_limiter(engine: AsyncEngine) -> Limiter:
@@ -84,6 +84,12 @@ class SharedRateLimiter:
         self._sleep = sleep
         self._one_at_a_time = asyncio.Lock()
         self._bookings = 0
+        self._read_windows = _window_reads(
+            [
+                *((literal(APP_SCOPE), window) for window in app_windows),
+                *((bindparam("scope"), window) for window in conversation_windows),
+            ]
+        )
 
     async def acquire(self, conversation: Hashable) -> None:
         """Return once a message to ``conversation`` is within every limit (and book it), or
@@ -106,20 +112,23 @@ class SharedRateLimiter:
             raise CannotBook(reason, None) from error
 
     async def _book(self, scope: str) -> float:
-        """Book a message to ``scope`` now, or return how many seconds until one fits."""
-        windows = [
-            *((APP_SCOPE, window) for window in self._app_windows),
-            *((scope, window) for window in self._conversation_windows),
-        ]
+        """Book a message to ``scope`` now, or return how many seconds until one fits: for each
+        window of ``count`` messages per ``seconds``, the ``count``-th newest booking in it must
+        first fall out of it."""
         async with self._engine.begin() as connection:
-            await connection.execute(text(BOOKING_TIMEOUTS))
-            now = await _lock_and_read_clock(connection)
-            wait = await _wait(connection, windows, now)
+            now = (await connection.execute(_LOCK_AND_READ_CLOCK)).scalar_one()
+            rows = await connection.execute(self._read_windows, {"scope": scope, "now": now})
+            stamp = now.timestamp()
+            wait = max(
+                (booked_at.timestamp() + seconds - stamp for seconds, booked_at in rows),
+                default=0.0,
+            )
             if wait > 0:
                 return wait
             await connection.execute(
-                insert(rate_bookings),
-                [{"scope": APP_SCOPE, "booked_at": now}, {"scope": scope, "booked_at": now}],
+                insert(rate_bookings).values(
+                    [{"scope": APP_SCOPE, "booked_at": now}, {"scope": scope, "booked_at": now}]
+                )
             )
         self._bookings += 1
         return 0.0
@@ -147,40 +156,43 @@ class SharedRateLimiter:
             return
 
 
-async def _lock_and_read_clock(connection: AsyncConnection) -> datetime:
-    """Wait for the bookings' lock, then read the database server's clock (not the
-    transaction's start): the same for every replica."""
-    locked = select(func.pg_advisory_xact_lock(LOCK_KEY)).subquery()
-    now: datetime = (
-        await connection.execute(
-            select(func.clock_timestamp(type_=DateTime(timezone=True))).select_from(locked)
+def _lock_and_read_clock() -> Select[datetime]:
+    """Set the booking's timeouts, wait for the bookings' lock, then read the database server's
+    clock (not the transaction's start): the same for every replica. One statement, each step
+    in a subquery of the next, so that they happen in this order."""
+    timeouts = select(
+        *(
+            func.set_config(name, BOOKING_TIMEOUT, True).label(name)
+            for name in ("lock_timeout", "idle_in_transaction_session_timeout")
         )
-    ).scalar_one()
-    return now
+    ).subquery()
+    locked = select(func.pg_advisory_xact_lock(LOCK_KEY)).select_from(timeouts).subquery()
+    return select(func.clock_timestamp(type_=DateTime(timezone=True))).select_from(locked)
 
 
-async def _wait(
-    connection: AsyncConnection, windows: list[tuple[str, Window]], now: datetime
-) -> float:
-    """Seconds until one more message fits every window: for each window of ``count`` messages
-    per ``seconds``, the ``count``-th newest booking in it must first fall out of it."""
-    oldest_counted = [
-        select(literal(seconds, Float).label("seconds"), rate_bookings.c.booked_at)
-        .where(
-            rate_bookings.c.scope == scope,
-            rate_bookings.c.booked_at > now - timedelta(seconds=seconds),
+_LOCK_AND_READ_CLOCK = _lock_and_read_clock()
+
+
+def _window_reads(
+    windows: list[tuple[ColumnElement[str], Window]],
+) -> CompoundSelect[float, datetime]:
+    """For each window, its length and the booking that decides it (parameter ``now``): the
+    ``count``-th newest booking within it, if there is one."""
+    now = bindparam("now", type_=DateTime(timezone=True))
+    return union_all(
+        *(
+            select(literal(seconds, Float).label("seconds"), rate_bookings.c.booked_at)
+            .where(
+                rate_bookings.c.scope == scope,
+                rate_bookings.c.booked_at > now - timedelta(seconds=seconds),
+            )
+            .order_by(rate_bookings.c.booked_at.desc())
+            .offset(count - 1)
+            .limit(1)
+            .subquery()
+            .select()
+            for scope, (count, seconds) in windows
         )
-        .order_by(rate_bookings.c.booked_at.desc())
-        .offset(count - 1)
-        .limit(1)
-        .subquery()
-        .select()
-        for scope, (count, seconds) in windows
-    ]
-    rows = await connection.execute(union_all(*oldest_counted))
-    stamp = now.timestamp()
-    return max(
-        (booked_at.timestamp() + seconds - stamp for seconds, booked_at in rows), default=0.0
     )
 
 
