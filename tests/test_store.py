@@ -189,11 +189,15 @@ async def test_a_known_version_without_creator_gets_it_from_a_later_record(store
 async def test_a_first_poll_fills_in_the_creator_of_a_version_pushed_before_it(store: Store):
     await store.record_version(PUSHED, "event", timedelta(0))
 
+    older = replace(PUSHED, version="2", created_by="ada@contoso.com")
+
     await store.remember_versions(
-        [replace(PUSHED, created_by="grace@contoso.com"), replace(PUSHED, version="2")], "poll"
+        [replace(PUSHED, created_by="grace@contoso.com"), older, replace(PUSHED, version="1")],
+        "poll",
     )
 
     assert (await stored_creator(store, PUSHED))[0] == "grace@contoso.com"
+    assert (await stored_creator(store, older))[0] == "ada@contoso.com"
 
 
 async def test_a_known_creator_is_never_overwritten(store: Store):

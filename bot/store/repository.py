@@ -533,9 +533,7 @@ async def _fill_in_creators(connection: AsyncConnection, versions: list[ModelVer
     """Fill in who registered the known ``versions`` stored without it, and have their cards
     shown anew, now with "Registered by" (also those on their way: drawn before, posted after)."""
     filled = []
-    for version in versions:
-        if version.created_by is None:
-            continue
+    for version in await _stored_without_creator(connection, versions):
         version_id = await connection.scalar(
             _FILL_IN_CREATOR.returning(model_versions.c.id), _creator_values(version)
         )
@@ -547,6 +545,34 @@ async def _fill_in_creators(connection: AsyncConnection, versions: list[ModelVer
             .where(approvals.c.model_version_id.in_(filled))
             .values(card_revision=approvals.c.card_revision + 1)
         )
+
+
+async def _stored_without_creator(
+    connection: AsyncConnection, versions: list[ModelVersion]
+) -> list[ModelVersion]:
+    """Those of ``versions`` that bring a creator the store may lack. For a batch (a source's
+    first poll: every version of a model), one look at the few stored without a creator saves
+    an update per version."""
+    candidates = [version for version in versions if version.created_by is not None]
+    if len(candidates) <= 1:
+        return candidates
+    without_creator: set[tuple[str, str, str, str]] = set()
+    for kind, source, name in {(v.source_kind, v.source_name, v.name) for v in candidates}:
+        stored = await connection.execute(
+            select(model_versions.c.version).where(
+                model_versions.c.source_kind == kind,
+                model_versions.c.source_name == source,
+                model_versions.c.name == name,
+                model_versions.c.created_by.is_(None),
+            )
+        )
+        without_creator.update((kind, source, name, version) for version in stored.scalars())
+    return [
+        version
+        for version in candidates
+        if (version.source_kind, version.source_name, version.name, version.version)
+        in without_creator
+    ]
 
 
 async def _finish(connection: AsyncConnection, announcement_id: int, **values: Any) -> bool:
