@@ -200,6 +200,19 @@ async def test_a_first_poll_fills_in_the_creator_of_a_version_pushed_before_it(s
     assert (await stored_creator(store, older))[0] == "ada@contoso.com"
 
 
+async def test_a_poll_records_only_what_the_store_lacks(store: Store):
+    await store.record_version(PUSHED, "event", timedelta(0))  # without its creator
+    complete = replace(PUSHED, version="2", created_by="ada@contoso.com")
+    await store.record_version(complete, "poll", timedelta(0))
+    creator_now_known = replace(PUSHED, created_by="grace@contoso.com")
+    new = replace(PUSHED, version="4")
+    elsewhere = replace(PUSHED, source_name="ml-dev", version="2")
+
+    news = await store.news([creator_now_known, complete, replace(PUSHED), new, elsewhere])
+
+    assert news == [creator_now_known, new, elsewhere]
+
+
 async def test_a_known_creator_is_never_overwritten(store: Store):
     await store.record_version(
         replace(PUSHED, created_by="grace@contoso.com"), "poll", timedelta(0)

@@ -132,7 +132,8 @@ class RegistryWatcher:
             latest = container.latest_version
             if latest is None or marks.get(container.name) == latest:
                 continue
-            for version in await registry.versions(container.name):
+            versions = await registry.versions(container.name)
+            for version in await self._store.news(versions):
                 result = await self._store.record_version(version, "poll", self._sender.lease)
                 recorded += result.new
                 VERSIONS.labels(via="poll").inc(result.new)

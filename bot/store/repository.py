@@ -457,6 +457,18 @@ class Store:
             )
             return int(dropped.rowcount)
 
+    async def news(self, versions: list[ModelVersion]) -> list[ModelVersion]:
+        """Those of ``versions`` that recording would change: not stored yet, or stored without
+        the creator they bring (a poll lists every version of a model; most are known)."""
+        async with self.engine.connect() as connection:
+            stored = await _stored_creators(connection, versions)
+        return [
+            version
+            for version in versions
+            if _version_key(version) not in stored
+            or (stored[_version_key(version)] is None and version.created_by is not None)
+        ]
+
     async def remember_versions(self, versions: list[ModelVersion], via: str) -> None:
         """Record versions as known without announcing them (a source's first poll), filling in
         the creator of those stored without one (pushed before the first poll)."""
@@ -550,29 +562,42 @@ async def _fill_in_creators(connection: AsyncConnection, versions: list[ModelVer
 async def _stored_without_creator(
     connection: AsyncConnection, versions: list[ModelVersion]
 ) -> list[ModelVersion]:
-    """Those of ``versions`` that bring a creator the store may lack. For a batch (a source's
-    first poll: every version of a model), one look at the few stored without a creator saves
-    an update per version."""
+    """Those of ``versions`` that bring a creator the store lacks. For a batch (a source's
+    first poll: every version of a model), one look at the model's stored versions saves an
+    update per version."""
     candidates = [version for version in versions if version.created_by is not None]
     if len(candidates) <= 1:
         return candidates
-    without_creator: set[tuple[str, str, str, str]] = set()
-    for kind, source, name in {(v.source_kind, v.source_name, v.name) for v in candidates}:
-        stored = await connection.execute(
-            select(model_versions.c.version).where(
-                model_versions.c.source_kind == kind,
-                model_versions.c.source_name == source,
-                model_versions.c.name == name,
-                model_versions.c.created_by.is_(None),
-            )
-        )
-        without_creator.update((kind, source, name, version) for version in stored.scalars())
+    stored = await _stored_creators(connection, candidates)
     return [
         version
         for version in candidates
-        if (version.source_kind, version.source_name, version.name, version.version)
-        in without_creator
+        if _version_key(version) in stored and stored[_version_key(version)] is None
     ]
+
+
+VersionKey = tuple[str, str, str, str]
+
+
+def _version_key(version: ModelVersion) -> VersionKey:
+    return version.source_kind, version.source_name, version.name, version.version
+
+
+async def _stored_creators(
+    connection: AsyncConnection, versions: list[ModelVersion]
+) -> dict[VersionKey, str | None]:
+    """The stored versions of the models of ``versions``, with their creators."""
+    stored: dict[VersionKey, str | None] = {}
+    for kind, source, name in {(v.source_kind, v.source_name, v.name) for v in versions}:
+        rows = await connection.execute(
+            select(model_versions.c.version, model_versions.c.created_by).where(
+                model_versions.c.source_kind == kind,
+                model_versions.c.source_name == source,
+                model_versions.c.name == name,
+            )
+        )
+        stored.update(((kind, source, name, version), creator) for version, creator in rows)
+    return stored
 
 
 async def _finish(connection: AsyncConnection, announcement_id: int, **values: Any) -> bool:
