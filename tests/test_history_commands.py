@@ -101,7 +101,9 @@ async def version_id(bot: BotUnderTest, version: str, source_name: str = "ml-pro
     return found
 
 
-async def add_version(bot: BotUnderTest, version: str, *, kind: str, source: str) -> None:
+async def add_version(
+    bot: BotUnderTest, version: str, *, kind: str, source: str, tags: str = "{}"
+) -> None:
     """A version the bot knows without having announced it (a first poll, another source)."""
     async with bot.server.app[STORE].engine.begin() as connection:
         await connection.execute(
@@ -110,7 +112,7 @@ async def add_version(bot: BotUnderTest, version: str, *, kind: str, source: str
                 source_name=source,
                 name=MODEL,
                 version=version,
-                tags="{}",
+                tags=tags,
                 properties="{}",
                 received_via="poll",
                 received_at=utcnow(),
@@ -642,6 +644,25 @@ async def test_rollback_reverts_this_conversations_target_to_its_own_previous_ve
         await version_id(bot, "20"),
         "pipeline:42",
     )
+
+
+async def test_rollback_keeps_the_target_of_what_runs_now_when_the_older_version_differs(
+    start_bot,
+):
+    # Only versions tagged stage=prod deploy with pipeline:42 here; version 20 was not tagged.
+    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="release:9")
+    await bot.say(f"subscribe {MODEL} tag:stage=prod deploy=pipeline:42", scope="channel")
+    await add_version(bot, "20", kind="workspace", source="ml-prod")
+    await add_version(bot, "21", kind="workspace", source="ml-prod", tags='{"stage": "prod"}')
+    channel = await conversation_ref(bot, "channel")
+    await deployed(bot, channel, "20", "succeeded", hours_ago=5, run=20)
+    await deployed(bot, channel, "21", "succeeded", hours_ago=1, run=21)
+
+    card = await bot.say(f"rollback {MODEL}", scope="channel")
+
+    assert f"Rollback request: {MODEL} back to 20" in card_text(card)
+    row = (await rows(bot, approvals))[-1]
+    assert (row.kind, row.target) == ("rollback", "pipeline:42")
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,8 @@ def _switch_to_wal(cursor: Any) -> None:
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == WAL_ATTEMPTS - 1:
                 raise
-            time.sleep(WAL_RETRY_SECONDS)  # in the connection's setup, before anything runs on it
+            # Blocks the event loop (the hook runs in SQLAlchemy's greenlet), for milliseconds,
+            # and only while a new database file is being switched: at the first start.
+            time.sleep(WAL_RETRY_SECONDS)
         else:
             return

@@ -33,8 +33,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     Replicas starting together migrate one after the other: the first migrates, the others wait
     for it and then find the store migrated.
     """
-    async with engine.begin() as connection:
+    isolation = {"isolation_level": "READ COMMITTED"} if engine.dialect.name == "postgresql" else {}
+    async with engine.execution_options(**isolation).begin() as connection:
         if connection.dialect.name == "postgresql":
+            # The waiting replica's next statements must see what the first one migrated.
             await connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
         else:  # SQLite: take the database's write lock now, not at the first change
             await connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -212,7 +212,9 @@ class ModelReleases:
             latest = await _current(connection, name)
             if latest is None:
                 return NoRollback(name, None)
-            _, target = await self._policy_here(connection, conversation_ref, latest.version)
+            # One policy and target for the whole request: those that cover what runs now.
+            here = await self._policy_here(connection, conversation_ref, latest.version)
+            target = here[1]
             current = latest if target is None else await _current(connection, name, target)
             if current is None:
                 return NoRollback(name, None, target)
@@ -225,7 +227,7 @@ class ModelReleases:
                 )
             ).one()
             return await self._request(
-                connection, conversation_ref, row, "rollback", requester=requester
+                connection, conversation_ref, row, "rollback", requester=requester, here=here
             )
 
     async def card_posted(self, approval_id: int, activity_id: str) -> None:
@@ -254,9 +256,10 @@ class ModelReleases:
         kind: str,
         *,
         requester: Person | None,
+        here: tuple[Policy, str | None] | None = None,
     ) -> ApprovalRequest:
-        """Ask for the approval of ``version_row`` here (or find the one pending), under this
-        conversation's policy and target."""
+        """Ask for the approval of ``version_row`` here (or find the one pending), under the
+        policy and target ``here`` (default: this conversation's for that version)."""
         # A write first, so that concurrent requests for this version wait for each other before
         # they look for a pending approval: a row lock on PostgreSQL, the write lock on SQLite.
         # (Not of the key: SQLite would check every table that refers to it.)
@@ -281,7 +284,7 @@ class ModelReleases:
         ).first()
         if pending is not None:
             return ApprovalRequest(pending.id, created=False, has_card=bool(pending.activity_id))
-        policy, target = await self._policy_here(
+        policy, target = here or await self._policy_here(
             connection, conversation_ref, model_version(version_row._mapping)
         )
         values = new_approval_values(

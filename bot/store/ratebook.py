@@ -31,6 +31,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ratelimit import (
@@ -107,7 +108,7 @@ class SharedRateLimiter:
         try:
             async with self._one_at_a_time:
                 return await self._book(scope)
-        except (DBAPIError, OSError, TimeoutError) as error:
+        except (DBAPIError, PoolTimeout, OSError, TimeoutError) as error:
             reason = f"the database could not book the message ({type(error).__name__})"
             raise CannotBook(reason, None) from error
 
@@ -152,7 +153,7 @@ class SharedRateLimiter:
                         )
                     )
                 )
-        except (DBAPIError, OSError, TimeoutError):
+        except (DBAPIError, PoolTimeout, OSError, TimeoutError):
             return
 
 
