@@ -130,6 +130,11 @@ class OutboxSender:
             return
         card = approval_card(Translator(item.locale), record, studio=self._studio)
         reached("announcement_queued")
+        # The claim may have run out while this waited for its turn: send only if it is still
+        # ours, and hold it for the longest a send can take from here.
+        if not await self._store.renew_claim(item, self.lease):
+            log.info("announcement %d was taken over by another sender; not sent here", item.id)
+            return
         try:
             with CARD_SEND_SECONDS.time():
                 activity_id = await self._channel.send_card(item.reference, card)

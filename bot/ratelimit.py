@@ -18,10 +18,10 @@ Window = tuple[int, float]
 CONVERSATION_WINDOWS: tuple[Window, ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
 APP_WINDOWS: tuple[Window, ...] = ((50, 1.05),)
 PRUNE_EVERY = 1024  # bookings between sweeps of idle conversations' history
-# The longest a send waits for its turn; a longer wait (a conversation's hourly budget is spent)
-# hands the message back to be tried again then. Less than an outbox claim's 60 s, so that no
-# other sender takes a message over while it waits.
-MAX_WAIT_SECONDS = 40.0
+# The longest a send waits for its turn, in all; a longer wait (a conversation's budget is spent)
+# hands the message back to be tried again then. The outbox renews its claim (60 s) right before
+# a send: this wait and the connector's 30 s timeout must fit in it.
+MAX_WAIT_SECONDS = 20.0
 
 
 class CannotBook(Exception):
@@ -76,6 +76,7 @@ class RateLimiter:
         """Return once a message to ``conversation`` is within every limit (and book it), or
         raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away."""
         sent = self._conversations.setdefault(conversation, deque())
+        waited = 0.0
         while True:
             now = self._clock()
             wait = max(
@@ -89,9 +90,10 @@ class RateLimiter:
                 if self._bookings % PRUNE_EVERY == 0:
                     self._forget_idle(now)
                 return
-            if wait > MAX_WAIT_SECONDS:
+            if waited + wait > MAX_WAIT_SECONDS:
                 raise too_long(wait)
             await self._sleep(wait)
+            waited += wait
 
     def _forget_idle(self, now: float) -> None:
         """Drop the history of conversations with nothing in their longest window."""

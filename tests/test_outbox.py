@@ -252,6 +252,27 @@ async def test_only_the_first_sender_to_mark_a_card_sent_sets_the_cards_activity
 
 
 @pytest.mark.both_stores
+async def test_a_sender_whose_claim_was_taken_over_while_it_waited_does_not_send(database_url):
+    store = await queued_store(database_url, versions=1)
+    (stale,) = await store.claim_announcements(1, timedelta(0))  # ran out at once
+    (taken_over,) = await store.claim_announcements(1, timedelta(seconds=60))
+    channel = RecordingChannel()
+    sender = OutboxSender(store, channel)
+
+    sender.dispatch([stale])
+    await sender.stop(grace=5)
+    sent_by_the_stale_claim = list(channel.sent)
+    sender = OutboxSender(store, channel)
+    sender.dispatch([taken_over])
+    await sender.stop(grace=5)
+
+    assert sent_by_the_stale_claim == []
+    assert [title for _, title in channel.sent] == ["New version: m 0"]
+    assert await status_counts(store) == {"sent": 1}
+    await store.engine.dispose()
+
+
+@pytest.mark.both_stores
 async def test_a_version_recorded_twice_queues_once(database_url):
     store = await queued_store(database_url, versions=1)
 

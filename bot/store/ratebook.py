@@ -97,10 +97,12 @@ class SharedRateLimiter:
         raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away or the
         database cannot book it."""
         scope = conversation_scope(conversation)
+        waited = 0.0
         while (wait := await self._book_safely(scope)) > 0:
-            if wait > MAX_WAIT_SECONDS:
+            if waited + wait > MAX_WAIT_SECONDS:
                 raise too_long(wait)
             await self._sleep(wait)
+            waited += wait
         if self._bookings % PRUNE_EVERY == 0:
             await self._prune_safely()
 

@@ -85,6 +85,8 @@ class PendingAnnouncement:
     reference: str
     locale: str | None
     attempts: int
+    claims: int
+    """The number of this claim: see :meth:`Store.renew_claim`."""
     version_id: int
     version: ModelVersion
     approval_id: int
@@ -290,6 +292,7 @@ class Store:
                             "attempts": 0,
                             "next_attempt_at": now,
                             "claimed_until": now + lease,
+                            "claims": 1,
                             "created_at": now,
                         }
                         for conversation_ref in sorted(targets)
@@ -309,6 +312,7 @@ class Store:
                         reference=target.reference,
                         locale=target.locale,
                         attempts=0,
+                        claims=1,
                         version_id=row.id,
                         version=version,
                         approval_id=approval_id,
@@ -373,7 +377,7 @@ class Store:
                     await connection.execute(
                         update(announcements)
                         .where(announcements.c.id.in_(candidates), claimable)
-                        .values(claimed_until=now + lease)
+                        .values(claimed_until=now + lease, claims=announcements.c.claims + 1)
                         .returning(announcements.c.id)
                     )
                 )
@@ -385,6 +389,7 @@ class Store:
                     announcements.c.id,
                     announcements.c.conversation_ref,
                     announcements.c.attempts,
+                    announcements.c.claims,
                     conversations.c.reference,
                     conversations.c.locale,
                     approvals.c.id.label("approval_id"),
@@ -398,6 +403,21 @@ class Store:
                 .order_by(announcements.c.id)
             )
             return [_pending(row) for row in rows]
+
+    async def renew_claim(self, item: PendingAnnouncement, lease: timedelta) -> bool:
+        """Hold the claim of ``item`` for ``lease`` from now, right before sending it; False if
+        another sender claimed the row since (this claim ran out while it waited)."""
+        async with self.engine.begin() as connection:
+            renewed = await connection.execute(
+                update(announcements)
+                .where(
+                    announcements.c.id == item.id,
+                    announcements.c.claims == item.claims,
+                    announcements.c.status == "queued",
+                )
+                .values(claimed_until=utcnow() + lease)
+            )
+            return bool(renewed.rowcount)
 
     async def mark_announced(self, announcement_id: int, activity_id: str) -> None:
         """The connector accepted the card: remember the activity id for later updates, on the
@@ -756,6 +776,7 @@ def _pending(row: Row[Any]) -> PendingAnnouncement:
         reference=row.reference,
         locale=row.locale,
         attempts=row.attempts,
+        claims=row.claims,
         version_id=row.version_id,
         version=model_version(row._mapping),
         approval_id=row.approval_id,

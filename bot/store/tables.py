@@ -132,6 +132,8 @@ announcements = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     # A sender's claim on the row until this time; another sender may take it after.
     Column("claimed_until", DateTime(timezone=True), nullable=True),
+    # How many claims the row has had: the number of the current one, renewed only by its holder.
+    Column("claims", Integer, nullable=False, server_default="0"),
     Column("activity_id", String(256), nullable=True),
     Column("last_error", String(512), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
