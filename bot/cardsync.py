@@ -109,25 +109,33 @@ class CardSync:
             await self._channel.update_card(
                 record.reference, record.activity_id, approval_card(t, record, studio=self._studio)
             )
-            await self._report_result(record, t)
+            if not await self._report_result(record, t):
+                return  # another sender has the card now, and finishes it
         except DeliveryError as error:
             await self._undelivered(record, error)
             return
         self._failures.pop(record.id, None)
         await self._approvals.card_shown(record.id, record.card_revision)
 
-    async def _report_result(self, record: ApprovalRecord, t: Translator) -> None:
+    async def _report_result(self, record: ApprovalRecord, t: Translator) -> bool:
+        """Post the deployment's result into the card's thread, once it has one; False if the
+        card was claimed by another sender meanwhile (which then posts it)."""
         deployment = record.deployment
         if deployment is None or deployment.result_reported:
-            return
+            return True
         if deployment.run_status not in FINAL_RUN_STATUSES and deployment.status != "error":
-            return
+            return True
         assert record.activity_id is not None  # noqa: S101 - as above
+        # The claim may have run out while the card was updated: post only if it is still ours.
+        if not await self._approvals.renew_card_claim(record, self._lease):
+            log.info("approval %d: its card was taken over; the result is posted there", record.id)
+            return False
         title = t("deploy.reply", name=record.version.name, version=record.version.version)
         card = adaptive_card([text_block(title, weight="Bolder"), status_section(t, record)])
         await self._channel.reply_card(record.reference, record.activity_id, card)
         await self._approvals.result_reported(deployment.id)
         reached("result_posted")
+        return True
 
     async def _undelivered(self, record: ApprovalRecord, error: DeliveryError) -> None:
         failures = self._failures.get(record.id, 0) + 1

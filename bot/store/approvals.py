@@ -121,6 +121,9 @@ class ApprovalRecord:
     deployed_now: ModelVersion | None = None
     """The other version of this model (same source) whose deployment succeeded last: what the
     card compares the version with."""
+    card_claims: int = 0
+    """The number of the card's claim when it was loaded (see
+    :meth:`ApprovalStore.renew_card_claim`)."""
 
     def as_approval(self) -> Approval:
         """The pure model that :func:`dialogs.approval.decide` works on."""
@@ -237,11 +240,22 @@ class ApprovalStore:
             claimed = await connection.execute(
                 update(approvals)
                 .where(approvals.c.id.in_(candidates), behind)
-                .values(card_claimed_until=now + lease)
+                .values(card_claimed_until=now + lease, card_claims=approvals.c.card_claims + 1)
                 .returning(approvals.c.id)
             )
             ids = sorted(claimed.scalars())
             return [r for i in ids if (r := await _load(connection, i)) is not None]
+
+    async def renew_card_claim(self, record: ApprovalRecord, lease: timedelta) -> bool:
+        """Hold the card claim of ``record`` for ``lease`` from now, right before posting into its
+        thread; False if another sender claimed the card since (this claim ran out meanwhile)."""
+        async with self.engine.begin() as connection:
+            renewed = await connection.execute(
+                update(approvals)
+                .where(approvals.c.id == record.id, approvals.c.card_claims == record.card_claims)
+                .values(card_claimed_until=utcnow() + lease)
+            )
+            return bool(renewed.rowcount)
 
     async def card_shown(
         self, approval_id: int, revision: int, *, retry_in: timedelta | None = None
@@ -494,6 +508,7 @@ def _record(
         activity_id=row.activity_id,
         card_revision=row.card_revision,
         deployment=deployment,
+        card_claims=row.card_claims,
     )
 
 

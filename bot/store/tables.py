@@ -234,6 +234,8 @@ approvals = Table(
     Column("card_revision", Integer, nullable=False),
     Column("shown_revision", Integer, nullable=False),
     Column("card_claimed_until", DateTime(timezone=True), nullable=True),
+    # How many claims the card has had: the number of the current one (see announcements.claims).
+    Column("card_claims", Integer, nullable=False, server_default="0"),
 )
 Index("ix_approvals_state_expiry", approvals.c.state, approvals.c.expires_at)
 Index("ix_approvals_conversation_state", approvals.c.conversation_ref, approvals.c.state)
