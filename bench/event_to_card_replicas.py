@@ -11,25 +11,13 @@ Prints the replicas' p50 and p99, and the ratio of each to the single SQLite bot
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from aiohttp import ClientSession
 from event_to_card import EVENTS, PACE_SECONDS, WARMUP, one_event
-from harness import (
-    Microsoft,
-    bot_environment,
-    ours,
-    percentile,
-    seed_subscribers,
-    start_bot,
-    stop_bot,
-)
+from harness import Microsoft, free_port, percentile, running_bots, seed_subscribers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import free_port
 from tests.postgres import PostgresServer
 
 REPLICAS = 3
@@ -39,23 +27,15 @@ async def measure(microsoft: Microsoft, data: str, url: str | None, replicas: in
     """Seconds from event to card for each measured version."""
     count = WARMUP + EVENTS
     await seed_subscribers(data, microsoft, count=count, pattern="bench-model-{n}", url=url)
-    extra = {"RELEASEBOT_DATABASE_URL": url} if url else {}
-    async with ClientSession() as session:
-        # One after the other: the first migrates the store, the others find it migrated.
-        started = [
-            await start_bot(session, ours(microsoft), bot_environment(data, **extra))
-            for _ in range(replicas)
-        ]
-        try:
-            latencies = []
-            for number in range(count):
-                base = started[number % replicas][0]
-                began = time.perf_counter()
-                latencies.append(await one_event(session, base, microsoft, number))
-                await asyncio.sleep(max(0.0, began + PACE_SECONDS - time.perf_counter()))
-        finally:
-            for _, process in started:
-                await stop_bot(process)
+    latencies = []
+    async with (
+        ClientSession() as session,
+        running_bots(session, microsoft, data, replicas, url) as bases,
+    ):
+        for number in range(count):
+            began = time.perf_counter()
+            latencies.append(await one_event(session, bases[number % replicas], microsoft, number))
+            await asyncio.sleep(max(0.0, began + PACE_SECONDS - time.perf_counter()))
     return latencies[WARMUP:]
 
 

@@ -12,9 +12,7 @@ and the replicas' lost and duplicated cards and rate violations.
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
-from pathlib import Path
 
 from aiohttp import ClientSession
 from fanout import (
@@ -24,10 +22,8 @@ from fanout import (
     announce_everywhere,
     print_deliveries,
 )
-from harness import Microsoft, bot_environment, ours, seed_subscribers, start_bot, stop_bot
+from harness import Microsoft, free_port, running_bots, seed_subscribers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.conftest import free_port
 from tests.postgres import PostgresServer
 
 REPLICAS = 3
@@ -39,20 +35,13 @@ async def measure(microsoft: Microsoft, data: str, url: str | None, replicas: in
     await seed_subscribers(
         data, microsoft, CONVERSATIONS, "fanout-model-{n}", url=url, models=len(MODELS)
     )
-    extra = {"RELEASEBOT_DATABASE_URL": url} if url else {}
-    async with ClientSession() as session:
-        # One after the other: the first migrates the store, the others find it migrated.
-        started = [
-            await start_bot(session, ours(microsoft), bot_environment(data, **extra))
-            for _ in range(replicas)
-        ]
-        try:
-            deliveries = [(started[n % replicas][0], model) for n, model in enumerate(MODELS)]
-            total = await announce_everywhere(session, deliveries, microsoft)
-            await asyncio.sleep(SETTLE_SECONDS)  # anything sent twice would show up by now
-        finally:
-            for _, process in started:
-                await stop_bot(process)
+    async with (
+        ClientSession() as session,
+        running_bots(session, microsoft, data, replicas, url) as bases,
+    ):
+        deliveries = [(bases[n % replicas], model) for n, model in enumerate(MODELS)]
+        total = await announce_everywhere(session, deliveries, microsoft)
+        await asyncio.sleep(SETTLE_SECONDS)  # anything sent twice would show up by now
     return total
 
 

@@ -7,6 +7,7 @@ Connector: it records every card with its arrival time, and may refuse calls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,24 @@ async def stop_bot(process: asyncio.subprocess.Process) -> None:
     """Stop a bot process and wait for it."""
     process.terminate()
     await asyncio.wait_for(process.wait(), 30)
+
+
+@contextlib.asynccontextmanager
+async def running_bots(
+    session: ClientSession, microsoft: Microsoft, data_dir: str, count: int, url: str | None
+) -> AsyncIterator[list[str]]:
+    """``count`` of our bots on one store (the SQLite one of ``data_dir``, else ``url``): their
+    base URLs while they run."""
+    extra = {"RELEASEBOT_DATABASE_URL": url} if url else {}
+    started = [
+        await start_bot(session, ours(microsoft), bot_environment(data_dir, **extra))
+        for _ in range(count)
+    ]
+    try:
+        yield [base for base, _ in started]
+    finally:
+        for _, process in started:
+            await stop_bot(process)
 
 
 async def seed_subscribers(

@@ -33,9 +33,18 @@ class CannotBook(Exception):
         self.retry_after = retry_after
 
 
-def too_long(wait: float) -> CannotBook:
-    """The refusal of a wait beyond :data:`MAX_WAIT_SECONDS`."""
-    return CannotBook(f"Teams' limits let the next message go in {wait:.0f} s", wait)
+async def take_turn(
+    book: Callable[[], Awaitable[float]], sleep: Callable[[float], Awaitable[None]]
+) -> None:
+    """Call ``book`` (which books a message now, returning 0, or returns the seconds until one
+    fits) until it books, sleeping in between; raise :class:`CannotBook` rather than wait more
+    than :data:`MAX_WAIT_SECONDS` in all."""
+    waited = 0.0
+    while (wait := await book()) > 0:
+        if waited + wait > MAX_WAIT_SECONDS:
+            raise CannotBook(f"Teams' limits let the next message go in {wait:.0f} s", wait)
+        await sleep(wait)
+        waited += wait
 
 
 class Limiter(Protocol):
@@ -76,12 +85,12 @@ class RateLimiter:
         """Return once a message to ``conversation`` is within every limit (and book it), or
         raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away."""
         sent = self._conversations.setdefault(conversation, deque())
-        waited = 0.0
-        while True:
+
+        async def book() -> float:
             now = self._clock()
             wait = max(
-                window_wait(self._app, self._app_windows, now),
-                window_wait(sent, self._conversation_windows, now),
+                _wait(self._app, self._app_windows, now),
+                _wait(sent, self._conversation_windows, now),
             )
             if wait <= 0:
                 self._app.append(now)
@@ -89,11 +98,9 @@ class RateLimiter:
                 self._bookings += 1
                 if self._bookings % PRUNE_EVERY == 0:
                     self._forget_idle(now)
-                return
-            if waited + wait > MAX_WAIT_SECONDS:
-                raise too_long(wait)
-            await self._sleep(wait)
-            waited += wait
+            return wait
+
+        await take_turn(book, self._sleep)
 
     def _forget_idle(self, now: float) -> None:
         """Drop the history of conversations with nothing in their longest window."""
@@ -104,7 +111,7 @@ class RateLimiter:
             del self._conversations[conversation]
 
 
-def window_wait(sent: deque[float], windows: tuple[Window, ...], now: float) -> float:
+def _wait(sent: deque[float], windows: tuple[Window, ...], now: float) -> float:
     """Seconds until one more message fits all ``windows``, given the times in ``sent`` (oldest
     first; those beyond the longest window are dropped)."""
     longest = max(seconds for _, seconds in windows)

@@ -129,6 +129,15 @@ async def release_claims(database_url: str) -> int:
         await engine.dispose()
 
 
+async def started_in_a_subscribed_channel(bot: BotProcess, connector: RecordingConnector) -> None:
+    """Start the bot, install it in the channel and subscribe the channel to the sample's model."""
+    await bot.start()
+    await bot.post_activity(installation(connector.url, "add"), connector.url)
+    await bot.post_activity(
+        message(connector.url, "subscribe sklearn_*", scope="channel"), connector.url
+    )
+
+
 async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
     jwks_server: str,
     signing_keys: SigningKeys,
@@ -139,11 +148,7 @@ async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
     env = process_environment(database_url, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
     try:
-        await bot.start()
-        await bot.post_activity(installation(connector.url, "add"), connector.url)
-        await bot.post_activity(
-            message(connector.url, "subscribe sklearn_*", scope="channel"), connector.url
-        )
+        await started_in_a_subscribed_channel(bot, connector)
         await bot.post_event([sample("eventgrid", version=20)])
         await connector.wait_for_calls(3)
         approval_id = execute_actions(connector.last_card())[0]["data"]["approvalId"]
@@ -181,11 +186,7 @@ async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_
     env = process_environment(database_url)
     bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
     try:
-        await bot.start()
-        await bot.post_activity(installation(connector.url, "add"), connector.url)
-        await bot.post_activity(
-            message(connector.url, "subscribe sklearn_*", scope="channel"), connector.url
-        )
+        await started_in_a_subscribed_channel(bot, connector)
         before = len(connector.calls)
         connector.refusals = [(503, {"Retry-After": "30"})] * 2  # two cards must wait a while
         await asyncio.gather(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Hashable
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -37,12 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.ratelimit import (
     APP_WINDOWS,
     CONVERSATION_WINDOWS,
-    MAX_WAIT_SECONDS,
     CannotBook,
     Limiter,
     RateLimiter,
     Window,
-    too_long,
+    take_turn,
 )
 from bot.store.tables import rate_bookings
 
@@ -76,13 +75,11 @@ class SharedRateLimiter:
         engine: AsyncEngine,
         conversation_windows: tuple[Window, ...] = CONVERSATION_WINDOWS,
         app_windows: tuple[Window, ...] = APP_WINDOWS,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         # Each statement must see the bookings committed before the lock was granted.
         self._engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._conversation_windows = conversation_windows
         self._app_windows = app_windows
-        self._sleep = sleep
         self._one_at_a_time = asyncio.Lock()
         self._bookings = 0
         self._read_windows = _window_reads(
@@ -97,12 +94,7 @@ class SharedRateLimiter:
         raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away or the
         database cannot book it."""
         scope = conversation_scope(conversation)
-        waited = 0.0
-        while (wait := await self._book_safely(scope)) > 0:
-            if waited + wait > MAX_WAIT_SECONDS:
-                raise too_long(wait)
-            await self._sleep(wait)
-            waited += wait
+        await take_turn(lambda: self._book_safely(scope), asyncio.sleep)
         if self._bookings % PRUNE_EVERY == 0:
             await self._prune_safely()
 
