@@ -1,0 +1,1 @@
+"""Attacks on the bot, each sent as an attacker would: over HTTP, signed where a signature is needed."""
