@@ -19,7 +19,7 @@ from microsoft_agents.hosting.core import (
     OutboundHostValidator,
 )
 
-from bot.agent import AgentExtension, build_agent
+from bot.agent import Access, AgentExtension, build_agent
 from bot.cardsync import CardSync
 from bot.channel import AgentsChannel
 from bot.config import Settings, SettingsError, load_settings, sdk_configuration
@@ -48,6 +48,7 @@ from bot.store.migrate import upgrade
 from bot.store.ratebook import rate_limiter
 from bot.store.repository import Store
 from bot.web import (
+    Callers,
     MessageEndpoint,
     Readiness,
     build_web_app,
@@ -114,13 +115,19 @@ async def create_app(
         agent=build_agent(
             store,
             connection_manager,
-            settings.subscription_managers,
+            Access(settings.allowed_tenants, settings.subscription_managers),
             on_approval_changed=approval_changed,
+            registries=sources,
             extensions=extensions,
             studio=studio,
         ),
         auth=connection_manager.get_default_connection_configuration(),
         max_body_bytes=settings.max_body_bytes,
+        callers=Callers(
+            channel_issuers=frozenset({settings.cloud.botframework_issuer}),
+            channels=settings.allowed_channels,
+            agent_app_ids=settings.agent_app_ids,
+        ),
     )
     readiness = _readiness(settings, store, watcher if sources else None, deployer)
     app = build_web_app(messages, readiness, settings.max_body_bytes, settings.metrics_token)

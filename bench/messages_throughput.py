@@ -27,6 +27,8 @@ from pathlib import Path
 from aiohttp import ClientSession, ClientTimeout
 from harness import APP_ID, ROOT, Microsoft, bot_environment, ours, start_bot, stop_bot
 
+from tests.identity import TENANT_ID
+
 BENCH_VENV = ROOT / ".venv-bench"
 REQUESTS = 1000
 WARMUP = 100
@@ -56,7 +58,12 @@ def activity(service_url: str, text: str) -> dict:
         "channelId": "msteams",
         "from": {"id": "29:bench-user", "name": "Bench", "aadObjectId": "bench-user"},
         "recipient": {"id": "28:bench-bot", "name": "Bot"},
-        "conversation": {"id": "a:bench-conversation", "conversationType": "personal"},
+        "conversation": {
+            "id": "a:bench-conversation",
+            "conversationType": "personal",
+            "tenantId": TENANT_ID,
+        },
+        "channelData": {"tenant": {"id": TENANT_ID}},
         "text": text,
         "locale": "en-US",
     }

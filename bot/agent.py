@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from microsoft_agents.activity import (
-    Activity,
-    ActivityTypes,
-    AdaptiveCardInvokeResponse,
-    InvokeResponse,
-)
+from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
 from microsoft_agents.hosting.core import (
     AgentApplication,
     Connections,
@@ -24,9 +18,10 @@ from microsoft_agents.hosting.core import (
 )
 from microsoft_agents.hosting.core.app._routes import RouteRank
 from microsoft_agents.hosting.core.app.adaptive_card import factory
-from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from typing_extensions import override
 
+from bot.admission import TenantGate, activity_tenant
+from bot.card_actions import CONVERSATION_REF, CardActions
 from bot.cards import (
     Card,
     error_card,
@@ -37,16 +32,16 @@ from bot.cards import (
 )
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card, describe_target
 from bot.cards.lists import history_card, pending_card, status_card
-from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
+from bot.cards.verbs import APPROVE, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
-from bot.failpoints import reached
 from bot.i18n import Translator
-from bot.metrics import APPROVALS, CLICK_SECONDS
-from bot.store.approvals import UPN_NEEDED, ApprovalBusyError, ApprovalStore, Decision
+from bot.registry.azureml import ModelRegistry
+from bot.store.approvals import ApprovalStore, Decision
+from bot.store.audit import Asker, CommandAudit
 from bot.store.queries import ApprovalRequest, ModelReleases, NoRollback, VersionNotFound
-from bot.store.repository import Store, utcnow
-from dialogs.approval import Approve, Event, Person, Reject
+from bot.store.repository import Store, TooManySubscriptionsError
+from dialogs.approval import Person, Refused
 from dialogs.commands import (
     Command,
     CommandError,
@@ -61,15 +56,14 @@ from dialogs.commands import (
     Unsubscribe,
     parse_command,
 )
+from dialogs.policy import floor_breaches
 
 log = logging.getLogger(__name__)
 
 # Activity types whose own handlers decide about the conversation (install, remove).
 _MEMBERSHIP_TYPES = {ActivityTypes.installation_update, ActivityTypes.conversation_update}
-# Where before_turn leaves the stored conversation's id for the handlers of the same turn.
-CONVERSATION_REF = "releasebot.conversation_ref"
-# Where the SDK leaves the turn's connector client.
-CONNECTOR_CLIENT_KEY = "ConnectorClient"
+Changing = Deploy | Rollback | Subscribe | Unsubscribe
+"""The commands that change something: who sends them is checked."""
 
 
 _Item = TypeVar("_Item", bound=StoreItem)
@@ -97,92 +91,26 @@ class NoTurnStateStorage(Storage):
         """Nothing to delete."""
 
 
-class ChatHandlers:
-    """The handlers behind the agent's routes; dependencies come in explicitly."""
+@dataclass(frozen=True)
+class Access:
+    """Who the bot serves and who may change subscriptions: the operator's settings."""
 
-    def __init__(
-        self,
-        store: Store,
-        subscription_managers: frozenset[str],
-        on_approval_changed: Callable[[Decision], None] = lambda _decision: None,
-        studio: str = PUBLIC_STUDIO,
-    ) -> None:
+    allowed_tenants: frozenset[str]
+    subscription_managers: frozenset[str] = frozenset()
+    """Entra object ids; empty: every member of a served conversation."""
+
+
+class ChatHandlers:
+    """The handlers of chat commands and install events; dependencies come in explicitly."""
+
+    def __init__(self, store: Store, access: Access, studio: str = PUBLIC_STUDIO) -> None:
         self.store = store
         self.studio = studio
         self.approvals = ApprovalStore(store.engine)
         self.releases = ModelReleases(store.engine, store.defaults)
         self.directory = ConversationDirectory(store)
-        self.subscription_managers = subscription_managers
-        self.on_approval_changed = on_approval_changed
-        self._upns = UpnCache()
-        """Told of every decision that changed an approval: the card of everyone else and the
-        deployment follow in the background."""
-
-    async def on_approve(
-        self, context: TurnContext, _state: TurnState, data: Any
-    ) -> AdaptiveCardInvokeResponse:
-        """Approve on a card: recorded at once, answered with the card as it is now."""
-        return await self._timed_decision(context, data, Approve, "approve")
-
-    async def on_reject(
-        self, context: TurnContext, _state: TurnState, data: Any
-    ) -> AdaptiveCardInvokeResponse:
-        """Reject on a card, with the reason typed into its form."""
-        reason = data.get(REASON_INPUT) if isinstance(data, dict) else None
-        text = reason if isinstance(reason, str) else ""
-        return await self._timed_decision(
-            context, data, lambda person, at: Reject(person, text, at), "reject"
-        )
-
-    async def _timed_decision(
-        self,
-        context: TurnContext,
-        data: Any,
-        event_for: Callable[[Person, datetime], Event],
-        action: str,
-    ) -> AdaptiveCardInvokeResponse:
-        with CLICK_SECONDS.time():
-            answer, outcome = await self._decide(context, data, event_for)
-        APPROVALS.labels(action=action, outcome=outcome).inc()
-        return answer
-
-    async def _decide(
-        self,
-        context: TurnContext,
-        data: Any,
-        event_for: Callable[[Person, datetime], Event],
-    ) -> tuple[AdaptiveCardInvokeResponse, str]:
-        """The answer to a click, and what came of it (for the metrics)."""
-        t = Translator(context.activity.locale)
-        approval_id = _approval_id(data)
-        user = context.activity.from_property
-        if approval_id is None or user is None or not user.aad_object_id:
-            return factory.bad_request("the action needs an approvalId and a Teams user"), "invalid"
-        conversation_ref = context.turn_state[CONVERSATION_REF]
-        assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
-        person = Person(user.aad_object_id.lower(), None, user.name)
-        try:
-            decision = await self.approvals.decide(
-                approval_id, event_for(person, utcnow()), conversation_ref
-            )
-            if decision is UPN_NEEDED:  # Teams leaves the UPN out of invokes: ask the connector
-                upn = await self._upns.get(context, user.id)
-                # '' rather than None: looked up and unknown, so the object id alone decides.
-                person = Person(person.object_id, upn or "", user.name)
-                decision = await self.approvals.decide(
-                    approval_id, event_for(person, utcnow()), conversation_ref
-                )
-        except ApprovalBusyError:
-            return factory.message(t("approval.busy")), "busy"
-        if not isinstance(decision, Decision):  # no such approval here
-            return factory.message(t("approval.gone")), "gone"
-        if decision.changed:
-            reached("quorum" if decision.new_deployment is not None else "approval_recorded")
-            self.on_approval_changed(decision)
-        notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
-        card = approval_card(t, decision.record, notice, studio=self.studio)
-        outcome = "refused" if decision.refused else "recorded" if decision.changed else "unchanged"
-        return factory.adaptive_card(card), outcome  # type: ignore[arg-type]
+        self.audit = CommandAudit(store.engine)
+        self.subscription_managers = access.subscription_managers
 
     async def remember_conversation(self, context: TurnContext, _state: TurnState) -> bool:
         """Before every turn: refresh the stored reference of the conversation."""
@@ -212,13 +140,45 @@ class ChatHandlers:
             return subscriptions_card(t, await self.store.list_subscriptions(conversation_ref))
         if isinstance(command, ListPending | History | Status):
             return await self._report(command, conversation_ref, t)
+        refusals = self._refusals(command, context.activity)
+        if refusals:
+            return await self._refuse(context, conversation_ref, command, refusals, t)
         if isinstance(command, Deploy | Rollback):
             return await self._request(command, conversation_ref, context, t)
-        if not self._may_manage(context.activity):
-            return error_card(t, t("error.not_manager"))
         if isinstance(command, Subscribe):
-            return await self._subscribe(command, conversation_ref, context.activity, t)
+            return await self._subscribe(command, conversation_ref, context, t)
         return await self._unsubscribe(command, conversation_ref, t)
+
+    def _refusals(self, command: Changing, activity: Activity) -> list[Refused]:
+        """Why the sender may not run ``command`` here (empty: they may)."""
+        user = activity.from_property
+        if user is None or not user.aad_object_id:
+            return [Refused("error.person_needed")]
+        if isinstance(command, Deploy | Rollback):
+            conversation = activity.conversation
+            personal = conversation is None or conversation.conversation_type in (None, "personal")
+            return [Refused("error.request_in_personal_chat")] if personal else []
+        if not self._may_manage(activity):
+            return [Refused("error.not_manager")]
+        if isinstance(command, Subscribe):
+            breaches = floor_breaches(command.policy, self.store.defaults)
+            return [Refused(breach.key, dict(breach.params)) for breach in breaches]
+        return []
+
+    async def _refuse(
+        self,
+        context: TurnContext,
+        conversation_ref: int,
+        command: Changing,
+        refusals: list[Refused],
+        t: Translator,
+    ) -> Card:
+        """Tell the sender why not, in their language, and write it in the audit."""
+        asker = _asker(context.activity, conversation_ref)
+        for refusal in refusals:
+            await self.audit.refused(asker, type(command).__name__.lower(), refusal.key)
+        log.info("%s refused: %s", type(command).__name__.lower(), [r.key for r in refusals])
+        return error_card(t, " ".join(t(r.key, **r.params) for r in refusals))
 
     async def _report(
         self, command: ListPending | History | Status, conversation_ref: int, t: Translator
@@ -277,24 +237,31 @@ class ChatHandlers:
         return object_id in self.subscription_managers
 
     async def _subscribe(
-        self, command: Subscribe, conversation_ref: int, activity: Activity, t: Translator
+        self, command: Subscribe, conversation_ref: int, context: TurnContext, t: Translator
     ) -> Card:
         source = (
             (command.source_kind.value, command.source_name or "") if command.source_kind else None
         )
-        user = activity.from_property
-        subscription, created = await self.store.add_subscription(
-            conversation_ref,
-            command.pattern,
-            source=source,
-            tags=dict(command.tags),
-            created_by=user.aad_object_id if user else None,
-            created_by_name=user.name if user else None,
-            policy=command.policy,
-        )
-        if created:
+        user = context.activity.from_property
+        try:
+            change = await self.store.add_subscription(
+                conversation_ref,
+                command.pattern,
+                source=source,
+                tags=dict(command.tags),
+                created_by=user.aad_object_id if user else None,
+                created_by_name=user.name if user else None,
+                policy=command.policy,
+            )
+        except TooManySubscriptionsError as full:
+            refusal = Refused("error.too_many_subscriptions", {"max": str(full.limit)})
+            return await self._refuse(context, conversation_ref, command, [refusal], t)
+        subscription = change.subscription
+        if change.created:
             log.info("subscription %s added: %s", subscription.id, command.pattern)
-        return subscribed_card(t, subscription, created=created)
+        elif change.before is not None:
+            log.info("subscription %s: policy changed", subscription.id)
+        return subscribed_card(t, subscription, created=change.created, before=change.before)
 
     async def _unsubscribe(
         self, command: Unsubscribe, conversation_ref: int, t: Translator
@@ -381,6 +348,16 @@ async def _unknown_card_action(context: TurnContext, _state: TurnState) -> None:
     )
 
 
+def _asker(activity: Activity, conversation_ref: int) -> Asker:
+    user = activity.from_property
+    return Asker(
+        object_id=(user.aad_object_id or "").lower() or None if user else None,
+        name=user.name if user else None,
+        tenant_id=activity_tenant(activity),
+        conversation_ref=conversation_ref,
+    )
+
+
 def _requester(activity: Activity) -> Person | None:
     user = activity.from_property
     if user is None or not user.aad_object_id:
@@ -417,56 +394,6 @@ def _no_rollback(t: Translator, refusal: NoRollback) -> str:
     )
 
 
-MAX_ID = 2**63 - 1  # the store's ids are 64-bit integers
-
-
-def _approval_id(data: Any) -> int | None:
-    value = data.get("approvalId") if isinstance(data, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if 0 < value <= MAX_ID else None
-
-
-class UpnCache:
-    """Users' UPNs, asked from the connector, remembered for an hour (at most 10,000 users)."""
-
-    TTL_SECONDS = 3600.0
-    MAX_ENTRIES = 10_000
-
-    def __init__(self) -> None:
-        self._known: dict[str, tuple[float, str | None]] = {}
-
-    async def get(self, context: TurnContext, user_id: str | None) -> str | None:
-        """The UPN of the Teams user ``user_id`` in this conversation, or None if unknown."""
-        if not user_id:
-            return None
-        now = time.monotonic()
-        known = self._known.get(user_id)
-        if known is not None and known[0] > now:
-            return known[1]
-        upn = await _upn_of(context, user_id)
-        if len(self._known) >= self.MAX_ENTRIES:
-            self._known.pop(next(iter(self._known)))
-        self._known[user_id] = (now + self.TTL_SECONDS, upn)
-        return upn
-
-
-async def _upn_of(context: TurnContext, user_id: str) -> str | None:
-    """The clicker's UPN, asked from the connector."""
-    connector = context.turn_state.get(CONNECTOR_CLIENT_KEY)
-    conversation = context.activity.conversation
-    if not isinstance(connector, ConnectorClientBase) or conversation is None:
-        return None
-    try:
-        member = await connector.conversations.get_conversation_member(conversation.id, user_id)
-    except Exception as error:  # the checks then work on the object id alone
-        log.warning("could not look up the clicker's UPN: %s", type(error).__name__)
-        return None
-    extra = member.model_extra or {}
-    upn = extra.get("userPrincipalName") or extra.get("email")
-    return upn.lower() if isinstance(upn, str) else None
-
-
 def _conversation_id(context: TurnContext) -> str:
     conversation = context.activity.conversation
     return conversation.id if conversation else "?"
@@ -480,15 +407,20 @@ AgentExtension = Callable[[AgentApplication[TurnState]], None]
 def build_agent(
     store: Store,
     connection_manager: Connections,
-    subscription_managers: frozenset[str],
+    access: Access,
     on_approval_changed: Callable[[Decision], None] = lambda _decision: None,
     *,
+    registries: Sequence[ModelRegistry] = (),
     extensions: Sequence[AgentExtension] = (),
     studio: str = PUBLIC_STUDIO,
 ) -> AgentApplication[TurnState]:
     """The AgentApplication with our routes; typing indicators off (they break channel threads).
 
-    Each of ``extensions`` may add routes of its own (the demo's ``demo register``).
+    Before anything else, every activity's tenant is checked against ``access``. A decision that
+    changes an approval is told to ``on_approval_changed`` (the cards of everyone else and the
+    deployment follow in the background); ``registries`` are asked who registered a version when
+    the store does not know. Each of ``extensions`` may add routes of its own (the demo's
+    ``demo register``).
     """
     app = AgentApplication[TurnState](
         storage=NoTurnStateStorage(),
@@ -496,10 +428,12 @@ def build_agent(
         start_typing_timer=False,
         remove_recipient_mention=True,
     )
-    chat = ChatHandlers(store, subscription_managers, on_approval_changed, studio)
+    chat = ChatHandlers(store, access, studio)
+    cards = CardActions(store, registries, on_approval_changed, studio)
+    app.before_turn(TenantGate(access.allowed_tenants).admit)
     app.before_turn(chat.remember_conversation)
-    app.adaptive_card.action_execute(APPROVE)(chat.on_approve)
-    app.adaptive_card.action_execute(REJECT)(chat.on_reject)
+    app.adaptive_card.action_execute(APPROVE)(cards.on_approve)
+    app.adaptive_card.action_execute(REJECT)(cards.on_reject)
     app.add_route(_is_card_action, _unknown_card_action, is_invoke=True, rank=RouteRank.LAST)
     app.add_route(_is_other_invoke, _unsupported_invoke, is_invoke=True, rank=RouteRank.LAST)
     routes: dict[str, Handler] = {

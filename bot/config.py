@@ -109,7 +109,16 @@ class Settings:
     dev_local_connector: bool = False
     """RELEASEBOT_DEV_LOCAL_CONNECTOR: development only: replies may go to any service URL."""
     subscription_managers: frozenset[str] = frozenset()
-    """RELEASEBOT_SUBSCRIPTION_MANAGERS: Entra object ids who may change subscriptions."""
+    """RELEASEBOT_SUBSCRIPTION_MANAGERS: Entra object ids who may change subscriptions; empty:
+    every member of a conversation in an allowed tenant (the policy floor holds either way)."""
+    allowed_tenants: frozenset[str] = frozenset()
+    """RELEASEBOT_ALLOWED_TENANTS: Entra tenant ids whose Teams the bot serves; default: the
+    bot's own tenant (``CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID``)."""
+    allowed_channels: frozenset[str] = frozenset({"msteams"})
+    """RELEASEBOT_ALLOWED_CHANNELS: the Bot Framework channel ids served (default: msteams)."""
+    agent_app_ids: frozenset[str] = frozenset()
+    """RELEASEBOT_AGENT_APP_IDS: Entra app ids that may call /api/messages with their own
+    Entra token (agent to agent); such a caller is that app, never a person. Empty: none."""
     azureml_workspaces: tuple[Workspace, ...] = ()
     """RELEASEBOT_AZUREML_WORKSPACES: comma-separated ``subscription/resource-group/workspace``."""
     azureml_registries: tuple[str, ...] = ()
@@ -132,6 +141,9 @@ class Settings:
     """RELEASEBOT_DEVOPS_HOOK_SECRET: the Basic auth password of the service hooks; None: off."""
     deploy_target: str | None = None
     """RELEASEBOT_DEPLOY_TARGET: ``release:<definition id>[:<alias>]`` or ``pipeline:<id>``."""
+    deploy_targets: frozenset[str] = frozenset()
+    """RELEASEBOT_DEPLOY_TARGETS: the other targets a subscription may name with ``deploy=``
+    (the default target is always allowed); chat cannot name any other."""
     approvers: frozenset[str] | None = None
     """RELEASEBOT_APPROVERS: object ids or UPNs who may approve; None: anyone in the chat."""
     required_approvals: int = 1
@@ -177,6 +189,7 @@ class Settings:
             required_approvals=self.required_approvals,
             expiry=timedelta(hours=self.approval_expiry_hours),
             target=self.deploy_target,
+            allowed_targets=self.deploy_targets,
         )
 
     def missing(self) -> list[MissingSetting]:
@@ -198,6 +211,13 @@ class Settings:
         if auth_type not in _SECRETLESS_AUTH_TYPES and not self.agents_sdk.get(SDK_CLIENT_SECRET):
             missing.append(
                 MissingSetting(SDK_CLIENT_SECRET, "replies: the bot cannot get a token to send")
+            )
+        if not self.allowed_tenants:
+            missing.append(
+                MissingSetting(
+                    f"{PREFIX}ALLOWED_TENANTS",
+                    "Teams: no tenant is served, every conversation is told so",
+                )
             )
         if not self.azureml_workspaces and not self.azureml_registries:
             missing.append(
@@ -257,6 +277,11 @@ def load_settings(
         subscription_managers=frozenset(
             item.lower() for item in _items(get("SUBSCRIPTION_MANAGERS"))
         ),
+        allowed_tenants=_tenants(get("ALLOWED_TENANTS"), env.get(SDK_TENANT_ID, "")),
+        allowed_channels=frozenset(
+            item.lower() for item in _items(get("ALLOWED_CHANNELS", "msteams"))
+        ),
+        agent_app_ids=_guids("AGENT_APP_IDS", get("AGENT_APP_IDS")),
         azureml_workspaces=tuple(_workspace(item) for item in _items(get("AZUREML_WORKSPACES"))),
         azureml_registries=tuple(_registry(item) for item in _items(get("AZUREML_REGISTRIES"))),
         eventgrid_secret=Secret(get("EVENTGRID_SECRET")) if get("EVENTGRID_SECRET") else None,
@@ -269,7 +294,10 @@ def load_settings(
         devops_pat=Secret(get("DEVOPS_PAT")) if get("DEVOPS_PAT") else None,
         devops_hook_secret=_secret(get("DEVOPS_HOOK_SECRET")),
         metrics_token=_secret(get("METRICS_TOKEN")),
-        deploy_target=_target(get("DEPLOY_TARGET")),
+        deploy_target=_target("DEPLOY_TARGET", get("DEPLOY_TARGET")),
+        deploy_targets=frozenset(
+            _target("DEPLOY_TARGETS", item) or item for item in _items(get("DEPLOY_TARGETS"))
+        ),
         approvers=_approvers(get("APPROVERS")),
         required_approvals=_bounded_int("REQUIRED_APPROVALS", get("REQUIRED_APPROVALS", "1"), 20),
         approval_expiry_hours=_bounded_int(
@@ -328,13 +356,30 @@ def _secret(value: str) -> Secret | None:
     return Secret(value) if value else None
 
 
-def _target(value: str) -> str | None:
+def _target(name: str, value: str) -> str | None:
     if value and not is_target(value):
         raise SettingsError(
-            f"{PREFIX}DEPLOY_TARGET must be release:<definition id>[:<artifact alias>] or "
+            f"{PREFIX}{name} must name release:<definition id>[:<artifact alias>] or "
             f"pipeline:<pipeline id>, not {value!r}"
         )
     return value or None
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+def _guids(name: str, value: str) -> frozenset[str]:
+    items = _items(value)
+    for item in items:
+        if not _GUID.match(item):
+            raise SettingsError(f"{PREFIX}{name}: {item!r} is not an Entra id (a GUID)")
+    return frozenset(item.lower() for item in items)
+
+
+def _tenants(value: str, bot_tenant: str) -> frozenset[str]:
+    """The tenants served: as listed, else the bot's own (none: nobody is served)."""
+    listed = _guids("ALLOWED_TENANTS", value)
+    return listed or frozenset({bot_tenant.strip().lower()} - {""})
 
 
 def _approvers(value: str) -> frozenset[str] | None:

@@ -30,7 +30,7 @@ def conversation_info(activity: Activity) -> ConversationInfo | None:
         channel_id=str(activity.channel_id or ""),
         conversation_id=conversation_id,
         conversation_type=conversation.conversation_type or "personal",
-        tenant_id=conversation.tenant_id or _channel_data_tenant(activity.channel_data),
+        tenant_id=conversation.tenant_id or channel_data_tenant(activity.channel_data),
         service_url=activity.service_url,
         name=conversation.name,
         locale=activity.locale,
@@ -38,7 +38,8 @@ def conversation_info(activity: Activity) -> ConversationInfo | None:
     )
 
 
-def _channel_data_tenant(channel_data: Any) -> str | None:
+def channel_data_tenant(channel_data: Any) -> str | None:
+    """The tenant id Teams puts in ``channelData.tenant.id``, if any."""
     tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
     tenant_id = tenant.get("id") if isinstance(tenant, dict) else None
     return tenant_id if isinstance(tenant_id, str) else None
@@ -106,7 +107,7 @@ def _fingerprint(activity: Activity) -> Fingerprint:
         conversation.conversation_type,
         conversation.name,
         conversation.tenant_id,
-        _channel_data_tenant(activity.channel_data),
+        channel_data_tenant(activity.channel_data),
         (bot.id, bot.name) if bot else None,
         (user.id, user.name, user.aad_object_id) if user and not shared else None,
     )

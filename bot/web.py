@@ -8,12 +8,13 @@ import logging
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_exceptions import NotAppKeyWarning
+from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import AgentApplication, TurnState
 from microsoft_agents.hosting.core.authorization import (
@@ -31,8 +32,6 @@ from bot.network import network_problem
 
 log = logging.getLogger(__name__)
 
-# The SDK reads the caller's identity from the request under this plain string key.
-CLAIMS_IDENTITY = "claims_identity"
 warnings.filterwarnings("ignore", category=NotAppKeyWarning, module=__name__)
 
 JSON_TYPES = {"application/json"}
@@ -77,6 +76,54 @@ class TokenCache:
 
 
 @dataclass(frozen=True)
+class Callers:
+    """Who may post to ``/api/messages``, beyond a valid signature.
+
+    Teams' channel service signs with the Bot Framework issuer and names, in the ``serviceurl``
+    claim, the connector the activity comes from: only then are the activity's ``from``,
+    ``conversation`` and tenant the channel's statements. Any app of the bot's tenant can get an
+    Entra token for the bot, so Entra tokens are refused, unless the operator names the calling
+    app; then the activity comes from that app, never from a person.
+    """
+
+    channel_issuers: frozenset[str]
+    channels: frozenset[str] = frozenset({"msteams"})
+    agent_app_ids: frozenset[str] = frozenset()
+
+    def refusal(self, identity: ClaimsIdentity, activity: dict[str, Any]) -> Refusal | None:
+        """Why this caller may not send ``activity`` (None: it may); may mark ``activity`` as
+        coming from an agent app."""
+        if str(activity["channelId"]).lower() not in self.channels:
+            return Refusal(403, f"the channel {str(activity['channelId'])[:64]!r} is not served")
+        if not identity.claims:  # anonymous: only with the development switch
+            return None
+        if identity.claims.get("iss") in self.channel_issuers:
+            return _service_url_refusal(identity, activity["serviceUrl"])
+        app_id = str(identity.claims.get("appid") or identity.claims.get("azp") or "").lower()
+        if app_id not in self.agent_app_ids:
+            return Refusal(401, "only tokens of the Teams channel service are accepted here")
+        activity["from"] = {"id": app_id, "name": app_id, "role": "bot"}
+        return None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An HTTP refusal: its status and the reason given to the caller."""
+
+    status: int
+    reason: str
+
+
+def _service_url_refusal(identity: ClaimsIdentity, service_url: str) -> Refusal | None:
+    claimed = identity.claims.get("serviceurl")
+    if not isinstance(claimed, str) or not claimed:
+        return Refusal(401, "the channel token names no serviceurl")
+    if not same_service_url(claimed, service_url):
+        return Refusal(401, "the activity's serviceUrl does not match the token")
+    return None
+
+
+@dataclass(frozen=True)
 class MessageEndpoint:
     """``POST /api/messages``: every check the SDK's hosting leaves open, then the SDK pipeline."""
 
@@ -84,10 +131,12 @@ class MessageEndpoint:
     agent: AgentApplication[TurnState]
     auth: AgentAuthConfiguration
     max_body_bytes: int
+    callers: Callers
     tokens: TokenCache = field(default_factory=TokenCache)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Answer 413, 401, 415 or 400 for what must not reach the SDK; otherwise hand over."""
+        """Answer 413, 401, 403, 415 or 400 for what must not reach the SDK; otherwise hand
+        over."""
         if (request.content_length or 0) > self.max_body_bytes:
             return _too_large(self.max_body_bytes)
         identity = await authenticate(request.headers.get("Authorization"), self.auth, self.tokens)
@@ -99,19 +148,49 @@ class MessageEndpoint:
             return _too_large(self.max_body_bytes)
         if request.content_type not in JSON_TYPES:
             return error_response(415, "the body must be application/json")
-        activity = check_activity(body)
+        document = check_activity(body)
+        if isinstance(document, str):
+            log.warning("activity refused (400): %s", document)
+            return error_response(400, document)
+        refusal = self.callers.refusal(identity, document)
+        if refusal is not None:
+            log.warning("activity refused (%d): %s", refusal.status, refusal.reason)
+            return error_response(refusal.status, refusal.reason)
+        activity = parse_activity(document)
         if isinstance(activity, str):
+            log.warning("activity refused (400): %s", activity)
             return error_response(400, activity)
-        if not service_url_matches(identity, activity["serviceUrl"]):
-            log.warning("service URL does not match the token's serviceurl claim")
-            return error_response(401, "the activity's serviceUrl does not match the token")
-        request[CLAIMS_IDENTITY] = identity
-        try:
-            return await self.adapter.process(request, self.agent) or web.Response(status=202)
-        except ValidationError as error:
-            # The SDK parses the activity before any turn starts (turn errors never get here),
-            # and would answer a field of the wrong type with a 500.
-            return error_response(400, validation_reason(error))
+        checked = CheckedRequest(request, activity, identity)
+        response = await self.adapter.process_request(checked, self.agent)
+        return CloudAdapter._to_aiohttp_response(response)
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """The request as the SDK reads it, with the activity we checked and parsed already (so
+    the SDK neither parses the body again nor meets a shape it would answer with a 500)."""
+
+    request: web.Request
+    activity: Activity
+    identity: ClaimsIdentity
+    method: str = "POST"
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The request's headers."""
+        return self.request.headers
+
+    async def json(self) -> Any:
+        """The parsed activity (pydantic hands a model instance back unchanged)."""
+        return self.activity
+
+    def get_claims_identity(self) -> ClaimsIdentity:
+        """Who the token says is calling."""
+        return self.identity
+
+    def get_path_param(self, name: str) -> str:
+        """A path parameter of the route."""
+        return self.request.match_info[name]
 
 
 def _too_large(limit: int) -> web.Response:
@@ -154,7 +233,8 @@ async def authenticate(
 def check_activity(body: bytes) -> dict[str, Any] | str:
     """The activity document in a request body, or the reason it is not one.
 
-    Checks the fields the SDK needs before it starts a turn; the SDK's own model then checks types.
+    Checks the fields the SDK needs before it starts a turn and the shape of what our handlers
+    read; :func:`parse_activity` then checks every type.
     """
     try:
         document = json.loads(body)
@@ -170,7 +250,40 @@ def check_activity(body: bytes) -> dict[str, Any] | str:
         return "the activity needs conversation.id"
     if not _is_http_url(document["serviceUrl"]):
         return "the activity's serviceUrl must be an http(s) URL"
-    return document
+    return _sender_problem(document) or _card_action_problem(document) or document
+
+
+def _sender_problem(document: dict[str, Any]) -> str | None:
+    """Messages and invokes must say who sent them."""
+    if document["type"] not in ("message", "invoke"):
+        return None
+    sender = document.get("from")
+    if not isinstance(sender, dict) or not isinstance(sender.get("id"), str) or not sender["id"]:
+        return "the activity needs from.id"
+    return None
+
+
+def _card_action_problem(document: dict[str, Any]) -> str | None:
+    """An ``adaptiveCard/action`` invoke must carry an action with a verb."""
+    if document["type"] != "invoke" or document.get("name") != "adaptiveCard/action":
+        return None
+    value = document.get("value")
+    if not isinstance(value, dict) or not isinstance(value.get("action"), dict):
+        return "the card action needs value.action (an object)"
+    action = value["action"]
+    if not isinstance(action.get("verb"), str):
+        return "the card action needs value.action.verb (a string)"
+    if action.get("data") is not None and not isinstance(action["data"], dict):
+        return "the card action's value.action.data must be an object"
+    return None
+
+
+def parse_activity(document: dict[str, Any]) -> Activity | str:
+    """The activity as the SDK's model, or the first problem pydantic found."""
+    try:
+        return Activity.model_validate(document)
+    except ValidationError as error:
+        return validation_reason(error)
 
 
 def validation_reason(error: ValidationError) -> str:
@@ -188,17 +301,19 @@ def _is_http_url(value: str) -> bool:
     return url.scheme in ("http", "https") and bool(url.host)
 
 
-def service_url_matches(identity: ClaimsIdentity, service_url: str) -> bool:
-    """A token that names a service URL may only be used for activities from that host."""
-    claimed = identity.claims.get("serviceurl")
-    if not claimed:
-        return True
+def same_service_url(claimed: str, service_url: str) -> bool:
+    """Whether the token's ``serviceurl`` claim names the activity's connector: the same
+    scheme, host, port and path (host case and a trailing slash aside)."""
     try:
-        claimed_host = URL(str(claimed)).host or ""
-        activity_host = URL(service_url).host or ""
+        a, b = URL(claimed), URL(service_url)
     except ValueError:
         return False
-    return claimed_host.casefold() == activity_host.casefold()
+    return (a.scheme, (a.host or "").casefold(), a.port, a.path.rstrip("/")) == (
+        b.scheme,
+        (b.host or "").casefold(),
+        b.port,
+        b.path.rstrip("/"),
+    )
 
 
 Check = Callable[[], Awaitable[dict[str, Any]]]

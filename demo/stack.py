@@ -29,6 +29,7 @@ from bot.i18n import Translator
 from bot.registry.eventgrid import SECRET_HEADER
 from demo.azureml import ARM, WORKSPACE, FakeArm
 from demo.devops import PAT, PROJECT, FakeDevOps
+from demo.playground import playground_tenant
 from dialogs.commands import normalise_text
 
 log = logging.getLogger("releasebot.demo")
@@ -136,6 +137,7 @@ def demo_settings(options: DemoOptions, devops: FakeDevOps, event_secret: str) -
         "RELEASEBOT_DATABASE_URL": f"sqlite+aiosqlite:///{options.data_dir}/releasebot.db",
         "RELEASEBOT_DEV_ALLOW_ANONYMOUS": "true",
         "RELEASEBOT_DEV_LOCAL_CONNECTOR": "true",
+        "RELEASEBOT_ALLOWED_TENANTS": playground_tenant(),
         "RELEASEBOT_POLL_INTERVAL_SECONDS": str(options.poll_seconds),
         "RELEASEBOT_AZUREML_WORKSPACES": "/".join(
             (workspace.subscription_id, workspace.resource_group, workspace.name)

@@ -54,6 +54,16 @@ class Person:
         """The lower-cased ids a policy may name them by."""
         return {value.lower() for value in (self.object_id, self.upn) if value}
 
+    def is_named_by(self, text: str) -> bool:
+        """Whether ``text`` (as Azure ML names who registered a version: an object id, a UPN or
+        only a display name) names this person, without regard to case and spaces."""
+        names = (self.object_id, self.upn, self.name)
+        return _squeezed(text) in {_squeezed(name) for name in names if name}
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split()).casefold()
+
 
 @dataclass(frozen=True)
 class Approval:
@@ -62,7 +72,11 @@ class Approval:
     state: ApprovalState
     requested_at: datetime
     creator: str | None = None
-    """Who registered the version (object id or UPN): they may not approve it themselves."""
+    """Who registered the version (object id, UPN or display name): they may not approve it."""
+    creator_is_app: bool = False
+    """Azure ML says an application (a pipeline, a managed identity) registered the version."""
+    requester: str | None = None
+    """The object id of who asked for this deployment or rollback: they may not approve it."""
     approvals: tuple[tuple[Person, datetime], ...] = ()
     rejected_by: Person | None = None
     reason: str | None = None
@@ -165,12 +179,24 @@ def _expire(approval: Approval, event: Event, policy: Policy) -> Outcome:
 def _may_decide(
     approval: Approval, person: Person, policy: Policy, *, approving: bool
 ) -> Refused | None:
-    """Why ``person`` may not decide on this version, or None when they may. The creator may
-    withdraw (reject) their own version, but not approve it."""
+    """Why ``person`` may not decide on this version, or None when they may. The creator and
+    the requester may withdraw (reject), but not approve."""
     if policy.approvers is not None and not (person.identities() & policy.approvers):
         return Refused("approval.not_an_approver")
-    creator = (approval.creator or "").lower()
-    if approving and policy.forbid_self_approval and creator and creator in person.identities():
+    if not approving:
+        return None
+    if approval.requester and approval.requester.lower() in person.identities():
+        return Refused("approval.own_request")
+    if policy.forbid_self_approval and not approval.creator_is_app:
+        return _self_approval(approval.creator, person)
+    return None
+
+
+def _self_approval(creator: str | None, person: Person) -> Refused | None:
+    """Fails closed: a creator that is not known yet cannot be told apart from the clicker."""
+    if not creator:
+        return Refused("approval.creator_unknown")
+    if person.is_named_by(creator):
         return Refused("approval.no_self_approval")
     return None
 

@@ -1,8 +1,14 @@
 """The approval policy and deployment target of a subscription, over the global defaults.
 
 Pure: parse and render the chat options (``approvers=``, ``approvals=``, ``expiry=``,
-``deploy=``), resolve a subscription's policy, and keep a policy as JSON on the approval it was
-asked for, so that a later change of the settings does not change a request already made.
+``deploy=``), check them against the operator's floor, resolve a subscription's policy, and keep
+a policy as JSON on the approval it was asked for, so that a later change of the settings does not
+change a request already made.
+
+The operator's settings are a floor: a subscription may narrow the approvers, raise the number of
+approvals, shorten the expiry and pick one of the targets the operator allows, never the reverse.
+Chat options that would loosen the floor are refused (:func:`floor_breaches`); a subscription
+stored before the floor was raised is held to it anyway when it is resolved (:func:`resolve`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,24 @@ class PolicyDefaults:
     expiry: timedelta = DEFAULT_EXPIRY
     target: str | None = None
     """``release:<definition id>[:<artifact alias>]`` or ``pipeline:<pipeline id>``."""
+    allowed_targets: frozenset[str] = frozenset()
+    """The targets besides ``target`` that a subscription may name."""
+
+    def allows_target(self, target: str) -> bool:
+        """Whether a subscription may deploy to ``target``."""
+        return target == self.target or target in self.allowed_targets
+
+    def targets(self) -> list[str]:
+        """Every target a subscription may name, sorted."""
+        return sorted(self.allowed_targets | ({self.target} if self.target else set()))
+
+
+@dataclass(frozen=True)
+class FloorBreach:
+    """A chat option that would loosen the operator's policy; ``key`` names the catalog message."""
+
+    key: str
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,19 +83,44 @@ def parse_approvers(text: str) -> frozenset[str] | None:
     return frozenset(items)
 
 
+def floor_breaches(overrides: PolicyOverrides, defaults: PolicyDefaults) -> list[FloorBreach]:
+    """Each way ``overrides`` would loosen the operator's floor (empty: it only tightens)."""
+    breaches: list[FloorBreach] = []
+    if overrides.approvers is not None and defaults.approvers is not None:
+        outside = sorted(overrides.approvers - defaults.approvers)
+        if outside:
+            breaches.append(FloorBreach("policy.approvers_outside", (("who", ", ".join(outside)),)))
+    required = overrides.required_approvals
+    if required is not None and required < defaults.required_approvals:
+        floor = str(defaults.required_approvals)
+        breaches.append(FloorBreach("policy.approvals_below", (("min", floor),)))
+    hours = overrides.expiry_hours
+    if hours is not None and timedelta(hours=hours) > defaults.expiry:
+        limit = str(int(defaults.expiry.total_seconds() // 3600))
+        breaches.append(FloorBreach("policy.expiry_above", (("max", limit),)))
+    if overrides.target is not None and not defaults.allows_target(overrides.target):
+        named = (("target", overrides.target), ("allowed", ", ".join(defaults.targets()) or "-"))
+        breaches.append(FloorBreach("policy.target_not_allowed", named))
+    return breaches
+
+
 def resolve(overrides: PolicyOverrides, defaults: PolicyDefaults) -> tuple[Policy, str | None]:
-    """The policy and target that apply to a subscription."""
-    expiry = (
-        timedelta(hours=overrides.expiry_hours)
-        if overrides.expiry_hours is not None
-        else defaults.expiry
-    )
+    """The policy and target that apply to a subscription: its own where they are tighter than
+    the operator's floor, the floor elsewhere. A target the operator no longer allows is none:
+    such a subscription's approvals start nothing."""
+    approvers = defaults.approvers
+    if overrides.approvers is not None:
+        approvers = overrides.approvers & (approvers or overrides.approvers)
+    expiry = defaults.expiry
+    if overrides.expiry_hours is not None:
+        expiry = min(expiry, timedelta(hours=overrides.expiry_hours))
     policy = Policy(
-        approvers=overrides.approvers if overrides.approvers is not None else defaults.approvers,
-        required_approvals=overrides.required_approvals or defaults.required_approvals,
+        approvers=approvers,
+        required_approvals=max(overrides.required_approvals or 0, defaults.required_approvals),
         expiry=expiry,
     )
-    return policy, overrides.target or defaults.target
+    target = overrides.target or defaults.target
+    return policy, target if target is None or defaults.allows_target(target) else None
 
 
 def policy_to_json(policy: Policy) -> str:

@@ -150,24 +150,3 @@ async def test_a_refused_token_is_refused_again_and_a_valid_one_is_validated_onc
 
     assert results == [202, 202, 401, 401]
     assert validations == [valid, forged, forged]
-
-
-OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
-
-
-@pytest.mark.parametrize(
-    ("issuer", "tenant", "status"),
-    [
-        (ENTRA_ISSUER, TENANT_ID, 202),
-        (ENTRA_ISSUER.replace(TENANT_ID, OTHER_TENANT), OTHER_TENANT, 401),
-        (ENTRA_ISSUER, OTHER_TENANT, 401),  # a tenant claim that contradicts the issuer
-    ],
-)
-async def test_entra_tokens_are_accepted_only_from_the_configured_tenant(
-    bot: BotUnderTest, issuer, tenant, status
-):
-    token = bot.keys.token(serviceurl=bot.connector.url, iss=issuer, tid=tenant)
-
-    result, _ = await bot.post(message(bot.connector.url, "help"), token=token)
-
-    assert result == status

@@ -57,7 +57,7 @@ async def test_a_service_url_that_is_not_http_gets_400(bot: BotUnderTest, servic
 
 
 async def test_fields_of_the_wrong_type_get_400(bot: BotUnderTest):
-    activity = message(bot.connector.url, "help") | {"from": "someone", "entities": "x"}
+    activity = message(bot.connector.url, "help") | {"entities": "x", "locale": 3}
 
     status, text = await bot.post(activity)
 

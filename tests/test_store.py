@@ -124,7 +124,7 @@ async def test_concurrent_identical_subscribes_make_one_subscription(store: Stor
         )
     )
 
-    assert sum(created for _, created in results) == 1
+    assert sum(change.created for change in results) == 1
     assert len(await store.list_subscriptions(conversation_ref)) == 1
 
 

@@ -124,16 +124,20 @@ def subscriptions_card(t: Translator, subs: list[Subscription]) -> Card:
     return adaptive_card(body)
 
 
-def subscribed_card(t: Translator, subscription: Subscription, *, created: bool) -> Card:
-    """The answer to ``subscribe``: made now, or already there."""
+def subscribed_card(
+    t: Translator, subscription: Subscription, *, created: bool, before: Subscription | None = None
+) -> Card:
+    """The answer to ``subscribe``: made now, already there, or there with a new policy (then
+    what it was ``before``, so that no change goes unnoticed)."""
     key = "subscribed.created" if created else "subscribed.exists"
-    return adaptive_card(
-        [
-            title(t(key, id=subscription.id)),
-            subscription_facts(t, subscription),
-            text_block(t("subscribed.hint"), isSubtle=True),
+    body = [title(t(key, id=subscription.id))]
+    if before is not None:
+        body = [
+            title(t("subscribed.changed", id=subscription.id)),
+            text_block(t("subscribed.before", filters=describe_filters(t, before))),
         ]
-    )
+    body += [subscription_facts(t, subscription), text_block(t("subscribed.hint"), isSubtle=True)]
+    return adaptive_card(body)
 
 
 def unsubscribed_card(t: Translator, removed: list[Subscription], target: str) -> Card:

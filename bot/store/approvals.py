@@ -46,13 +46,15 @@ DISPATCH_LEASE = timedelta(seconds=120)
 """How long the writer of a new deployment row holds it (another worker may take it after)."""
 
 
-class UpnNeeded(Enum):
-    """The answer to a click that needs the clicker's UPN first."""
+class Needed(Enum):
+    """The answer to a click that needs a look-up first: nothing was decided yet."""
 
-    UPN_NEEDED = "upn needed"
+    UPN = "the clicker's UPN"
+    CREATOR = "who registered the version"
 
 
-UPN_NEEDED = UpnNeeded.UPN_NEEDED
+UPN_NEEDED = Needed.UPN
+CREATOR_NEEDED = Needed.CREATOR
 
 
 class ApprovalBusyError(RuntimeError):
@@ -108,6 +110,8 @@ class ApprovalRecord:
     revision: int
     policy: Policy
     target: str | None
+    requested_by: str | None
+    """The object id of who asked for it (deploy, rollback); None for an announcement."""
     requested_by_name: str | None
     requested_at: datetime
     expires_at: datetime
@@ -131,6 +135,7 @@ class ApprovalRecord:
             state=self.state,
             requested_at=self.requested_at,
             creator=self.version.created_by,
+            requester=self.requested_by,
             approvals=tuple(
                 (Person(vote.voter_id, vote.upn, vote.name), vote.at) for vote in self.votes
             ),
@@ -163,12 +168,19 @@ class ApprovalStore:
             return await _load(connection, approval_id)
 
     async def decide(
-        self, approval_id: int, event: Event, conversation_ref: int | None
-    ) -> Decision | UpnNeeded | None:
+        self,
+        approval_id: int,
+        event: Event,
+        conversation_ref: int | None,
+        *,
+        creator_looked_up: bool = False,
+    ) -> Decision | Needed | None:
         """Apply a click (or, with ``conversation_ref`` None, the expiry) to an approval: a
         compare-and-set on its revision, retried on a lost race. None if there is no such
-        approval in that conversation; :data:`UPN_NEEDED` (nothing done) if the approval names
-        people by UPN and the clicker's is not known: look it up and click again."""
+        approval in that conversation. Nothing is done when a look-up is needed first:
+        :data:`UPN_NEEDED` if the approval names people by UPN and the clicker's is not known,
+        :data:`CREATOR_NEEDED` if who registered the version is not known and
+        ``creator_looked_up`` is false; look it up and click again."""
         for _ in range(MAX_CAS_ATTEMPTS):
             async with self.engine.begin() as connection:
                 record = await _load(connection, approval_id)
@@ -176,6 +188,8 @@ class ApprovalStore:
                     return None
                 if _needs_upn(record, event):
                     return UPN_NEEDED
+                if not creator_looked_up and _needs_creator(record, event):
+                    return CREATOR_NEEDED
                 outcome = decide(record.as_approval(), event, record.policy)
                 if isinstance(outcome, Refused):
                     await _audit(connection, record.id, conversation_ref, event, outcome.key)
@@ -186,6 +200,16 @@ class ApprovalStore:
                     refusal = _refusal_of_late_click(outcome, event)
                     return Decision(changed, refusal, changed=True, new_deployment=committed)
         raise ApprovalBusyError(f"approval {approval_id} changed {MAX_CAS_ATTEMPTS} times")
+
+    async def refuse(self, approval_id: int, event: Event, key: str) -> None:
+        """Write the audit row of a click refused before it reached the policy (``key`` says
+        why: a look-up failed)."""
+        async with self.engine.begin() as connection:
+            conversation_ref = await connection.scalar(
+                select(approvals.c.conversation_ref).where(approvals.c.id == approval_id)
+            )
+            if conversation_ref is not None:
+                await _audit(connection, approval_id, conversation_ref, event, key)
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[int]:
         """Pending approvals whose time has run out."""
@@ -365,6 +389,13 @@ def _needs_upn(record: ApprovalRecord, event: Event) -> bool:
     return "@" in (record.version.created_by or "") or any("@" in a for a in approvers)
 
 
+def _needs_creator(record: ApprovalRecord, event: Event) -> bool:
+    """An approval of a version whose creator is unknown: "no self-approval" cannot be checked."""
+    approval = record.as_approval()
+    unknown = not approval.creator and not approval.creator_is_app
+    return isinstance(event, Approve) and unknown and record.policy.forbid_self_approval
+
+
 def _refusal_of_late_click(outcome: Approval, event: Event) -> Refused | None:
     if outcome.state is ApprovalState.EXPIRED and not isinstance(event, Expire):
         return Refused("approval.already_expired")
@@ -498,6 +529,7 @@ def _record(
         revision=row.revision,
         policy=policy_from_json(row.policy),
         target=row.target,
+        requested_by=row.requested_by,
         requested_by_name=row.requested_by_name,
         requested_at=aware(row.requested_at),
         expires_at=aware(row.expires_at),

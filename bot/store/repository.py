@@ -3,6 +3,7 @@ the announcement outbox and the poller's watermarks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Row,
     and_,
     bindparam,
@@ -64,6 +66,28 @@ _FILL_IN_CREATOR = (
         ),
     )
 )
+
+
+MAX_SUBSCRIPTIONS = 100
+"""The most subscriptions one conversation may hold."""
+
+
+class TooManySubscriptionsError(Exception):
+    """The conversation holds the most subscriptions it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a conversation holds at most {limit} subscriptions")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """What ``subscribe`` did: the subscription as it is now, whether it is new, and as it was
+    before its policy changed (None: unchanged or new)."""
+
+    subscription: Subscription
+    created: bool
+    before: Subscription | None = None
 
 
 @dataclass(frozen=True)
@@ -193,9 +217,10 @@ class Store:
         created_by: str | None,
         created_by_name: str | None,
         policy: PolicyOverrides | None = None,
-    ) -> tuple[Subscription, bool]:
-        """Add a subscription unless the same one exists; returns it and whether it is new.
-        An existing one takes the policy given, if any."""
+    ) -> SubscriptionChange:
+        """Add a subscription unless the same one exists; an existing one takes the policy
+        given, if any. Raises :class:`TooManySubscriptionsError` when the conversation holds
+        :data:`MAX_SUBSCRIPTIONS` already."""
         key = {
             "conversation_ref": conversation_ref,
             "name_pattern": name_pattern,
@@ -203,7 +228,12 @@ class Store:
             "source_name": source[1] if source else "",
             "tags": json.dumps(tags, sort_keys=True, ensure_ascii=False),
         }
+        same = and_(*(subscriptions.c[name] == value for name, value in key.items()))
         async with self.engine.begin() as connection:
+            existing = (await connection.execute(select(subscriptions).where(same))).first()
+            if existing is not None:
+                return await _change_policy(connection, _subscription(existing), same, policy)
+            await _hold_room_for_one_more(connection, conversation_ref)
             inserted = await connection.execute(
                 self._insert(subscriptions)
                 .values(
@@ -218,15 +248,10 @@ class Store:
                 .returning(*subscriptions.c)
             )
             row = inserted.first()
-            if row is not None:
-                return _subscription(row), True
-            same = and_(*(subscriptions.c[name] == value for name, value in key.items()))
-            if policy is not None and not policy.is_empty():
-                await connection.execute(
-                    update(subscriptions).where(same).values(**_policy_values(policy))
-                )
-            existing = await connection.execute(select(subscriptions).where(same))
-            return _subscription(existing.one()), False
+            if row is None:  # added by a concurrent request since we looked
+                existing = (await connection.execute(select(subscriptions).where(same))).one()
+                return await _change_policy(connection, _subscription(existing), same, policy)
+            return SubscriptionChange(_subscription(row), created=True)
 
     async def list_subscriptions(self, conversation_ref: int) -> list[Subscription]:
         """A conversation's subscriptions, oldest first."""
@@ -559,6 +584,37 @@ class Store:
                 .values(source_kind=source_kind, source_name=source_name, baselined_at=utcnow())
                 .on_conflict_do_nothing()
             )
+
+
+async def _hold_room_for_one_more(connection: AsyncConnection, conversation_ref: int) -> None:
+    """Raise unless the conversation has room for another subscription. The conversation's row
+    is written first, so that concurrent subscribes count one after the other."""
+    await connection.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_ref)
+        .values(active=conversations.c.active)
+    )
+    held = await connection.scalar(
+        select(func.count())
+        .select_from(subscriptions)
+        .where(subscriptions.c.conversation_ref == conversation_ref)
+    )
+    if (held or 0) >= MAX_SUBSCRIPTIONS:
+        raise TooManySubscriptionsError(MAX_SUBSCRIPTIONS)
+
+
+async def _change_policy(
+    connection: AsyncConnection,
+    existing: Subscription,
+    same: ColumnElement[bool],
+    policy: PolicyOverrides | None,
+) -> SubscriptionChange:
+    """An existing subscription, with ``policy`` (if any) in place of its own."""
+    if policy is None or policy.is_empty() or policy == existing.policy:
+        return SubscriptionChange(existing, created=False)
+    await connection.execute(update(subscriptions).where(same).values(**_policy_values(policy)))
+    changed = dataclasses.replace(existing, policy=policy)
+    return SubscriptionChange(changed, created=False, before=existing)
 
 
 async def _fill_in_creators(connection: AsyncConnection, versions: list[ModelVersion]) -> None:

@@ -274,6 +274,23 @@ approval_audit = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+# Chat commands the bot refused (who asked what, and why not): the approval audit's counterpart
+# for requests that never became an approval.
+command_audit = Table(
+    "command_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("conversation_ref", Id, nullable=True, index=True),
+    Column("tenant_id", String(64), nullable=True),
+    Column("actor_id", String(64), nullable=True),
+    Column("actor_name", String(256), nullable=True),
+    Column("command", String(32), nullable=False),
+    # refused (the catalog key of the reason in detail)
+    Column("action", String(16), nullable=False),
+    Column("detail", Text, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
 deployments = Table(
     "deployments",
     metadata,

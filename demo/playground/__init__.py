@@ -25,6 +25,14 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 
 
+def playground_tenant() -> str:
+    """The tenant id the Playground's Teams sends (from its configuration file)."""
+    found = re.search(r"^tenantId:\s*(\S+)\s*$", CONFIG.read_text("utf-8"), re.MULTILINE)
+    if found is None:
+        raise PlaygroundError(f"{CONFIG} names no tenantId")
+    return found.group(1)
+
+
 class PlaygroundError(RuntimeError):
     """The Playground could not be started."""
 

@@ -1,0 +1,238 @@
+"""Approve and Reject on a card (``Action.Execute``): who clicked, checked, then the decision.
+
+Who clicked comes from the Teams channel's activity (its token was checked at the HTTP edge). What
+the approval policy needs beyond that is looked up, and when a look-up fails the click is refused
+with a reason rather than allowed:
+- the clicker's UPN, when the policy or the version's creator names people by UPN (Teams leaves
+  it out of invokes): asked from the connector at each click until it answers, never remembered
+  as unknown;
+- who registered the version, when the store does not know yet (a version pushed by Event Grid
+  while Azure ML was slow): read from Azure ML at the click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from microsoft_agents.activity import AdaptiveCardInvokeResponse
+from microsoft_agents.hosting.core import TurnContext, TurnState
+from microsoft_agents.hosting.core.app.adaptive_card import factory
+from microsoft_agents.hosting.core.connector import ConnectorClientBase
+
+from bot.cards.announcement import PUBLIC_STUDIO, approval_card
+from bot.cards.verbs import REASON_INPUT
+from bot.domain import ModelVersion
+from bot.failpoints import reached
+from bot.i18n import Translator
+from bot.metrics import APPROVALS, CLICK_SECONDS
+from bot.registry.azureml import ModelRegistry, failure_reason
+from bot.store.approvals import (
+    CREATOR_NEEDED,
+    UPN_NEEDED,
+    ApprovalBusyError,
+    ApprovalStore,
+    Decision,
+)
+from bot.store.repository import Store, utcnow
+from dialogs.approval import Approve, Event, Person, Refused, Reject
+
+log = logging.getLogger(__name__)
+
+# Where the SDK leaves the turn's connector client.
+CONNECTOR_CLIENT_KEY = "ConnectorClient"
+# Where the agent's first handler leaves the stored conversation's id for the turn.
+CONVERSATION_REF = "releasebot.conversation_ref"
+CREATOR_LOOKUP_SECONDS = 3.0
+"""How long a click waits, at most, for Azure ML to say who registered the version (Teams
+gives a card action about ten seconds)."""
+MAX_ID = 2**63 - 1  # the store's ids are 64-bit integers
+
+EventFor = Callable[[Person, datetime], Event]
+
+
+class LookupFailedError(Exception):
+    """The connector could not say who the clicker is."""
+
+
+class CardActions:
+    """The handlers of Approve and Reject; dependencies come in explicitly."""
+
+    def __init__(
+        self,
+        store: Store,
+        registries: Sequence[ModelRegistry],
+        on_approval_changed: Callable[[Decision], None],
+        studio: str = PUBLIC_STUDIO,
+    ) -> None:
+        self.approvals = ApprovalStore(store.engine)
+        self._store = store
+        self._sources = {(r.source_kind, r.source_name): r for r in registries}
+        self._on_approval_changed = on_approval_changed
+        self._studio = studio
+        self._upns = UpnCache()
+
+    async def on_approve(
+        self, context: TurnContext, _state: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """Approve on a card: recorded at once, answered with the card as it is now."""
+        return await self._timed_decision(context, data, Approve, "approve")
+
+    async def on_reject(
+        self, context: TurnContext, _state: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """Reject on a card, with the reason typed into its form."""
+        reason = data.get(REASON_INPUT) if isinstance(data, dict) else None
+        text = reason if isinstance(reason, str) else ""
+        return await self._timed_decision(
+            context, data, lambda person, at: Reject(person, text, at), "reject"
+        )
+
+    async def _timed_decision(
+        self, context: TurnContext, data: Any, event_for: EventFor, action: str
+    ) -> AdaptiveCardInvokeResponse:
+        with CLICK_SECONDS.time():
+            answer, outcome = await self._decide(context, data, event_for)
+        APPROVALS.labels(action=action, outcome=outcome).inc()
+        return answer
+
+    async def _decide(
+        self, context: TurnContext, data: Any, event_for: EventFor
+    ) -> tuple[AdaptiveCardInvokeResponse, str]:
+        """The answer to a click, and what came of it (for the metrics)."""
+        t = Translator(context.activity.locale)
+        approval_id = _approval_id(data)
+        user = context.activity.from_property
+        if approval_id is None or user is None or not user.aad_object_id:
+            return factory.bad_request("the action needs an approvalId and a Teams user"), "invalid"
+        conversation_ref = context.turn_state[CONVERSATION_REF]
+        assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
+        person = Person(user.aad_object_id.lower(), None, user.name)
+        try:
+            decision = await self._decide_with_lookups(
+                context, approval_id, conversation_ref, person, event_for
+            )
+        except ApprovalBusyError:
+            return factory.message(t("approval.busy")), "busy"
+        except LookupFailedError:
+            refused = Refused("approval.identity_unchecked")
+            await self.approvals.refuse(approval_id, event_for(person, utcnow()), refused.key)
+            return factory.message(t(refused.key)), "refused"
+        if not isinstance(decision, Decision):  # no such approval here
+            return factory.message(t("approval.gone")), "gone"
+        return self._answer(t, decision)
+
+    async def _decide_with_lookups(
+        self,
+        context: TurnContext,
+        approval_id: int,
+        conversation_ref: int,
+        person: Person,
+        event_for: EventFor,
+    ) -> Decision | None:
+        """Decide, first looking up what the policy needs and the store lacks."""
+        decision = await self.approvals.decide(
+            approval_id, event_for(person, utcnow()), conversation_ref
+        )
+        if decision is UPN_NEEDED:
+            user = context.activity.from_property
+            upn = await self._upns.get(context, user.id if user else None)
+            # '' rather than None: looked up and the member has none, the object id decides.
+            person = Person(person.object_id, upn or "", person.name)
+            decision = await self.approvals.decide(
+                approval_id, event_for(person, utcnow()), conversation_ref
+            )
+        if decision is CREATOR_NEEDED:
+            await self._look_up_creator(approval_id)
+            decision = await self.approvals.decide(
+                approval_id, event_for(person, utcnow()), conversation_ref, creator_looked_up=True
+            )
+        return decision if isinstance(decision, Decision) else None
+
+    async def _look_up_creator(self, approval_id: int) -> None:
+        """Ask Azure ML who registered the approval's version, and store the answer."""
+        record = await self.approvals.get(approval_id)
+        source = self._sources.get(_source_of(record.version)) if record else None
+        if record is None or source is None:
+            return
+        version = record.version
+        try:
+            read = await asyncio.wait_for(
+                source.version_details(version.name, version.version), CREATOR_LOOKUP_SECONDS
+            )
+        except Exception as error:
+            reason = "no answer in time" if isinstance(error, TimeoutError) else None
+            log.warning(
+                "who registered %s %s is unknown: %s",
+                version.name,
+                version.version,
+                reason or failure_reason(error),
+            )
+            return
+        await self._store.remember_versions([read], "click")
+
+    def _answer(self, t: Translator, decision: Decision) -> tuple[AdaptiveCardInvokeResponse, str]:
+        if decision.changed:
+            reached("quorum" if decision.new_deployment is not None else "approval_recorded")
+            self._on_approval_changed(decision)
+        notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
+        card = approval_card(t, decision.record, notice, studio=self._studio)
+        outcome = "refused" if decision.refused else "recorded" if decision.changed else "unchanged"
+        return factory.adaptive_card(card), outcome  # type: ignore[arg-type]
+
+
+def _source_of(version: ModelVersion) -> tuple[str, str]:
+    return version.source_kind, version.source_name
+
+
+def _approval_id(data: Any) -> int | None:
+    value = data.get("approvalId") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+class UpnCache:
+    """Users' UPNs as the connector told them, remembered for an hour (at most 10,000 users).
+    A failed look-up is not remembered: the next click asks again."""
+
+    TTL_SECONDS = 3600.0
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[float, str | None]] = {}
+
+    async def get(self, context: TurnContext, user_id: str | None) -> str | None:
+        """The UPN of the Teams user ``user_id`` in this conversation (None: the member has
+        none). Raises :class:`LookupFailedError` when the connector cannot say."""
+        if not user_id:
+            raise LookupFailedError("the click names no Teams user")
+        now = time.monotonic()
+        known = self._known.get(user_id)
+        if known is not None and known[0] > now:
+            return known[1]
+        upn = await _upn_of(context, user_id)
+        if len(self._known) >= self.MAX_ENTRIES:
+            self._known.pop(next(iter(self._known)))
+        self._known[user_id] = (now + self.TTL_SECONDS, upn)
+        return upn
+
+
+async def _upn_of(context: TurnContext, user_id: str) -> str | None:
+    """The clicker's UPN, asked from the connector."""
+    connector = context.turn_state.get(CONNECTOR_CLIENT_KEY)
+    conversation = context.activity.conversation
+    if not isinstance(connector, ConnectorClientBase) or conversation is None:
+        raise LookupFailedError("no connector client in this turn")
+    try:
+        member = await connector.conversations.get_conversation_member(conversation.id, user_id)
+    except Exception as error:
+        log.warning("could not look up the clicker's UPN: %s", type(error).__name__)
+        raise LookupFailedError(type(error).__name__) from None
+    extra = member.model_extra or {}
+    upn = extra.get("userPrincipalName") or extra.get("email")
+    return upn.lower() if isinstance(upn, str) else None
