@@ -278,6 +278,16 @@ def _card_action_problem(document: dict[str, Any]) -> str | None:
     return None
 
 
+class SdkValidationNoise(logging.Filter):
+    """Drops the SDK's own ERROR line (with a traceback of about 20 lines) for an activity that
+    fails its model: :func:`parse_activity` has logged it as one warning already, and a caller
+    must not be able to flood the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the SDK's validation-error record."""
+        return not str(record.msg).startswith("Validation error for Activity")
+
+
 def parse_activity(document: dict[str, Any]) -> Activity | str:
     """The activity as the SDK's model, or the first problem pydantic found."""
     try:
@@ -365,6 +375,9 @@ def build_web_app(
     metrics_token: Secret | None = None,
 ) -> web.Application:
     """The aiohttp application with all routes."""
+    sdk_model_log = logging.getLogger("microsoft_agents.activity.activity")
+    if not any(isinstance(f, SdkValidationNoise) for f in sdk_model_log.filters):
+        sdk_model_log.addFilter(SdkValidationNoise())
     app = web.Application(client_max_size=max_body_bytes)
     app.router.add_post("/api/messages", messages.handle)
     app.router.add_get("/healthz", healthz)

@@ -9,7 +9,7 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity, JwtToken
 
 from bot.web import TokenCache
 from tests.conftest import BotUnderTest, message
-from tests.identity import APP_ID, ENTRA_ISSUER, OUTBOUND_TOKEN, TENANT_ID
+from tests.identity import APP_ID, OUTBOUND_TOKEN
 
 
 async def test_valid_token_is_accepted_and_the_reply_carries_the_outbound_token(bot: BotUnderTest):

@@ -93,6 +93,7 @@ def approval_of(version: ModelVersion, approval_id: int = 7, **changes: Any) -> 
         "revision": 1,
         "policy": Policy(required_approvals=2),
         "target": "release:12",
+        "requested_by": None,
         "requested_by_name": None,
         "requested_at": requested,
         "expires_at": requested + timedelta(hours=72),

@@ -10,6 +10,7 @@ from typing import Any
 from bot.domain import Subscription
 from bot.i18n import Translator
 from dialogs.commands import CommandName
+from dialogs.policy import PolicyOverrides
 
 Card = dict[str, Any]
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -102,13 +103,32 @@ def describe_filters(t: Translator, subscription: Subscription) -> str:
     return t("subs.with_tags", source=source, tags=tags)
 
 
+def describe_policy(t: Translator, policy: PolicyOverrides) -> str:
+    """What a subscription sets of its approval policy and target, in words."""
+    if policy.is_empty():
+        return t("subs.policy_defaults")
+    parts = []
+    if policy.approvers is not None:
+        parts.append(t("subs.policy_approvers", who=", ".join(sorted(policy.approvers))))
+    if policy.required_approvals is not None:
+        parts.append(t("subs.policy_approvals", count=policy.required_approvals))
+    if policy.expiry_hours is not None:
+        parts.append(t("subs.policy_expiry", hours=policy.expiry_hours))
+    if policy.target is not None:
+        parts.append(t("subs.policy_target", target=policy.target))
+    return "; ".join(parts)
+
+
 def subscription_facts(t: Translator, subscription: Subscription) -> dict[str, Any]:
-    """One subscription as a FactSet: id, pattern, filters."""
+    """One subscription as a FactSet: id, pattern, filters, its own policy."""
     facts = [
         {"title": t("subs.fact_id"), "value": f"#{subscription.id}"},
         {"title": t("subs.fact_pattern"), "value": subscription.name_pattern},
         {"title": t("subs.fact_filters"), "value": describe_filters(t, subscription)},
     ]
+    if not subscription.policy.is_empty():
+        policy = describe_policy(t, subscription.policy)
+        facts.append({"title": t("subs.fact_policy"), "value": policy})
     if subscription.created_by_name:
         facts.append({"title": t("subs.fact_created_by"), "value": subscription.created_by_name})
     return {"type": "FactSet", "facts": facts, "separator": True}
@@ -134,7 +154,7 @@ def subscribed_card(
     if before is not None:
         body = [
             title(t("subscribed.changed", id=subscription.id)),
-            text_block(t("subscribed.before", filters=describe_filters(t, before))),
+            text_block(t("subscribed.before", policy=describe_policy(t, before.policy))),
         ]
     body += [subscription_facts(t, subscription), text_block(t("subscribed.hint"), isSubtle=True)]
     return adaptive_card(body)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app import STORE
 from bot.domain import ModelVersion
 from bot.store.tables import approval_votes, command_audit, conversations, subscriptions
-from tests.conftest import BotUnderTest, base_activity, installation, message
+from tests.conftest import BotUnderTest, installation, message
 from tests.identity import ENTRA_ISSUER, TENANT_ID
 from tests.test_approve import card_action
 from tests.test_chat_commands import card_text
@@ -75,7 +75,9 @@ async def test_a_named_agent_app_is_itself_never_a_person(start_bot):
     bot = await start_bot(RELEASEBOT_AGENT_APP_IDS=ATTACKER_APP)
     token = app_only_token(bot, ENTRA_ISSUER)
 
-    status, _ = await bot.post(message(bot.connector.url, "subscribe *", scope="channel"), token=token)
+    status, _ = await bot.post(
+        message(bot.connector.url, "subscribe *", scope="channel"), token=token
+    )
 
     assert status == 202
     assert "Only a person signed in to Teams" in card_text(bot.connector.last_card())
