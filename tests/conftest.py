@@ -158,6 +158,8 @@ class RecordingConnector:
         self.app.router.add_get(members, self._member)
         self.upns: dict[str, str] = {}
         """The UPN of each member (by Teams user id) the connector tells the bot about."""
+        self.member_refusals: list[int] = []
+        """Statuses for the next member look-ups, in order, before answering again."""
         self.server = TestServer(self.app, host="127.0.0.1")
 
     @property
@@ -184,6 +186,9 @@ class RecordingConnector:
 
     async def _member(self, request: web.Request) -> web.Response:
         member_id = request.match_info["member_id"]
+        if self.member_refusals:
+            status = self.member_refusals.pop(0)
+            return web.json_response({"error": {"code": "Unavailable"}}, status=status)
         if member_id not in self.upns:
             return web.json_response({"error": {"code": "MemberNotFound"}}, status=404)
         upn = self.upns[member_id]
