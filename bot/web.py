@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import warnings
 from collections import OrderedDict
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", category=NotAppKeyWarning, module=__name__)
 
 JSON_TYPES = {"application/json"}
+CONVERSATION_ID = re.compile(r"^[^/\\?#%\s]{1,512}$")
 
 
 def error_response(status: int, message: str) -> web.Response:
@@ -248,18 +250,23 @@ def check_activity(body: bytes) -> dict[str, Any] | str:
     conversation = document.get("conversation")
     if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
         return "the activity needs conversation.id"
+    if not CONVERSATION_ID.match(conversation["id"]):
+        # The SDK puts the id into the connector's URL path as it is ("../" included).
+        return "the activity's conversation.id is not a Teams conversation id"
     if not _is_http_url(document["serviceUrl"]):
         return "the activity's serviceUrl must be an http(s) URL"
     return _sender_problem(document) or _card_action_problem(document) or document
 
 
 def _sender_problem(document: dict[str, Any]) -> str | None:
-    """Messages and invokes must say who sent them."""
-    if document["type"] not in ("message", "invoke"):
-        return None
-    sender = document.get("from")
-    if not isinstance(sender, dict) or not isinstance(sender.get("id"), str) or not sender["id"]:
-        return "the activity needs from.id"
+    """Every activity from Teams says who sent it and to whom (the SDK's turn state and the
+    conversation reference need both)."""
+    for name in ("from", "recipient"):
+        account = document.get(name)
+        if not isinstance(account, dict) or not isinstance(account.get("id"), str):
+            return f"the activity needs {name}.id"
+        if not account["id"]:
+            return f"the activity needs {name}.id"
     return None
 
 
