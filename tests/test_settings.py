@@ -64,6 +64,23 @@ def test_a_fully_configured_bot_misses_nothing():
     assert settings.devops_organization_url == "https://dev.azure.com/contoso"
 
 
+def test_the_bot_serves_its_own_tenant_unless_the_operator_names_others():
+    own = "AAAAAAAA-bbbb-cccc-dddd-eeeeeeeeeeee"
+    other = "99999999-8888-7777-6666-555555555555"
+    bot_tenant = {"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__TENANTID": own}
+
+    default = load_settings(bot_tenant, dotenv_path=None)
+    listed = load_settings(bot_tenant | {"RELEASEBOT_ALLOWED_TENANTS": other}, dotenv_path=None)
+    nobody = load_settings({}, dotenv_path=None)
+
+    assert default.allowed_tenants == {own.lower()}
+    assert listed.allowed_tenants == {other}
+    assert nobody.allowed_tenants == frozenset()
+    assert "RELEASEBOT_ALLOWED_TENANTS" in "\n".join(startup_warnings(nobody))
+    assert default.allowed_channels == {"msteams"}
+    assert default.agent_app_ids == frozenset()
+
+
 def test_managed_identity_needs_no_client_secret():
     env = {
         "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": "app",
@@ -96,6 +113,9 @@ def test_managed_identity_needs_no_client_secret():
             "must be an https:// URL",
         ),
         ("RELEASEBOT_DEVELOPER_URL", "http://localhost/x", "must be an https:// URL"),
+        ("RELEASEBOT_ALLOWED_TENANTS", "contoso.com", "is not an Entra id"),
+        ("RELEASEBOT_AGENT_APP_IDS", "*", "is not an Entra id"),
+        ("RELEASEBOT_DEPLOY_TARGETS", "pipeline:42,anything", "must name release:"),
     ],
 )
 def test_a_bad_value_is_refused_with_the_settings_name_and_form(name, value, expected):
