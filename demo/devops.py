@@ -70,6 +70,7 @@ class Injected:
     failures: list[tuple[int, float | None]] = field(default_factory=list)
     hangs: int = 0
     silent_accepts: int = 0
+    slow_commits: list[float] = field(default_factory=list)
 
 
 def now() -> str:
@@ -247,6 +248,12 @@ class FakeDevOps:
         them: the client cannot know that Azure DevOps accepted."""
         self._injected.silent_accepts += count
 
+    def commit_slowly(self, seconds: float, count: int = 1) -> None:
+        """Carry out the next ``count`` POSTs (a release or run is created) only ``seconds`` after
+        they arrive, then answer them: until then no search finds the new run, and a client that
+        stops waiting first cannot know that it will exist."""
+        self._injected.slow_commits += [seconds] * count
+
     def hang_next(self, count: int = 1) -> None:
         """Never answer the next ``count`` requests (until the fake closes)."""
         self._injected.hangs += count
@@ -416,6 +423,8 @@ class FakeDevOps:
             return web.Response(status=503)
         if self._injected.failures:
             return self._injected_failure(*self._injected.failures.pop(0))
+        if request.method == "POST" and self._injected.slow_commits:
+            await asyncio.sleep(self._injected.slow_commits.pop(0))
         try:
             answer = self._answer(request, body)
         except DevOpsError as error:

@@ -206,7 +206,8 @@ class AzureDevOps:
         return await self.find(request) or await self.create(request)
 
     async def find(self, request: DeploymentRequest) -> RunInfo | None:
-        """The run or release carrying ``request.deployment_key``, if DevOps has one."""
+        """The run or release carrying ``request.deployment_key``, if DevOps has one; raises
+        rather than answer None from a search it could not finish."""
         if request.target.kind is TargetKind.RELEASE:
             return await self._find_release(request)
         return await self._find_run(request)
@@ -346,10 +347,7 @@ class AzureDevOps:
             if not token:
                 return None
             params = params | {"continuationToken": token}
-        log.warning(
-            "release search for %s stopped after %d pages", request.deployment_key, MAX_PAGES
-        )
-        return None
+        raise _inconclusive(request)
 
     async def _release_status(self, release_id: int) -> RunInfo:
         answer = await self._call("GET", self._release_api(f"release/releases/{release_id}"))
@@ -412,8 +410,7 @@ class AzureDevOps:
             if not token:
                 return None
             params = params | {"continuationToken": token}
-        log.warning("run search for %s stopped after %d pages", request.deployment_key, MAX_PAGES)
-        return None
+        raise _inconclusive(request)
 
     # --- HTTP ---------------------------------------------------------------------------------
 
@@ -456,6 +453,15 @@ class AzureDevOps:
             raise failed from None
         finally:
             DEVOPS_REQUEST_SECONDS.labels(method=method).observe(time.perf_counter() - started)
+
+
+def _inconclusive(request: DeploymentRequest) -> DeployError:
+    """A search that stopped before its end: nothing found is not "none there", so no create."""
+    return DeployError(
+        DeployErrorCode.UNAVAILABLE,
+        f"the search for {request.deployment_key} read {MAX_PAGES} pages of recent runs without"
+        " reaching their end: not started, lest it start twice",
+    )
 
 
 # --- the marker --------------------------------------------------------------------------------

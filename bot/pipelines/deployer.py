@@ -147,6 +147,14 @@ class DeployError(Exception):
         """Whether the same request may succeed later."""
         return self.code in RETRYABLE
 
+    @property
+    def uncertain(self) -> bool:
+        """Whether Azure DevOps may have carried out the request all the same: it got no answer,
+        or a server error (a gateway gives up on requests that go on behind it)."""
+        return self.code is DeployErrorCode.UNAVAILABLE and (
+            self.status is None or self.status >= 500
+        )
+
     def __str__(self) -> str:
         status = f" (HTTP {self.status})" if self.status is not None else ""
         return f"{self.code.value}{status}: {self.detail}"
@@ -156,7 +164,8 @@ class Deployer(Protocol):
     """Starts and follows deployments; exactly once is the caller's ``find`` before ``create``."""
 
     async def find(self, request: DeploymentRequest) -> RunInfo | None:
-        """The run or release carrying ``request.deployment_key``, if one exists already."""
+        """The run or release carrying ``request.deployment_key``, if one exists already; None
+        only when the search was complete (a :class:`DeployError` when it could not be)."""
         ...
 
     async def create(self, request: DeploymentRequest) -> RunInfo:

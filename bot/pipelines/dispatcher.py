@@ -3,9 +3,12 @@
 A deployment row is claimed with a lease (a compare-and-set), so one worker at a time holds it.
 Starting is "find, else create": the run carries our deployment key, so after a crash between
 "Azure DevOps accepted" and "we recorded it", the next claim finds the run instead of starting a
-second one. Throttling and server errors are retried with backoff; 401, 403, 404 and 400 end the
-attempt with what to fix, shown on the card. Following polls with a growing interval, and a
-service hook makes the next poll happen at once.
+second one. Right before the create the worker checks that its claim is still its own (its search
+may have outlasted it), and holds the claim while Azure DevOps answers, however long that takes.
+A create without an answer may have been carried out: the next try searches for it, not before
+Azure DevOps would list it. Throttling and server errors are retried with backoff; 401, 403, 404
+and 400 end the attempt with what to fix, shown on the card. Following polls with a growing
+interval, and a service hook makes the next poll happen at once.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from bot.failpoints import reached
+from bot.heartbeat import held
 from bot.logs import correlated, version_correlation
 from bot.metrics import RUNS
 from bot.outbox import backoff
@@ -36,6 +41,11 @@ log = logging.getLogger(__name__)
 MAX_START_ATTEMPTS = 12
 FIRST_POLL = 3.0
 MAX_POLL = 60.0
+COMMIT_GRACE = timedelta(seconds=60)
+"""How long after a create that got no answer the next try (which searches first) begins: Azure
+DevOps may still carry out a request the client stopped waiting for (after 30 s), and lists the
+run only once it is committed. The claim's lease is longer, so a worker that dies during a create
+is not taken over sooner either."""
 
 
 def parse_target(text: str) -> Target:
@@ -64,11 +74,13 @@ class DeploymentWorker:
         lease: timedelta = timedelta(seconds=120),
         idle_poll: float = 1.0,
         batch_size: int = 20,
+        commit_grace: timedelta = COMMIT_GRACE,
     ) -> None:
         self._store = store
         self._deployer = deployer
         self._on_change = on_change
         self._lease = lease
+        self._commit_grace = commit_grace
         self._idle_poll = idle_poll
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
@@ -151,7 +163,9 @@ class DeploymentWorker:
             not_before=job.created_at,
         )
         found = None if fresh else await deployer.find(request)
-        run = found or await deployer.create(request)
+        run = found or await self._create(deployer, job, request)
+        if run is None:
+            return
         reached("devops_called")
         log.info(
             "deployment %d %s as run %d (%s)",
@@ -165,6 +179,26 @@ class DeploymentWorker:
         if run.status.final:
             RUNS.labels(result=run.status.value).inc()
         self._wake_later(poll_delay(0).total_seconds())
+
+    async def _create(
+        self, deployer: Deployer, job: DeploymentJob, request: DeploymentRequest
+    ) -> RunInfo | None:
+        """Create the run while holding the claim; None if another worker claimed it since. A
+        create without an answer is tried again (searched for first) after the commit grace."""
+        renew = partial(self._store.renew, job, self._lease)
+        if not await renew():
+            log.info("deployment %d was taken over by another worker; not started here", job.id)
+            return None
+        try:
+            async with held(renew, self._lease):
+                return await deployer.create(request)
+        except DeployError as error:
+            if not error.uncertain:
+                raise
+            grace = max(error.retry_after or 0.0, self._commit_grace.total_seconds())
+            raise DeployError(
+                error.code, error.detail, status=error.status, retry_after=grace
+            ) from error
 
     async def _follow(self, deployer: Deployer, job: DeploymentJob) -> None:
         assert job.run_id is not None  # noqa: S101 - triggered rows carry their run

@@ -44,6 +44,8 @@ from dialogs.policy import policy_from_json
 MAX_CAS_ATTEMPTS = 50
 DISPATCH_LEASE = timedelta(seconds=120)
 """How long the writer of a new deployment row holds it (another worker may take it after)."""
+WRITER_CLAIM = 1
+"""The number of the claim the writer of a new deployment row holds: its first."""
 
 
 class Needed(Enum):
@@ -422,6 +424,7 @@ async def _request_deployment(
             attempts=0,
             next_attempt_at=now,
             claimed_until=now + DISPATCH_LEASE,
+            claims=WRITER_CLAIM,
             created_at=now,
             updated_at=now,
             result_reported=False,

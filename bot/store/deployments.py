@@ -1,6 +1,7 @@
 """Deployments in SQL: claimed by one worker at a time (a compare-and-set with a lease), started
-exactly once, then followed to their end. Every change bumps the card of their approval in the
-same transaction, so the card in Teams follows."""
+exactly once, then followed to their end. Claims are numbered: a worker renews its claim, and
+changes the row, only while no other worker has claimed it since. Every change bumps the card of
+their approval in the same transaction, so the card in Teams follows."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.approvals import ApprovalRecord, DeploymentRecord, aware, bump_card
+from bot.store.approvals import WRITER_CLAIM, ApprovalRecord, DeploymentRecord, aware, bump_card
 from bot.store.repository import utcnow
 from bot.store.tables import approvals, deployments, model_versions
 
@@ -31,6 +32,8 @@ class DeploymentJob:
     target: str
     status: str
     attempts: int
+    claims: int
+    """The number of the claim this job was handed out under."""
     run_id: int | None
     run_status: str | None
     model_name: str
@@ -62,6 +65,7 @@ def job_for(record: ApprovalRecord, deployment: DeploymentRecord) -> DeploymentJ
         target=deployment.target,
         status=deployment.status,
         attempts=deployment.attempts,
+        claims=WRITER_CLAIM,
         run_id=deployment.run_id,
         run_status=deployment.run_status,
         model_name=record.version.name,
@@ -103,10 +107,21 @@ class DeploymentStore:
             claimed = await connection.execute(
                 update(deployments)
                 .where(deployments.c.id.in_(candidates), claimable)
-                .values(claimed_until=now + lease)
+                .values(claimed_until=now + lease, claims=deployments.c.claims + 1)
                 .returning(deployments.c.id)
             )
             return await _jobs(connection, sorted(claimed.scalars()))
+
+    async def renew(self, job: DeploymentJob, lease: timedelta) -> bool:
+        """Hold the claim on ``job`` for ``lease`` from now; False if another worker has claimed
+        the deployment since (this claim ran out meanwhile)."""
+        async with self.engine.begin() as connection:
+            renewed = await connection.execute(
+                update(deployments)
+                .where(_held(job), deployments.c.status == job.status)
+                .values(claimed_until=utcnow() + lease)
+            )
+            return bool(renewed.rowcount)
 
     async def triggered(self, job: DeploymentJob, run: RunUpdate, next_check: timedelta) -> None:
         """Azure DevOps has the run: remember it (found again, or just created)."""
@@ -172,11 +187,16 @@ class DeploymentStore:
         async with self.engine.begin() as connection:
             changed = await connection.execute(
                 update(deployments)
-                .where(deployments.c.id == job.id, deployments.c.status == expected_status)
+                .where(_held(job), deployments.c.status == expected_status)
                 .values(claimed_until=None, updated_at=utcnow(), **values)
             )
             if changed.rowcount and bump:
                 await bump_card(connection, job.approval_id)
+
+
+def _held(job: DeploymentJob) -> ColumnElement[bool]:
+    """The row of ``job``, unless another worker has claimed it since."""
+    return and_(deployments.c.id == job.id, deployments.c.claims == job.claims)
 
 
 def _run_values(run: RunUpdate) -> dict[str, Any]:
@@ -213,6 +233,7 @@ async def _jobs(connection: AsyncConnection, ids: list[int]) -> list[DeploymentJ
             target=row.target,
             status=row.status,
             attempts=row.attempts,
+            claims=row.claims,
             run_id=row.run_id,
             run_status=row.run_status,
             model_name=row.model_name,

@@ -321,6 +321,8 @@ deployments = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("claimed_until", DateTime(timezone=True), nullable=True),
+    # How many claims the row has had: the number of the current one (see announcements.claims).
+    Column("claims", Integer, nullable=False, server_default="0"),
     Column("run_id", BigInteger, nullable=True),
     Column("run_name", String(256), nullable=True),
     Column("web_url", String(1024), nullable=True),
