@@ -28,6 +28,7 @@ from bot.outbox import backoff
 from bot.pipelines.deployer import (
     Deployer,
     DeployError,
+    DeployErrorCode,
     DeploymentRequest,
     RunInfo,
     Target,
@@ -39,6 +40,9 @@ from dialogs.policy import TARGET
 log = logging.getLogger(__name__)
 
 MAX_START_ATTEMPTS = 12
+FINAL_SEARCHES = 3
+"""After the last start attempt got no answer, how many tries only search for the run it may
+have made (never create): a run Azure DevOps made is followed, not reported as "not started"."""
 FIRST_POLL = 3.0
 MAX_POLL = 60.0
 COMMIT_GRACE = timedelta(seconds=60)
@@ -163,6 +167,10 @@ class DeploymentWorker:
             not_before=job.created_at,
         )
         found = None if fresh else await deployer.find(request)
+        if found is None and job.attempts >= MAX_START_ATTEMPTS:  # a final search: no create
+            detail = "no answer to the last start, and no run of it was found after it"
+            await self._give_up(job, DeployError(DeployErrorCode.UNAVAILABLE, detail))
+            return
         run = found or await self._create(deployer, job, request)
         if run is None:
             return
@@ -212,16 +220,21 @@ class DeploymentWorker:
 
     async def _refused(self, job: DeploymentJob, error: DeployError) -> None:
         starting = job.status == REQUESTED
-        if starting and (not error.retryable or job.attempts + 1 >= MAX_START_ATTEMPTS):
-            log.error("deployment %d could not start: %s", job.id, error)
-            await self._store.failed(job, error.code.value, error.detail)
-            RUNS.labels(result="error").inc()
+        searches_left = error.uncertain and job.attempts + 1 < MAX_START_ATTEMPTS + FINAL_SEARCHES
+        exhausted = job.attempts + 1 >= MAX_START_ATTEMPTS and not searches_left
+        if starting and (not error.retryable or exhausted):
+            await self._give_up(job, error)
             return
         # A run we follow is retried whatever the error: it runs on without us.
         delay = backoff(job.attempts, error.retry_after)
         log.warning("deployment %d: %s; next try in %.1f s", job.id, error, delay)
         await self._store.retry(job, timedelta(seconds=delay), error.code.value, error.detail)
         self._wake_later(delay)
+
+    async def _give_up(self, job: DeploymentJob, error: DeployError) -> None:
+        log.error("deployment %d could not start: %s", job.id, error)
+        await self._store.failed(job, error.code.value, error.detail)
+        RUNS.labels(result="error").inc()
 
     def _wake_later(self, seconds: float) -> None:
         asyncio.get_running_loop().call_later(seconds + 0.01, self._wakeup.set)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.pipelines import azure_devops
+from bot.pipelines import azure_devops, dispatcher
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.pipelines.deployer import Deployer, DeploymentRequest, RunInfo, Target
 from bot.pipelines.dispatcher import DeploymentWorker, parse_target
@@ -229,3 +229,21 @@ def deploying(key: str, target: str) -> DeploymentRequest:
         requested_by="Ada",
         not_before=utcnow(),
     )
+
+
+async def test_a_last_start_without_an_answer_is_searched_for_not_reported_as_failed(
+    due: Due, fake: FakeDevOps, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(dispatcher, "MAX_START_ATTEMPTS", 1)  # this create is the last one
+    store = await due("pipeline:42")
+    fake.commit_slowly(SLOW)
+    impatient = client(fake, session, timeout=LEASE.total_seconds())
+    worker = replica(store, impatient, commit_grace=timedelta(seconds=SLOW + 0.5))
+
+    async with working(worker):
+        await wait_until(lambda: run_recorded(store), within=10)
+
+    assert len(started(fake)) == 1
+    assert await recorded_runs(store) == started(fake)
+    async with store.engine.connect() as connection:
+        assert await connection.scalar(select(deployments.c.status)) == "triggered"
