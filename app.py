@@ -224,12 +224,15 @@ def _service_hooks(
 def _readiness(
     settings: Settings, store: Store, watcher: RegistryWatcher | None, deployer: Deployer | None
 ) -> Readiness:
-    """``/readyz``: the settings' entries, the poller's state and the last Azure DevOps hop."""
+    """``/readyz``: the settings' entries, the poller's state and the last Azure DevOps hop, for
+    the host itself and the bearer of the metrics token."""
     static_checks = configuration_checks(settings)
     live_checks = {"azure_ml": watcher.health} if watcher is not None else {}
     if isinstance(deployer, AzureDevOps):
         live_checks["azure_devops"] = _devops_health(deployer, static_checks["azure_devops"])
-    return Readiness(timed_check(store.ping, "the database"), static_checks, live_checks)
+    return Readiness(
+        timed_check(store.ping, "the database"), static_checks, live_checks, settings.metrics_token
+    )
 
 
 def _devops_health(devops: AzureDevOps, configured: dict[str, Any]) -> Callable[[], dict[str, Any]]:

@@ -15,10 +15,11 @@ from datetime import timedelta
 
 from bot.cards import adaptive_card, text_block
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card, status_section
+from bot.cards.text import NAME_LIMIT, plain
 from bot.channel import Channel, DeliveryError
 from bot.failpoints import reached
 from bot.i18n import Translator
-from bot.outbox import GONE, backoff
+from bot.outbox import GONE, backoff, refused_for_good
 from bot.store.approvals import ApprovalRecord, ApprovalStore, Decision
 from bot.store.repository import utcnow
 from dialogs.approval import Expire
@@ -130,7 +131,12 @@ class CardSync:
         if not await self._approvals.renew_card_claim(record, self._lease):
             log.info("approval %d: its card was taken over; the result is posted there", record.id)
             return False
-        title = t("deploy.reply", name=record.version.name, version=record.version.version)
+        version = record.version
+        title = t(
+            "deploy.reply",
+            name=plain(version.name, NAME_LIMIT),
+            version=plain(version.version, NAME_LIMIT),
+        )
         card = adaptive_card([text_block(title, weight="Bolder"), status_section(t, record)])
         await self._channel.reply_card(record.reference, record.activity_id, card)
         await self._approvals.result_reported(deployment.id)
@@ -140,8 +146,11 @@ class CardSync:
     async def _undelivered(self, record: ApprovalRecord, error: DeliveryError) -> None:
         failures = self._failures.get(record.id, 0) + 1
         self._failures[record.id] = failures
-        if error.status in GONE:
-            log.warning("card of approval %d cannot be updated (%s)", record.id, error.status)
+        given_up = refused_for_good(error, failures)
+        if given_up is not None or error.status in GONE:
+            self._failures.pop(record.id, None)
+            reason = given_up or error.status
+            log.warning("card of approval %d cannot be updated (%s)", record.id, reason)
             await self._approvals.card_shown(record.id, record.card_revision)
             return
         delay = backoff(failures, error.retry_after)

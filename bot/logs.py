@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -14,6 +15,11 @@ from typing import Any
 MASK = "***"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _correlation: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+# C0 and C1 controls (newlines, ANSI escapes...) and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# What json.dumps(ensure_ascii=False) leaves as it is, though readers may take it for a line break
+# (U+0085, U+2028, U+2029) or a terminal may obey it (the C1 controls).
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 
 
 @contextlib.contextmanager
@@ -47,8 +53,16 @@ def _with_correlation(factory: RecordFactory) -> RecordFactory:
 logging.setLogRecordFactory(_with_correlation(logging.getLogRecordFactory()))
 
 
+def escape_controls(text: str) -> str:
+    """``text`` with each control character written as its Python escape (``\\n``, ``\\x1b``):
+    a logged value cannot start a line of its own that passes for a record, nor colour a
+    terminal."""
+    return _CONTROL.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), text)
+
+
 class SecretMaskingFormatter(logging.Formatter):
-    """Formats a record, then replaces every known secret value (also in tracebacks) by ***."""
+    """Formats a record as one line (its traceback too, see :func:`escape_controls`), then
+    replaces every known secret value by ***."""
 
     def __init__(self, secrets: Iterable[str], fmt: str) -> None:
         super().__init__(fmt)
@@ -56,8 +70,8 @@ class SecretMaskingFormatter(logging.Formatter):
         self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
 
     def format(self, record: logging.LogRecord) -> str:
-        """The formatted record with the secrets masked."""
-        return self.mask(super().format(record))
+        """The formatted record on one line, with the secrets masked."""
+        return self.mask(escape_controls(super().format(record)))
 
     def mask(self, text: str) -> str:
         """``text`` with every secret replaced by ***."""
@@ -82,7 +96,8 @@ class JsonFormatter(SecretMaskingFormatter):
             entry["correlation_id"] = correlation_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self.mask(json.dumps(entry, ensure_ascii=False))
+        line = json.dumps(entry, ensure_ascii=False)
+        return self.mask(_RAW_IN_JSON.sub(lambda match: f"\\u{ord(match[0]):04x}", line))
 
 
 def configure_logging(level: str, secrets: Iterable[str], log_format: str = "text") -> None:

@@ -55,13 +55,17 @@ def metrics_endpoint(token: Secret | None) -> Handler:
     request that carries it as a bearer token (the bot's endpoints face the internet)."""
 
     async def metrics(request: web.Request) -> web.Response:
-        if token is not None:
-            offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(offered.encode(), token.reveal().encode()):
-                return web.json_response({"error": "missing or wrong metrics token"}, status=401)
+        if token is not None and not carries_token(request, token):
+            return web.json_response({"error": "missing or wrong metrics token"}, status=401)
         response = web.Response(body=generate_latest())
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         response.charset = "utf-8"
         return response
 
     return metrics
+
+
+def carries_token(request: web.Request, token: Secret) -> bool:
+    """Whether ``request`` carries ``token`` as its bearer token (compared in constant time)."""
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(offered.encode(), token.reveal().encode())

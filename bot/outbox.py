@@ -3,8 +3,9 @@
 A row is claimed for a lease (a compare-and-set in SQL), sent, and marked sent only after the
 connector accepted it, with the new activity's id. Throttling and server errors are retried with
 Retry-After or exponential backoff and jitter; 403 and 404 (the bot was removed, the conversation
-is gone) switch the conversation off instead of retrying forever. A restart, or another replica
-once the lease has run out, picks up whatever was not marked sent.
+is gone) switch the conversation off instead of retrying forever, and a card still refused with
+401 (the connector does not take the bot's token) on its fifth try fails. A restart, or another
+replica once the lease has run out, picks up whatever was not marked sent.
 """
 
 from __future__ import annotations
@@ -29,10 +30,24 @@ log = logging.getLogger(__name__)
 # No answer (None), throttling, and server or gateway trouble pass: try again later.
 RETRYABLE = {None, 401, 408, 412, 429, 500, 502, 503, 504}
 GONE = {403, 404}
+# The connector refused the bot's token: worth a few tries (a token being renewed), not more.
+REFUSED = {401}
+MAX_REFUSALS = 5
 BASE_DELAY = 0.5
 MAX_DELAY = 300.0
 MAX_RETRY_AFTER = 3600.0
 RETRY_WAKE_SLACK = 0.01  # seconds after a retry's due time, so that the row is due when we look
+
+
+def refused_for_good(error: DeliveryError, tries: int) -> str | None:
+    """Why to stop trying, when ``error`` refused the bot on its ``tries``-th try and that was the
+    last of MAX_REFUSALS."""
+    if error.status not in REFUSED or tries < MAX_REFUSALS:
+        return None
+    return (
+        f"Teams refused the bot {tries} times ({error.status}): the connector does not accept "
+        "the bot's token; check the app registration (client id, secret, tenant) and the cloud"
+    )
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:
@@ -146,7 +161,12 @@ class OutboxSender:
         CARDS.labels(outcome="sent").inc()
 
     async def _undelivered(self, item: PendingAnnouncement, error: DeliveryError) -> None:
-        if error.status in GONE:
+        given_up = refused_for_good(error, item.attempts + 1)
+        if given_up is not None:
+            CARDS.labels(outcome="failed").inc()
+            log.warning("announcement %d not sent: %s", item.id, given_up)
+            await self._store.fail_announcement(item.id, given_up)
+        elif error.status in GONE:
             CARDS.labels(outcome="dropped").inc()
             dropped = await self._store.drop_conversation(item.conversation_ref, str(error))
             log.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
@@ -28,7 +29,7 @@ from yarl import URL
 
 from bot.cloud import Cloud
 from bot.config import Secret
-from bot.metrics import metrics_endpoint
+from bot.metrics import carries_token, metrics_endpoint
 from bot.network import network_problem
 
 log = logging.getLogger(__name__)
@@ -336,6 +337,10 @@ def same_service_url(claimed: str, service_url: str) -> bool:
 Check = Callable[[], Awaitable[dict[str, Any]]]
 
 
+# Headers a reverse proxy adds: a request through one is not the host's own, whatever its address.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For")
+
+
 @dataclass(frozen=True)
 class Readiness:
     """``/readyz``: the state of each dependency; ready when the store answers."""
@@ -344,15 +349,35 @@ class Readiness:
     static_checks: dict[str, dict[str, Any]]
     live_checks: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     """Entries kept current by a worker (the poller's state); they replace static ones."""
+    token: Secret | None = None
+    """The metrics token, which also shows the details to a caller from elsewhere."""
 
-    async def handle(self, _request: web.Request) -> web.Response:
-        """JSON with ``ok`` or the reason per dependency; 503 when the store is down."""
+    async def handle(self, request: web.Request) -> web.Response:
+        """``ready``, and for the host itself or the metrics token's bearer the checks: ``ok``
+        or the reason per dependency; 503 when the store is down."""
         store = await self.store_check()
+        status = 200 if store["ok"] else 503
+        if not self._may_see_checks(request):
+            # The checks name the app id, the organization and the sources: not for the internet.
+            return web.json_response({"ready": store["ok"]}, status=status)
         live = {name: check() for name, check in self.live_checks.items()}
         checks = {"store": store, **self.static_checks, **live}
-        return web.json_response(
-            {"ready": store["ok"], "checks": checks}, status=200 if store["ok"] else 503
-        )
+        return web.json_response({"ready": store["ok"], "checks": checks}, status=status)
+
+    def _may_see_checks(self, request: web.Request) -> bool:
+        if self.token is not None and carries_token(request, self.token):
+            return True
+        return is_loopback(request.remote) and not any(h in request.headers for h in PROXY_HEADERS)
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether ``address`` (an IP address) is this host's own (127.0.0.0/8, ::1)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def timed_check(probe: Callable[[], Awaitable[None]], what: str, timeout: float = 2.0) -> Check:

@@ -429,7 +429,7 @@ async def test_deploy_of_an_unknown_version_says_what_is_known(
         (
             "en-US",
             "deploy fraud-* 3",
-            "“fraud-*” is not a model name",
+            "“fraud-\\*” is not a model name",
             "`deploy <model-name> <version>",
         ),
         ("en-US", "deploy m 1/2", "“1/2” is not a version", "`deploy <model-name> <version>"),

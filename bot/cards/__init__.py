@@ -1,12 +1,14 @@
 """Adaptive Cards (schema 1.5) as pure functions: JSON in, JSON out, no I/O.
 
-Every string comes from the message catalogs through the translator passed in.
+Every string comes from the message catalogs through the translator passed in; text from
+outside goes through :func:`bot.cards.text.plain`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.cards.text import NAME_LIMIT, plain
 from bot.domain import Subscription
 from bot.i18n import Translator
 from dialogs.commands import CommandName
@@ -91,15 +93,16 @@ def _examples(t: Translator) -> list[str]:
 
 def describe_filters(t: Translator, subscription: Subscription) -> str:
     """The source and tag filters of a subscription in words."""
+    name = plain(subscription.source_name or "", NAME_LIMIT)
     if subscription.source_kind == "workspace":
-        source = t("subs.source_workspace", name=subscription.source_name)
+        source = t("subs.source_workspace", name=name)
     elif subscription.source_kind == "registry":
-        source = t("subs.source_registry", name=subscription.source_name)
+        source = t("subs.source_registry", name=name)
     else:
         source = t("subs.source_any")
     if not subscription.tags:
         return source
-    tags = ", ".join(f"{key}={value}" for key, value in subscription.tags.items())
+    tags = plain(", ".join(f"{key}={value}" for key, value in subscription.tags.items()))
     return t("subs.with_tags", source=source, tags=tags)
 
 
@@ -123,14 +126,15 @@ def subscription_facts(t: Translator, subscription: Subscription) -> dict[str, A
     """One subscription as a FactSet: id, pattern, filters, its own policy."""
     facts = [
         {"title": t("subs.fact_id"), "value": f"#{subscription.id}"},
-        {"title": t("subs.fact_pattern"), "value": subscription.name_pattern},
+        {"title": t("subs.fact_pattern"), "value": plain(subscription.name_pattern)},
         {"title": t("subs.fact_filters"), "value": describe_filters(t, subscription)},
     ]
     if not subscription.policy.is_empty():
         policy = describe_policy(t, subscription.policy)
         facts.append({"title": t("subs.fact_policy"), "value": policy})
     if subscription.created_by_name:
-        facts.append({"title": t("subs.fact_created_by"), "value": subscription.created_by_name})
+        created_by = plain(subscription.created_by_name, NAME_LIMIT)
+        facts.append({"title": t("subs.fact_created_by"), "value": created_by})
     return {"type": "FactSet", "facts": facts, "separator": True}
 
 
@@ -164,7 +168,10 @@ def unsubscribed_card(t: Translator, removed: list[Subscription], target: str) -
     """The answer to ``unsubscribe``: what was removed, or that nothing matched."""
     if not removed:
         return adaptive_card(
-            [title(t("unsubscribed.none", target=target)), text_block(t("unsubscribed.hint"))]
+            [
+                title(t("unsubscribed.none", target=plain(target, NAME_LIMIT))),
+                text_block(t("unsubscribed.hint")),
+            ]
         )
     return adaptive_card(
         [title(t("unsubscribed.done", count=len(removed)))]
@@ -173,10 +180,12 @@ def unsubscribed_card(t: Translator, removed: list[Subscription], target: str) -
 
 
 def error_card(t: Translator, message: str, usage: CommandName | None = None) -> Card:
-    """A refusal or an input error, with the correct form of the command when there is one."""
+    """A refusal or an input error, with the correct form of the command when there is one.
+
+    ``message`` is shown literally: it repeats what the user wrote."""
     body: list[dict[str, Any]] = [
         text_block(t("error.title"), weight="Bolder", color="Attention"),
-        text_block(message),
+        text_block(plain(message)),
     ]
     if usage is not None:
         body.append(text_block(t("error.usage_label"), weight="Bolder", spacing="Medium"))

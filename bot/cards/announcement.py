@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.cards import Card, adaptive_card, text_block
+from bot.cards.text import DETAIL_LIMIT, NAME_LIMIT, REASON_LIMIT, cut, json_bytes, plain
 from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.cloud import CLOUDS, CloudName
 from bot.domain import ModelVersion
@@ -19,6 +20,12 @@ from dialogs.approval import ApprovalState
 PUBLIC_STUDIO = CLOUDS[CloudName.PUBLIC].studio
 MAX_METRICS = 6
 MAX_TAGS = 12
+# Card bytes (see bot.cards.text) of a description, a tag's or metric's name and its value.
+DESCRIPTION_LIMIT = 1500
+TAG_KEY_LIMIT = 64
+TAG_VALUE_LIMIT = 200
+# Teams refuses a message over 28 KB; the activity around the card needs about 2 KB of it.
+MAX_CARD_BYTES = 24 * 1024
 # Tag and property names that hold quality figures, as Azure ML jobs and MLflow name them.
 _METRIC_NAME = re.compile(
     r"(accuracy|auc|f1|precision|recall|rmse|mae|mse|mape|r2|loss|score|metric)", re.IGNORECASE
@@ -62,26 +69,63 @@ def approval_card(
     person who clicked only (why their click changed nothing); ``studio``: Azure ML studio's
     address in the bot's cloud."""
     version = record.version
-    title = t(f"approval.title_{record.kind}", name=version.name, version=version.version)
-    body: list[dict[str, Any]] = [
+    title = t(
+        f"approval.title_{record.kind}",
+        name=plain(version.name, NAME_LIMIT),
+        version=plain(version.version, NAME_LIMIT),
+    )
+    head: list[dict[str, Any]] = [
         text_block(title, size="Medium", weight="Bolder", style="heading"),
         fact_set(_facts(t, record)),
     ]
     if version.created_at:
-        body.append(
+        head.append(
             text_block(t("announce.registered_at", when=when(version.created_at)), isSubtle=True)
         )
-    if version.description:
-        body.append(text_block(version.description))
-    body.extend(_figures(t, version))
-    if record.deployed_now is not None:
-        body.extend(change_summary(t, record.deployed_now, version))
-    body.append(status_section(t, record))
+    tail = [status_section(t, record)]
     if notice:
-        body.append(text_block(notice, color="Attention", weight="Bolder"))
-    card = adaptive_card(body, speak=title)
+        tail.append(text_block(notice, color="Attention", weight="Bolder"))
+    card = adaptive_card([*head, *tail], speak=title)
     card["actions"] = _actions(t, record, studio)
+    details = [_description(t, version, studio_url(version, studio)), _figures(t, version)]
+    if record.deployed_now is not None:
+        details.append(change_summary(t, record.deployed_now, version))
+    left_out = text_block(t("announce.left_out"), isSubtle=True)
+    room = MAX_CARD_BYTES - json_bytes(card)
+    card["body"] = [*head, *_within(room, details, left_out), *tail]
     return card
+
+
+def _within(
+    room: int, sections: list[list[dict[str, Any]]], left_out: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The elements of ``sections``, in order, as long as they fit in ``room`` bytes of JSON;
+    ``left_out`` in place of those that do not."""
+    kept: list[dict[str, Any]] = []
+    room -= _size(left_out)
+    for section in sections:
+        size = sum(_size(element) for element in section)
+        if size > room:
+            return [*kept, left_out]
+        kept += section
+        room -= size
+    return kept
+
+
+def _size(element: dict[str, Any]) -> int:
+    return json_bytes(element) + len(", ")
+
+
+def _description(t: Translator, version: ModelVersion, url: str | None) -> list[dict[str, Any]]:
+    """The description, cut to DESCRIPTION_LIMIT with a link to all of it in Azure ML studio."""
+    if not version.description:
+        return []
+    whole = plain(version.description)
+    shown = cut(whole, DESCRIPTION_LIMIT)
+    section = [text_block(shown)]
+    if shown != whole and url:
+        section.append(text_block(f"[{t('announce.full_description')}]({url})", spacing="Small"))
+    return section
 
 
 MISSING = "\u2013"  # an en dash: the figure or tag is not there
@@ -93,21 +137,45 @@ def change_summary(
     """The version deployed now beside the new one: their metrics, and the tags that differ."""
     old_metrics, new_metrics = dict(key_metrics(deployed)), dict(key_metrics(candidate))
     rows = [
-        (name, f"{old_metrics.get(name, MISSING)} → {new_metrics.get(name, MISSING)}")
+        (name, _change(old_metrics.get(name), new_metrics.get(name)))
         for name in dict.fromkeys([*new_metrics, *old_metrics])
     ]
     rows += [
-        (name, f"{deployed.tags.get(name, MISSING)} → {candidate.tags.get(name, MISSING)}")
+        (name, _change(deployed.tags.get(name), candidate.tags.get(name)))
         for name in dict.fromkeys([*candidate.tags, *deployed.tags])
         if name not in old_metrics | new_metrics
         and deployed.tags.get(name) != candidate.tags.get(name)
     ]
-    heading = t("approval.change_title", old=deployed.version, new=candidate.version)
+    heading = t(
+        "approval.change_title",
+        old=plain(deployed.version, NAME_LIMIT),
+        new=plain(candidate.version, NAME_LIMIT),
+    )
     section: list[dict[str, Any]] = [text_block(heading, weight="Bolder", separator=True)]
     if rows:
-        section.append(fact_set(rows[:MAX_TAGS]))
+        section += _some_facts(t, rows)
     else:
         section.append(text_block(t("approval.change_none"), isSubtle=True))
+    return section
+
+
+def _change(old: str | None, new: str | None) -> str:
+    """A figure or tag before and after, each cut to TAG_VALUE_LIMIT."""
+    return f"{_tag_value(old)} → {_tag_value(new)}"
+
+
+def _tag_value(value: str | None) -> str:
+    return MISSING if value is None else plain(value, TAG_VALUE_LIMIT)
+
+
+def _some_facts(t: Translator, rows: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The first MAX_TAGS of the tags or figures (names escaped here, values already), and how
+    many more there are."""
+    shown = [(plain(name, TAG_KEY_LIMIT), value) for name, value in rows[:MAX_TAGS]]
+    section = [fact_set(shown)]
+    if len(rows) > MAX_TAGS:
+        more = t("announce.more", count=len(rows) - MAX_TAGS)
+        section.append(text_block(more, isSubtle=True, spacing="Small"))
     return section
 
 
@@ -121,14 +189,14 @@ def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
     version = record.version
     source_key = "announce.registry" if version.source_kind == "registry" else "announce.workspace"
     facts = [
-        (t("announce.fact_model"), version.name),
-        (t("announce.fact_version"), version.version),
-        (t("announce.fact_source"), t(source_key, name=version.source_name)),
+        (t("announce.fact_model"), plain(version.name, NAME_LIMIT)),
+        (t("announce.fact_version"), plain(version.version, NAME_LIMIT)),
+        (t("announce.fact_source"), t(source_key, name=plain(version.source_name, NAME_LIMIT))),
     ]
     if version.created_by:
-        facts.append((t("announce.fact_created_by"), version.created_by))
+        facts.append((t("announce.fact_created_by"), plain(version.created_by, NAME_LIMIT)))
     if record.requested_by_name:
-        facts.append((t("approval.fact_requested_by"), record.requested_by_name))
+        facts.append((t("approval.fact_requested_by"), plain(record.requested_by_name, NAME_LIMIT)))
     if record.target:
         facts.append((t("approval.fact_target"), describe_target(t, record.target)))
     return facts
@@ -137,7 +205,7 @@ def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
 def describe_target(t: Translator, target: str) -> str:
     """``release:12`` or ``pipeline:42`` in words."""
     kind, _, rest = target.partition(":")
-    return t(f"approval.target_{kind}", id=rest.split(":")[0])
+    return t(f"approval.target_{kind}", id=plain(rest.split(":")[0], NAME_LIMIT))
 
 
 def status_section(t: Translator, record: ApprovalRecord) -> dict[str, Any]:
@@ -151,7 +219,12 @@ def status_section(t: Translator, record: ApprovalRecord) -> dict[str, Any]:
     ]
     items += [
         text_block(
-            t("approval.vote", name=vote.name or vote.voter_id, when=when(vote.at)), spacing="Small"
+            t(
+                "approval.vote",
+                name=plain(vote.name or vote.voter_id, NAME_LIMIT),
+                when=when(vote.at),
+            ),
+            spacing="Small",
         )
         for vote in record.votes
     ]
@@ -172,8 +245,8 @@ def status_section(t: Translator, record: ApprovalRecord) -> dict[str, Any]:
             text_block(
                 t(
                     "approval.rejected_by",
-                    name=record.rejected_by_name or "?",
-                    reason=record.reason or "",
+                    name=plain(record.rejected_by_name or "?", NAME_LIMIT),
+                    reason=plain(record.reason or "", REASON_LIMIT),
                 )
             )
         )
@@ -190,18 +263,20 @@ def _deployment_lines(t: Translator, record: ApprovalRecord) -> list[dict[str, A
         fix = t(
             f"deploy.fix_{deployment.error_code or 'invalid'}",
             target=describe_target(t, deployment.target),
-            detail=deployment.last_error or "",
+            detail=plain(deployment.last_error or "", DETAIL_LIMIT),
         )
         return [text_block(t("deploy.error"), color="Attention", weight="Bolder"), text_block(fix)]
     status = deployment.run_status or ("starting" if deployment.status == "requested" else "queued")
     lines = [
         text_block(
-            t(f"deploy.status_{status}", run=deployment.run_name or ""),
+            t(f"deploy.status_{status}", run=plain(deployment.run_name or "", NAME_LIMIT)),
             color=_RUN_COLOR.get(status, "Default"),
         )
     ]
     if deployment.detail:
-        lines.append(text_block(deployment.detail, isSubtle=True, spacing="Small"))
+        lines.append(
+            text_block(plain(deployment.detail, DETAIL_LIMIT), isSubtle=True, spacing="Small")
+        )
     if deployment.status == "requested" and deployment.attempts:
         lines.append(
             text_block(
@@ -234,10 +309,11 @@ def _figures(t: Translator, version: ModelVersion) -> list[dict[str, Any]]:
     sections: list[dict[str, Any]] = []
     metrics = key_metrics(version)
     if metrics:
-        sections += [text_block(t("announce.metrics"), weight="Bolder"), fact_set(metrics)]
-    tags = [(k, v) for k, v in version.tags.items() if (k, v) not in metrics][:MAX_TAGS]
+        sections += [text_block(t("announce.metrics"), weight="Bolder")]
+        sections += _some_facts(t, [(k, _tag_value(v)) for k, v in metrics])
+    tags = [(k, _tag_value(v)) for k, v in version.tags.items() if (k, v) not in metrics]
     if tags:
-        sections += [text_block(t("announce.tags"), weight="Bolder"), fact_set(tags)]
+        sections += [text_block(t("announce.tags"), weight="Bolder"), *_some_facts(t, tags)]
     return sections
 
 

@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 from bot.cards import Card, adaptive_card, text_block, title
 from bot.cards.announcement import describe_target, fact_set, when
+from bot.cards.text import NAME_LIMIT, REASON_LIMIT, json_bytes, plain
 from bot.i18n import Translator
 from bot.store.approvals import ApprovalRecord, DeploymentRecord
 from bot.store.queries import DecisionSummary, Deployed, ModelStatus, VersionHistory
 from dialogs.approval import ApprovalState
 
-# Characters that would end a markdown link's text early.
-_LINK_TEXT = re.compile(r"[\[\]]")
 RUNNING = ("requested", "triggered")
 # Teams refuses messages over about 28 KB: the list stays well below, leaving room for the rest.
 MAX_LIST_BYTES = 20_000
@@ -28,8 +25,8 @@ def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
         body.append(text_block(t("pending.empty")))
     for record in records:
         facts = [
-            (t("announce.fact_model"), record.version.name),
-            (t("announce.fact_version"), record.version.version),
+            (t("announce.fact_model"), plain(record.version.name, NAME_LIMIT)),
+            (t("announce.fact_version"), plain(record.version.version, NAME_LIMIT)),
             (t("list.fact_kind"), t(f"kind.{record.kind}")),
             (
                 t("list.fact_approvals"),
@@ -42,7 +39,8 @@ def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
             (t("list.fact_expires"), when(record.expires_at)),
         ]
         if record.requested_by_name:
-            facts.append((t("list.fact_requested_by"), record.requested_by_name))
+            requester = plain(record.requested_by_name, NAME_LIMIT)
+            facts.append((t("list.fact_requested_by"), requester))
         body.append(fact_set(facts) | {"separator": True})
     return adaptive_card(body)
 
@@ -50,13 +48,14 @@ def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
 def history_card(t: Translator, name: str, versions: list[VersionHistory]) -> Card:
     """A model's newest versions here, each with its decisions and deployments; older versions
     are left out where the card would grow beyond what Teams accepts."""
+    name = plain(name, NAME_LIMIT)
     if not versions:
         return adaptive_card([text_block(t("history.empty", name=name))])
     body: list[dict[str, Any]] = [title(t("history.title", name=name, count=len(versions)))]
     size = 0
     for shown, entry in enumerate(versions):
         section = _version_section(t, entry)
-        size += len(json.dumps(section, ensure_ascii=False).encode())
+        size += json_bytes(section)
         if size > MAX_LIST_BYTES:
             left_out = len(versions) - shown
             body.append(text_block(t("history.left_out", count=left_out), isSubtle=True))
@@ -68,7 +67,9 @@ def history_card(t: Translator, name: str, versions: list[VersionHistory]) -> Ca
 def _version_section(t: Translator, entry: VersionHistory) -> dict[str, Any]:
     version = entry.version
     items: list[dict[str, Any]] = [
-        text_block(t("history.version", version=version.version), weight="Bolder")
+        text_block(
+            t("history.version", version=plain(version.version, NAME_LIMIT)), weight="Bolder"
+        )
     ]
     if version.created_at:
         items.append(
@@ -100,14 +101,15 @@ def _decision(t: Translator, decision: DecisionSummary) -> str:
             when=when(decision.expires_at),
         )
     if decision.state is ApprovalState.APPROVED:
-        return t("history.approved", kind=kind, names=", ".join(decision.approved_by), when=at)
+        names = ", ".join(plain(name, NAME_LIMIT) for name in decision.approved_by)
+        return t("history.approved", kind=kind, names=names, when=at)
     if decision.state is ApprovalState.REJECTED:
         return t(
             "history.rejected",
             kind=kind,
-            name=decision.rejected_by or "?",
+            name=plain(decision.rejected_by or "?", NAME_LIMIT),
             when=at,
-            reason=decision.reason or "",
+            reason=plain(decision.reason or "", REASON_LIMIT),
         )
     return t("history.expired", kind=kind, when=at)
 
@@ -126,9 +128,9 @@ def run_status(t: Translator, deployment: DeploymentRecord, *, link: bool = Fals
     if deployment.status == "error":
         return t("deploy.error")
     status = deployment.run_status or ("starting" if deployment.status == "requested" else "queued")
-    run = deployment.run_name or ""
+    run = plain(deployment.run_name or "", NAME_LIMIT)
     if link and deployment.web_url and deployment.web_url.startswith("https://"):
-        text = _LINK_TEXT.sub("", run) or t("deploy.open_run")
+        text = run or t("deploy.open_run")
         run = f"[{text}]({deployment.web_url.replace(')', '%29').replace(' ', '%20')})"
     return t(f"deploy.status_{status}", run=run)
 
@@ -137,6 +139,7 @@ def status_card(t: Translator, name: str, status: ModelStatus) -> Card:
     """What is deployed now, with a link to its run, and a newer deployment that did not
     succeed (running or failed), if any."""
     current = status.current
+    name = plain(name, NAME_LIMIT)
     body: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     if current is None:
@@ -159,8 +162,8 @@ def _current_facts(t: Translator, current: Deployed) -> list[tuple[str, str]]:
     version = current.version
     source = "announce.registry" if version.source_kind == "registry" else "announce.workspace"
     return [
-        (t("announce.fact_version"), version.version),
-        (t("announce.fact_source"), t(source, name=version.source_name)),
+        (t("announce.fact_version"), plain(version.version, NAME_LIMIT)),
+        (t("announce.fact_source"), t(source, name=plain(version.source_name, NAME_LIMIT))),
         (t("status.fact_finished"), when(current.ended_at)),
         (t("approval.fact_target"), describe_target(t, deployment.target)),
         (t("status.fact_run"), run_status(t, deployment)),
@@ -172,7 +175,11 @@ def _newer_line(t: Translator, newer: Deployed) -> dict[str, Any]:
     running = deployment.status in RUNNING
     key = "status.newer_running" if running else "status.newer_failed"
     return text_block(
-        t(key, version=newer.version.version, status=run_status(t, deployment, link=True)),
+        t(
+            key,
+            version=plain(newer.version.version, NAME_LIMIT),
+            status=run_status(t, deployment, link=True),
+        ),
         color="Default" if running else "Attention",
         separator=True,
     )
