@@ -112,13 +112,13 @@ def describe_policy(t: Translator, policy: PolicyOverrides) -> str:
         return t("subs.policy_defaults")
     parts = []
     if policy.approvers is not None:
-        parts.append(t("subs.policy_approvers", who=", ".join(sorted(policy.approvers))))
+        parts.append(t("subs.policy_approvers", who=plain(", ".join(sorted(policy.approvers)))))
     if policy.required_approvals is not None:
         parts.append(t("subs.policy_approvals", count=policy.required_approvals))
     if policy.expiry_hours is not None:
         parts.append(t("subs.policy_expiry", hours=policy.expiry_hours))
     if policy.target is not None:
-        parts.append(t("subs.policy_target", target=policy.target))
+        parts.append(t("subs.policy_target", target=plain(policy.target)))
     return "; ".join(parts)
 
 
