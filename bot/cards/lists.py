@@ -16,14 +16,17 @@ from dialogs.approval import ApprovalState
 RUNNING = ("requested", "triggered")
 # Teams refuses messages over about 28 KB: the list stays well below, leaving room for the rest.
 MAX_LIST_BYTES = 20_000
+MAX_PENDING_SHOWN = 25
+"""At most this many pending approvals on one card (each fits in about 800 bytes)."""
 
 
 def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
-    """The approvals waiting in this conversation, or that there are none."""
+    """The approvals waiting in this conversation, or that there are none; the oldest
+    :data:`MAX_PENDING_SHOWN` of them, so that the card stays within what Teams accepts."""
     body: list[dict[str, Any]] = [title(t("pending.title", count=len(records)))]
     if not records:
         body.append(text_block(t("pending.empty")))
-    for record in records:
+    for record in records[:MAX_PENDING_SHOWN]:
         facts = [
             (t("announce.fact_model"), plain(record.version.name, NAME_LIMIT)),
             (t("announce.fact_version"), plain(record.version.version, NAME_LIMIT)),
@@ -42,6 +45,8 @@ def pending_card(t: Translator, records: list[ApprovalRecord]) -> Card:
             requester = plain(record.requested_by_name, NAME_LIMIT)
             facts.append((t("list.fact_requested_by"), requester))
         body.append(fact_set(facts) | {"separator": True})
+    if len(records) > MAX_PENDING_SHOWN:
+        body.append(text_block(t("announce.more", count=len(records) - MAX_PENDING_SHOWN)))
     return adaptive_card(body)
 
 

@@ -17,6 +17,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import make_mocked_request
 
 from bot.cards.announcement import DESCRIPTION_LIMIT, approval_card
+from bot.cards.lists import pending_card
 from bot.cards.text import card_bytes, json_bytes
 from bot.cards.verbs import APPROVE, REJECT
 from bot.domain import ModelVersion
@@ -273,6 +274,16 @@ def test_the_approval_card_fits_in_a_teams_message_whatever_its_inputs(language)
 
         assert len(json.dumps(card).encode()) < TEAMS_LIMIT - 2048  # the activity around it
         assert all(len(element["facts"]) <= 12 for element in _fact_sets(card))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_fifty_pending_requests_fit_in_a_teams_message(language):
+    records = [worst_records()[0]] * 50  # as many as `pending` lists
+
+    card = pending_card(Translator(language), records)
+
+    assert len(json.dumps(card).encode()) < TEAMS_LIMIT - 2048
+    assert "25" in json.dumps(card["body"][-1])  # "and 25 more"
 
 
 def _fact_sets(card: dict[str, Any]) -> list[dict[str, Any]]:
