@@ -66,6 +66,8 @@ HANDLER_GRACE_SECONDS = 2.0
 SHUTDOWN_GRACE_SECONDS = 6.0
 STORE = web.AppKey("store", Store)
 """The app's store, for tools and tests that look at what the bot recorded."""
+WATCHER = web.AppKey("watcher", RegistryWatcher)
+"""The app's poller, for tests that have it poll now rather than at its next cycle."""
 TokenProviderFactory = Callable[[AgentAuthConfiguration], AccessTokenProviderBase]
 
 
@@ -132,6 +134,7 @@ async def create_app(
     readiness = _readiness(settings, store, watcher if sources else None, deployer)
     app = build_web_app(messages, readiness, settings.max_body_bytes, settings.metrics_token)
     app[STORE] = store
+    app[WATCHER] = watcher
     events = _event_endpoint(settings, store, sender, sources)
     app.router.add_post("/api/events/azureml", events.deliver)
     app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
@@ -203,7 +206,7 @@ def _event_endpoint(
         entra,
         settings.max_body_bytes,
         sender,
-        registries=tuple(sources),  # the poller's own: creators are looked up where it looks
+        registries=tuple(sources),  # the poller's own: events' versions are read where it reads
     )
 
 

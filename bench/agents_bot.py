@@ -4,9 +4,12 @@ signing keys on loopback.
 Exactly what the tests run: the SDK's real JWT validation reads the given JWKS, and a stub stands
 in for MSAL's outbound token. Usage: python bench/agents_bot.py PORT JWKS_URL [DEVOPS_URL]
 (settings from the environment; DEVOPS_URL: a loopback Azure DevOps organization, with the
-tests' PAT).
+tests' PAT). With RELEASEBOT_TEST_ARM_URL and RELEASEBOT_TEST_ARM_CERT in the environment (a
+loopback Azure ML, demo/azureml.py's FakeArm, and its certificate), the bot polls its workspace and
+reads there the versions that events name; without, no event is announced.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from app import HANDLER_GRACE_SECONDS, create_app
 from bot.config import load_settings
 from bot.logs import configure_logging
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
+from bot.registry.azureml import ModelRegistry
+from demo.azureml import loopback_registry
 from demo.devops import PAT, PROJECT
 from tests.identity import StubTokenProvider, loopback_key_manager
 
@@ -29,8 +34,7 @@ async def bot(devops_url: str | None) -> web.Application:
     if devops_url:
         session = ClientSession()
         deployer = AzureDevOps(session, devops_url, PROJECT, pat_auth(PAT))
-    # The benchmarks measure the push path; there is no Azure here to poll.
-    app = await create_app(settings, StubTokenProvider, registries=[], deployer=deployer)
+    app = await create_app(settings, StubTokenProvider, registries=azure_ml(), deployer=deployer)
     if deployer is not None:
 
         async def close_session(_app: web.Application) -> None:
@@ -38,6 +42,12 @@ async def bot(devops_url: str | None) -> web.Application:
 
         app.on_cleanup.append(close_session)
     return app
+
+
+def azure_ml() -> list[ModelRegistry]:
+    """The loopback Azure ML of the environment, if any."""
+    url = os.environ.get("RELEASEBOT_TEST_ARM_URL")
+    return [loopback_registry(url, os.environ["RELEASEBOT_TEST_ARM_CERT"])] if url else []
 
 
 port, jwks_url = int(sys.argv[1]), sys.argv[2]

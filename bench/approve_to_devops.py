@@ -49,7 +49,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as data:
         count = WARMUP + CLICKS
         await seed_subscribers(data, microsoft, count=count, pattern="bench-model-{n}")
-        env = bot_environment(data, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
+        env = bot_environment(data, microsoft, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
         async with ClientSession() as session:
             command = [*ours(microsoft), devops.organization_url]
             base, process = await start_bot(session, command, env)
@@ -82,7 +82,9 @@ async def announce_all(session: ClientSession, base: str, microsoft: Microsoft, 
     """One version per channel, each announced with its card."""
     for number in range(count):
         url = f"{base}/api/events/azureml?secret={EVENT_SECRET}"
-        async with session.post(url, json=model_registered(f"bench-model-{number}", 1)) as answer:
+        async with session.post(
+            url, json=model_registered(microsoft, f"bench-model-{number}", 1)
+        ) as answer:
             if answer.status != 200:
                 raise RuntimeError(f"the event was refused: {answer.status}")
         await asyncio.sleep(PACE_SECONDS)

@@ -39,7 +39,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as data:
         await seed_subscribers(data, microsoft, count=WARMUP + EVENTS, pattern="bench-model-{n}")
         async with ClientSession() as session:
-            base, process = await start_bot(session, ours(microsoft), bot_environment(data))
+            base, process = await start_bot(
+                session, ours(microsoft), bot_environment(data, microsoft)
+            )
             try:
                 latencies = []
                 for number in range(WARMUP + EVENTS):
@@ -59,7 +61,9 @@ async def one_event(session: ClientSession, base: str, microsoft: Microsoft, ver
     expected = len(microsoft.cards) + 1
     url = f"{base}/api/events/azureml?secret={EVENT_SECRET}"
     started = time.perf_counter()
-    async with session.post(url, json=model_registered(f"bench-model-{version}", 1)) as response:
+    async with session.post(
+        url, json=model_registered(microsoft, f"bench-model-{version}", 1)
+    ) as response:
         if response.status != 200:
             raise RuntimeError(f"the event was refused: {response.status}")
     while len(microsoft.cards) < expected:

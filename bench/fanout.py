@@ -60,7 +60,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as data:
         await seed_subscribers(data, microsoft, count=CONVERSATIONS, pattern="fanout-*")
         async with ClientSession() as session:
-            base, process = await start_bot(session, ours(microsoft), bot_environment(data))
+            base, process = await start_bot(
+                session, ours(microsoft), bot_environment(data, microsoft)
+            )
             try:
                 total = await announce_everywhere(session, [(base, "fanout-model")], microsoft)
                 await asyncio.sleep(SETTLE_SECONDS)  # anything sent twice would show up by now
@@ -87,7 +89,7 @@ async def announce_everywhere(
     """Push version 1 of each model to its bot's base URL, all at once; seconds until every
     conversation has its card (or 5 minutes)."""
     started = time.perf_counter()
-    await asyncio.gather(*(push(session, base, model) for base, model in deliveries))
+    await asyncio.gather(*(push(session, base, microsoft, model) for base, model in deliveries))
     deadline = started + 300
     while len({conversation for _, conversation, _ in microsoft.cards}) < CONVERSATIONS:
         if time.perf_counter() > deadline:
@@ -100,10 +102,10 @@ async def announce_everywhere(
     return max(arrival for arrival, _, _ in microsoft.cards) - started
 
 
-async def push(session: ClientSession, base: str, model: str) -> None:
+async def push(session: ClientSession, base: str, microsoft: Microsoft, model: str) -> None:
     """Deliver the Event Grid event of ``model`` version 1 to the bot at ``base``."""
     url = f"{base}/api/events/azureml?secret={EVENT_SECRET}"
-    async with session.post(url, json=model_registered(model, 1)) as response:
+    async with session.post(url, json=model_registered(microsoft, model, 1)) as response:
         if response.status != 200:
             raise RuntimeError(f"the event was refused: {response.status}")
 

@@ -1,7 +1,8 @@
 """What the benchmarks share: a loopback stand-in for Microsoft's endpoints, our bot as a process.
 
-The stand-in serves the Bot Framework signing keys (JWKS and OpenID document) and plays the Bot
-Connector: it records every card with its arrival time, and may refuse calls.
+The stand-in serves the Bot Framework signing keys (JWKS and OpenID document), plays the Bot
+Connector (it records every card with its arrival time, and may refuse calls) and runs a loopback
+Azure ML, where a version is registered before its event is pushed: the bot reads it there.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bot.domain import ConversationInfo  # noqa: E402
 from bot.store.engine import create_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.repository import Store  # noqa: E402
+from demo.azureml import FakeArm  # noqa: E402
 from tests.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
 
 WORKSPACE = "00000000-0000-0000-0000-000000000000/ml-rg/ml-prod"
@@ -70,6 +72,8 @@ class Microsoft:
         self.cards: list[tuple[float, str, str]] = []
         """(arrival time, conversation id, card title) of every accepted card."""
         self.arrived = asyncio.Event()
+        self.arm = FakeArm()
+        self._certificates = tempfile.TemporaryDirectory()
         self.app = web.Application()
         self.app.router.add_get("/keys", self._jwks)
         self.app.router.add_get("/openid", self._openid)
@@ -82,10 +86,13 @@ class Microsoft:
         port = free_port()
         await web.TCPSite(self._runner, "127.0.0.1", port).start()
         self.url = f"http://127.0.0.1:{port}/"
+        await self.arm.start(Path(self._certificates.name))
 
     async def stop(self) -> None:
         """Stop serving."""
         await self._runner.cleanup()
+        await self.arm.close()
+        self._certificates.cleanup()
 
     async def _jwks(self, _request: web.Request) -> web.Response:
         return web.json_response(self.keys.jwks())
@@ -109,8 +116,9 @@ class Microsoft:
         return web.json_response({"id": f"activity-{len(self.cards)}"})
 
 
-def bot_environment(data_dir: str, **extra: str) -> dict[str, str]:
-    """The settings of our bot under benchmark: production auth, SQLite, one watched workspace."""
+def bot_environment(data_dir: str, microsoft: Microsoft, **extra: str) -> dict[str, str]:
+    """The settings of our bot under benchmark: production auth, SQLite, one watched workspace
+    (``microsoft``'s Azure ML)."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID": APP_ID,
@@ -121,6 +129,8 @@ def bot_environment(data_dir: str, **extra: str) -> dict[str, str]:
         "RELEASEBOT_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
         "RELEASEBOT_AZUREML_WORKSPACES": WORKSPACE,
         "RELEASEBOT_EVENTGRID_SECRET": EVENT_SECRET,
+        "RELEASEBOT_TEST_ARM_URL": microsoft.arm.root,
+        "RELEASEBOT_TEST_ARM_CERT": str(microsoft.arm.cert_path),
         **extra,
     }
 
@@ -174,7 +184,7 @@ async def running_bots(
     base URLs while they run."""
     extra = {"RELEASEBOT_DATABASE_URL": url} if url else {}
     started = [
-        await start_bot(session, ours(microsoft), bot_environment(data_dir, **extra))
+        await start_bot(session, ours(microsoft), bot_environment(data_dir, microsoft, **extra))
         for _ in range(count)
     ]
     try:
@@ -232,8 +242,12 @@ async def seed_subscribers(
     await engine.dispose()
 
 
-def model_registered(name: str, version: int) -> list[dict[str, Any]]:
-    """A ModelRegistered delivery in the Event Grid schema for the benchmark's workspace."""
+def model_registered(microsoft: Microsoft, name: str, version: int) -> list[dict[str, Any]]:
+    """A ModelRegistered delivery in the Event Grid schema for the benchmark's workspace, once
+    ``microsoft``'s Azure ML has the version."""
+    versions = microsoft.arm.models.get(name, [])
+    if all(item["version"] != str(version) for item in versions):
+        microsoft.arm.register(name, str(version), tags={"stage": "bench"})
     return [
         {
             "topic": WORKSPACE_ID,

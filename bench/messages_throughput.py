@@ -120,7 +120,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as data:
         async with ClientSession(timeout=ClientTimeout(total=60)) as session:
             bots = [
-                await start_bot(session, ours(microsoft), bot_environment(data)),
+                await start_bot(session, ours(microsoft), bot_environment(data, microsoft)),
                 await start_bot(session, echo, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}),
             ]
             try:

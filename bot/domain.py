@@ -47,7 +47,8 @@ class Subscription:
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """A registered model version, from an Event Grid push or a registry poll.
+    """A registered model version, as its workspace or registry answered (an Event Grid event only
+    says which version to read).
 
     Its identity is (source kind, source name, name, version); the version is text, since
     registries accept any string.
@@ -62,6 +63,9 @@ class ModelVersion:
     properties: dict[str, str] = field(default_factory=dict)
     description: str | None = None
     created_by: str | None = None
+    created_by_type: str | None = None
+    """What registered it, per Azure ML's ``systemData.createdByType``: 'User', 'Application',
+    'ManagedIdentity' or 'Key'."""
     created_at: datetime | None = None
     source_id: str | None = None
     """The ARM id of the workspace (``/subscriptions/…/workspaces/ws``), for links."""

@@ -21,6 +21,12 @@ EVENTS = Counter(
     "Event Grid deliveries to /api/events/azureml, by outcome",
     ["outcome"],
 )
+EVENT_VERSIONS = Counter(
+    "releasebot_event_versions_total",
+    "Versions named by Event Grid events, by what Azure ML answered: recorded, not_found (no "
+    "card), deferred (no answer in time: the poller's), unwatched (a source the bot does not poll)",
+    ["outcome"],
+)
 VERSIONS = Counter(
     "releasebot_versions_recorded_total", "New model versions stored, by how they came", ["via"]
 )

@@ -7,6 +7,7 @@ through its own ``cloud_metadata`` option, so no check of the client is bypassed
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import ssl
@@ -22,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from yarl import URL
 
 from bot.config import Workspace
 from bot.registry.azureml import AzureMLRegistry, registry_registry, workspace_registry
@@ -87,12 +89,17 @@ class FakeArm:
     requests: Counter[str] = field(default_factory=Counter)
     version_error: int | None = None
     """When set, GETs of one version answer this HTTP status (an ARM error), as on an outage."""
+    version_delay: float = 0.0
+    """GETs of one version answer after this many seconds, as on a slow day."""
     server: TestServer | None = None
     cert_path: Path | None = None
 
     def register(self, name: str, version: str, **details: Any) -> None:
-        """Register a version, as a data scientist would."""
-        self.models.setdefault(name, []).append({"version": version, **details})
+        """Register a version, as a data scientist would (``createdBy`` 'Ada Lovelace', a user,
+        now), or as ``details`` say: ``tags``, ``properties``, ``description``, ``createdBy``,
+        ``createdByType`` ('Application' for a pipeline's service principal), ``createdAt``."""
+        registered = {"createdAt": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")}
+        self.models.setdefault(name, []).append({"version": version, **registered, **details})
 
     async def start(self, directory: Path) -> None:
         """Serve HTTPS on a free loopback port."""
@@ -124,24 +131,12 @@ class FakeArm:
 
     def registry(self, credential: FakeCredential | None = None) -> AzureMLRegistry:
         """The real azure-ai-ml client for WORKSPACE, pointed at this server."""
-        return workspace_registry(
-            WORKSPACE, lambda: credential or FakeCredential(), **self._client_options()
-        )
+        assert self.cert_path is not None
+        return loopback_registry(self.root, self.cert_path, credential)
 
     def _client_options(self) -> dict[str, Any]:
-        assert self.server is not None
-        return {
-            "cloud": f"Loopback{self.server.port}",
-            "cloud_metadata": {
-                "resource_manager": self.root,
-                "active_directory": self.root,
-                "aml_resource_id": self.root,
-                "azure_portal": self.root,
-                "registry_discovery_endpoint": self.root,
-                "storage_endpoint": "core.windows.net",
-            },
-            "connection_verify": str(self.cert_path),
-        }
+        assert self.cert_path is not None
+        return _loopback_options(self.root, self.cert_path)
 
     def registry_source(self, credential: FakeCredential | None = None) -> AzureMLRegistry:
         """The real azure-ai-ml client for the registry REGISTRY, pointed at this server."""
@@ -204,6 +199,7 @@ class FakeArm:
     async def _version(self, request: web.Request) -> web.Response:
         name, version = request.match_info["name"], request.match_info["version"]
         self.requests[f"version {name} {version}"] += 1
+        await asyncio.sleep(self.version_delay)
         if self.version_error is not None:
             return _arm_error(self.version_error, "InternalServerError", "Try again later.")
         for item in self.models.get(name, []):
@@ -236,6 +232,31 @@ class FakeArm:
         }
 
 
+def loopback_registry(
+    root: str, cert_path: Path | str, credential: FakeCredential | None = None
+) -> AzureMLRegistry:
+    """The real azure-ai-ml client for WORKSPACE, pointed at the FakeArm serving at ``root`` with
+    the certificate ``cert_path`` (one of another process, too)."""
+    options = _loopback_options(root, cert_path)
+    return workspace_registry(WORKSPACE, lambda: credential or FakeCredential(), **options)
+
+
+def _loopback_options(root: str, cert_path: Path | str) -> dict[str, Any]:
+    """MLClient's options for the FakeArm at ``root``: a cloud of its own, its certificate."""
+    return {
+        "cloud": f"Loopback{URL(root).port}",
+        "cloud_metadata": {
+            "resource_manager": root,
+            "active_directory": root,
+            "aml_resource_id": root,
+            "azure_portal": root,
+            "registry_discovery_endpoint": root,
+            "storage_endpoint": "core.windows.net",
+        },
+        "connection_verify": str(cert_path),
+    }
+
+
 def _arm_error(status: int, code: str, message: str) -> web.Response:
     """ARM's error body (ErrorResponse)."""
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
@@ -245,7 +266,7 @@ def _system_data(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "createdAt": item.get("createdAt", "2026-11-24T09:30:00.000Z"),
         "createdBy": item.get("createdBy", "Ada Lovelace"),
-        "createdByType": "User",
+        "createdByType": item.get("createdByType", "User"),
         "lastModifiedAt": "2026-11-24T09:30:00.000Z",
         "lastModifiedBy": "Ada Lovelace",
         "lastModifiedByType": "User",

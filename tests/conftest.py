@@ -252,6 +252,8 @@ class BotUnderTest:
     keys: SigningKeys
     connector: RecordingConnector
     settings: Settings
+    arm: FakeArm
+    """The loopback Azure ML that the bot reads, when it polls the workspace ml-prod."""
 
     @property
     def messages_url(self) -> str:
@@ -338,7 +340,11 @@ async def devops() -> AsyncIterator[FakeDevOps]:
 
 @pytest.fixture
 async def start_bot(
-    jwks_server: str, signing_keys: SigningKeys, connector: RecordingConnector, database_url: str
+    jwks_server: str,
+    signing_keys: SigningKeys,
+    connector: RecordingConnector,
+    database_url: str,
+    arm: FakeArm,
 ) -> AsyncIterator[Callable[..., Any]]:
     """Start the bot with optional extra settings; every started bot is stopped at the end."""
     started: list[tuple[TestServer, ClientSession]] = []
@@ -346,16 +352,19 @@ async def start_bot(
     async def start(
         registries: list | None = None, deployer: Any = None, **overrides: str
     ) -> BotUnderTest:
-        """Start a bot; it polls only the ``registries`` given (none: Azure is out of reach) and
-        deploys with ``deployer`` (none: as the settings say)."""
+        """Start a bot; it polls the ``registries`` given and reads the versions of events there
+        (by default ``arm``'s workspace, if the settings name a workspace; else none: Azure is out
+        of reach), and deploys with ``deployer`` (none: as the settings say)."""
         env = bot_environment(overrides.pop("database_url", database_url), **overrides)
         settings = load_settings(env, dotenv_path=None)
-        app = await create_app(settings, StubTokenProvider, registries or [], deployer)
+        if registries is None:
+            registries = [arm.registry()] if settings.azureml_workspaces else []
+        app = await create_app(settings, StubTokenProvider, registries, deployer)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         session = ClientSession()
         started.append((server, session))
-        return BotUnderTest(server, session, signing_keys, connector, settings)
+        return BotUnderTest(server, session, signing_keys, connector, settings, arm)
 
     yield start
     for server, session in started:

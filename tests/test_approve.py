@@ -16,7 +16,7 @@ from bot.cards.verbs import APPROVE, REJECT
 from bot.store.repository import utcnow
 from bot.store.tables import approval_audit, approvals, deployments, model_versions
 from tests.conftest import BotUnderTest, base_activity, installation
-from tests.test_announce import ANNOUNCING, post_events, sample
+from tests.test_announce import ANNOUNCING, post_events, registered, sample
 from tests.test_chat_commands import card_text, execute_actions
 
 ALICE = "00000000-0000-0000-0000-00000000a11c"
@@ -64,7 +64,7 @@ async def announce(bot: BotUnderTest, version: int = 20) -> int:
 async def announced_card(bot: BotUnderTest, version: int) -> dict[str, Any]:
     """Register a version; the card that announced it (a new message, not an update or reply)."""
     before = len(bot.connector.calls)
-    status, _ = await post_events(bot, [sample("eventgrid", version=version)])
+    status, _ = await post_events(bot, registered(bot.arm, [sample("eventgrid", version=version)]))
     assert status == 200
 
     def new_messages() -> list[dict[str, Any]]:

@@ -18,10 +18,11 @@ from bot.cards.verbs import APPROVE
 from bot.store.engine import create_engine
 from bot.store.repository import utcnow
 from bot.store.tables import announcements, approvals, deployments
+from demo.azureml import FakeArm
 from demo.devops import FakeDevOps
 from tests.conftest import RecordingConnector, bot_environment, free_port, installation, message
 from tests.identity import SigningKeys
-from tests.test_announce import ANNOUNCING, SECRET, sample
+from tests.test_announce import ANNOUNCING, SECRET, registered, sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import execute_actions
 
@@ -79,6 +80,12 @@ class BotProcess:
             assert response.status in (200, 202), await response.text()
             return await response.text()
 
+    async def polled(self) -> bool:
+        """Whether its readiness says it polled its Azure ML workspace (its first poll is done)."""
+        async with self.session.get(self.url + "/readyz") as response:
+            check = (await response.json())["checks"]["azure_ml"]
+        return bool(check.get("detail") == "1 source(s) polled")
+
     async def post_event(self, event: Any) -> None:
         async with self.session.post(
             self.url + "/api/events/azureml", params={"secret": SECRET}, json=event
@@ -105,10 +112,16 @@ async def status_is(database_url: str, status: str) -> bool:
     return [row.status for row in await deployment_rows(database_url)] == [status]
 
 
-def process_environment(database_url: str, **settings: str) -> dict[str, str]:
-    """The environment of a bot process under test: announcing, quiet, with ``settings``."""
+def process_environment(database_url: str, arm: FakeArm, **settings: str) -> dict[str, str]:
+    """The environment of a bot process under test: announcing the versions of ``arm``'s
+    workspace, quiet, with ``settings``."""
     env = bot_environment(database_url, **ANNOUNCING, **settings)
-    return env | {"PATH": os.environ.get("PATH", ""), "RELEASEBOT_LOG_LEVEL": "ERROR"}
+    return env | {
+        "PATH": os.environ.get("PATH", ""),
+        "RELEASEBOT_LOG_LEVEL": "ERROR",
+        "RELEASEBOT_TEST_ARM_URL": arm.root,
+        "RELEASEBOT_TEST_ARM_CERT": str(arm.cert_path),
+    }
 
 
 async def release_claims(database_url: str) -> int:
@@ -139,17 +152,19 @@ async def started_in_a_subscribed_channel(bot: BotProcess, connector: RecordingC
 
 
 async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
+    *,
     jwks_server: str,
     signing_keys: SigningKeys,
     connector: RecordingConnector,
     devops: FakeDevOps,
     database_url: str,
+    arm: FakeArm,
 ):
-    env = process_environment(database_url, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
+    env = process_environment(database_url, arm, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
     try:
         await started_in_a_subscribed_channel(bot, connector)
-        await bot.post_event([sample("eventgrid", version=20)])
+        await bot.post_event(registered(arm, [sample("eventgrid", version=20)]))
         await connector.wait_for_calls(3)
         approval_id = execute_actions(connector.last_card())[0]["data"]["approvalId"]
         devops.accept_then_hang()
@@ -177,20 +192,25 @@ async def test_a_kill_after_devops_accepted_then_a_restart_gives_one_run(
 
 
 async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_the_rest(
+    *,
     jwks_server: str,
     signing_keys: SigningKeys,
     connector: RecordingConnector,
     devops: FakeDevOps,
     database_url: str,
+    arm: FakeArm,
 ):
-    env = process_environment(database_url)
+    env = process_environment(database_url, arm)
     bot = BotProcess(env, jwks_server, devops.organization_url, signing_keys)
     try:
         await started_in_a_subscribed_channel(bot, connector)
         before = len(connector.calls)
         connector.refusals = [(503, {"Retry-After": "30"})] * 2  # two cards must wait a while
         await asyncio.gather(
-            *(bot.post_event([sample("eventgrid", version=v)]) for v in range(20, 25))
+            *(
+                bot.post_event(registered(arm, [sample("eventgrid", version=v)]))
+                for v in range(20, 25)
+            )
         )
         assert bot.process is not None
         bot.process.send_signal(signal.SIGTERM)

@@ -12,10 +12,11 @@ import pytest
 
 from bot.cards.verbs import APPROVE
 from bot.failpoints import STEPS
+from demo.azureml import FakeArm
 from demo.devops import FakeDevOps
 from tests.conftest import RecordingConnector, installation, message
 from tests.identity import SigningKeys
-from tests.test_announce import sample
+from tests.test_announce import registered, sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import card_text, execute_actions
 from tests.test_crash import BotProcess, process_environment, release_claims
@@ -112,9 +113,13 @@ async def test_a_crash_after_each_step_loses_nothing_and_does_nothing_twice(
     connector: RecordingConnector,
     devops: FakeDevOps,
     database_url: str,
+    arm: FakeArm,
 ):
     env = process_environment(
-        database_url, RELEASEBOT_DEPLOY_TARGET="pipeline:42", RELEASEBOT_REQUIRED_APPROVALS="2"
+        database_url,
+        arm,
+        RELEASEBOT_DEPLOY_TARGET="pipeline:42",
+        RELEASEBOT_REQUIRED_APPROVALS="2",
     )
     bot = CrashingBot(step, env, jwks_server, devops.organization_url, signing_keys)
     try:
@@ -125,7 +130,8 @@ async def test_a_crash_after_each_step_loses_nothing_and_does_nothing_twice(
             lambda b: b.post_activity(message(url, "subscribe sklearn_*", scope="channel"), url)
         )
         # Event Grid delivers until it gets a 200.
-        await bot.attempt(lambda b: b.post_event([sample("eventgrid", version=20)]))
+        event = registered(arm, [sample("eventgrid", version=20)])
+        await bot.attempt(lambda b: b.post_event(event))
         await bot.wait_for(lambda: cards_titled(connector, ANNOUNCED), within=10)
         approval_id = execute_actions(
             cards_titled(connector, ANNOUNCED)[0].body["attachments"][0]["content"]

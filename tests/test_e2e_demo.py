@@ -8,6 +8,7 @@ On a failure, a screenshot and the demo's logs go to ``test-artifacts/e2e/``.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -44,6 +45,12 @@ CHROMIUM_ARGUMENTS = [
 ]
 
 
+def demo_environment() -> dict[str, str]:
+    """Ours, less AZUREML_CURRENT_CLOUD: azure-ai-ml keeps the cloud of its last client there, the
+    loopback cloud of an earlier test, which the demo's client does not know and would fail on."""
+    return {name: value for name, value in os.environ.items() if name != "AZUREML_CURRENT_CLOUD"}
+
+
 class Demo:
     """``python -m demo`` in a process of its own, on free ports."""
 
@@ -63,6 +70,7 @@ class Demo:
                     "--log-level", "INFO",
                 ],
                 cwd=ROOT,
+                env=demo_environment(),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 text=True,

@@ -18,7 +18,7 @@ from bot.store.migrate import upgrade
 from bot.store.repository import Store
 from bot.store.tables import announcements, approvals
 from tests.conftest import BotUnderTest, installation
-from tests.test_announce import ANNOUNCING, post_events, sample
+from tests.test_announce import ANNOUNCING, post_events, registered, sample
 from tests.test_store import conversation
 
 IN_FLIGHT = 4
@@ -75,7 +75,7 @@ async def test_throttling_and_server_errors_lose_nothing_and_send_nothing_twice(
     before = len(bot.connector.calls)
     bot.connector.refusals = list(refusals)
 
-    await post_events(bot, [sample("eventgrid")])
+    await post_events(bot, registered(bot.arm, [sample("eventgrid")]))
     await bot.connector.wait_for_calls(before + 2, within=10)
     await wait_for_statuses(bot, ["sent", "sent"])
 
@@ -97,9 +97,9 @@ async def test_a_conversation_that_is_gone_is_switched_off_not_retried(
     bot.connector.refusals = [(status, {})]  # whichever conversation comes first is gone
     before = len(bot.connector.calls)
 
-    await post_events(bot, [sample("eventgrid", version=1)])
+    await post_events(bot, registered(bot.arm, [sample("eventgrid", version=1)]))
     await wait_for_statuses(bot, ["dropped", "sent"])
-    await post_events(bot, [sample("eventgrid", version=2)])
+    await post_events(bot, registered(bot.arm, [sample("eventgrid", version=2)]))
     await wait_for_statuses(bot, ["dropped", "sent", "sent"])
 
     survivor = announced_conversations(bot, before)
@@ -114,7 +114,7 @@ async def test_a_conversation_that_is_gone_is_switched_off_not_retried(
 async def test_a_card_the_connector_refuses_for_good_is_not_retried(bot: BotUnderTest):
     bot.connector.refusals = [(400, {})]
 
-    await post_events(bot, [sample("eventgrid")])
+    await post_events(bot, registered(bot.arm, [sample("eventgrid")]))
     await wait_for_statuses(bot, ["failed", "sent"])
 
     assert bot.connector.refused == [400]
@@ -124,7 +124,7 @@ async def test_a_card_the_connector_refuses_for_good_is_not_retried(bot: BotUnde
 async def test_a_restart_sends_what_was_queued_before(bot: BotUnderTest, start_bot, database_url):
     bot.connector.refusals = [(503, {"Retry-After": "1"})] * 2
     before = len(bot.connector.calls)
-    await post_events(bot, [sample("eventgrid")])
+    await post_events(bot, registered(bot.arm, [sample("eventgrid")]))
     await asyncio.sleep(0.3)
     await bot.server.close()  # stops its sender; both cards are still queued
     assert bot.connector.calls[before:] == []
@@ -362,7 +362,7 @@ async def test_a_send_the_limits_put_off_is_sent_later_once(bot: BotUnderTest, m
     monkeypatch.setattr(RateLimiter, "acquire", first_put_off)
     before = len(bot.connector.calls)
 
-    await post_events(bot, [sample("eventgrid")])
+    await post_events(bot, registered(bot.arm, [sample("eventgrid")]))
     await wait_for_statuses(bot, ["sent", "sent"])
 
     assert len(announced_conversations(bot, before)) == 2  # each conversation once

@@ -17,7 +17,7 @@ from bot.registry.azureml import Container
 from bot.registry.watcher import RegistryWatcher
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
-from bot.store.repository import Store
+from bot.store.repository import Store, model_version
 from bot.store.tables import model_versions
 from demo.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
@@ -29,7 +29,14 @@ from tests.test_store import conversation
 @pytest.fixture
 async def arm(tmp_path):
     fake = FakeArm()
-    fake.register("fraud", "1", tags={"stage": "dev"}, description="first try", createdBy="Grace")
+    fake.register(
+        "fraud",
+        "1",
+        tags={"stage": "dev"},
+        description="first try",
+        createdBy="Grace",
+        createdAt="2026-11-24T09:30:00.000Z",
+    )
     fake.register("fraud", "2", tags={"stage": "prod", "accuracy": "0.91"})
     fake.register("churn", "7")
     fake.register("ltv", "a1b2")
@@ -76,7 +83,7 @@ async def test_the_real_client_reads_models_and_versions(arm: FakeArm):
         {"stage": "dev"},
         "first try",
     )
-    assert first.created_by == "Grace"
+    assert (first.created_by, first.created_by_type) == ("Grace", "User")
     assert first.created_at == datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
     assert first.source_id.endswith("/workspaces/ml-prod")
     assert [v.version for v in versions] == ["1", "2"]
@@ -230,6 +237,21 @@ async def test_the_real_client_reads_one_version_of_a_workspace_and_of_a_registr
     assert arm.requests["version fraud 1"] == 1
 
 
+async def test_a_version_registered_by_an_application_says_so(arm: FakeArm, store: Store):
+    arm.register("fraud", "3", createdBy="b7e1c0de-pipeline", createdByType="Application")
+    registry = arm.registry()
+
+    read = await registry.version_details("fraud", "3")
+    await store.record_version(read, "event", timedelta(0))
+
+    assert (read.created_by, read.created_by_type) == ("b7e1c0de-pipeline", "Application")
+    async with store.engine.connect() as connection:
+        row = (
+            await connection.execute(select(model_versions).where(model_versions.c.version == "3"))
+        ).one()
+    assert model_version(row._mapping).created_by_type == "Application"
+
+
 async def test_an_unknown_version_is_not_found(arm: FakeArm):
     with pytest.raises(ResourceNotFoundError):
         await arm.registry().version_details("fraud", "99")
@@ -252,8 +274,12 @@ async def test_a_poll_fills_in_the_creator_a_pushed_version_lacks(
     await sender.stop(grace=5)
 
     async with store.engine.connect() as connection:
-        creator = await connection.scalar(
-            select(model_versions.c.created_by).where(model_versions.c.version == "3")
-        )
-    assert creator == "grace@contoso.com"
+        creator = (
+            await connection.execute(
+                select(model_versions.c.created_by, model_versions.c.created_by_type).where(
+                    model_versions.c.version == "3"
+                )
+            )
+        ).one()
+    assert tuple(creator) == ("grace@contoso.com", "User")
     assert [title for _, title in channel.sent] == ["New version: fraud 3"]

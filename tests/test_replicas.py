@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.cards.verbs import APPROVE
+from demo.azureml import FakeArm
 from demo.devops import FakeDevOps
 from tests.conftest import CONVERSATIONS, RecordingConnector, installation, message
 from tests.identity import SigningKeys
-from tests.test_announce import sample
+from tests.test_announce import registered, sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import execute_actions
 from tests.test_crash import BotProcess, process_environment, release_claims
@@ -26,16 +27,26 @@ ANNOUNCED = "New version: sklearn_regression_model "
 
 @pytest.fixture
 async def replicas(
-    jwks_server: str, signing_keys: SigningKeys, devops: FakeDevOps, database_url: str
+    jwks_server: str,
+    signing_keys: SigningKeys,
+    devops: FakeDevOps,
+    database_url: str,
+    arm: FakeArm,
 ) -> AsyncIterator[list[BotProcess]]:
-    env = process_environment(database_url, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
+    env = process_environment(database_url, arm, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     bots = [BotProcess(env, jwks_server, devops.organization_url, signing_keys) for _ in SCOPES]
     try:
         await bots[0].start()  # the first migrates the database; the others find it migrated
         await asyncio.gather(*(bot.start() for bot in bots[1:]))
+        # The poller's first poll is done: the versions registered from now on come by events.
+        await wait_until(lambda: any_polled(bots), within=20)
         yield bots
     finally:
         await asyncio.gather(*(bot.close() for bot in bots))
+
+
+async def any_polled(bots: list[BotProcess]) -> bool:
+    return any(await asyncio.gather(*(bot.polled() for bot in bots)))
 
 
 def announced(connector: RecordingConnector) -> Counter[tuple[str, str]]:
@@ -59,14 +70,14 @@ async def subscribe_everywhere(bots: list[BotProcess], connector: RecordingConne
 
 
 async def test_three_replicas_send_each_card_once_and_start_one_run_for_100_clicks(
-    replicas: list[BotProcess], connector: RecordingConnector, devops: FakeDevOps
+    replicas: list[BotProcess], connector: RecordingConnector, devops: FakeDevOps, arm: FakeArm
 ):
     await subscribe_everywhere(replicas, connector)
 
     # Every replica gets every event, as with redeliveries behind a load balancer.
     await asyncio.gather(
         *(
-            bot.post_event([sample("eventgrid", version=v)])
+            bot.post_event(registered(arm, [sample("eventgrid", version=v)]))
             for v in range(20, 25)
             for bot in replicas
         )
@@ -107,13 +118,14 @@ async def test_three_replicas_send_each_card_once_and_start_one_run_for_100_clic
 
 
 async def test_a_replica_killed_with_cards_to_send_loses_none(
-    replicas: list[BotProcess], connector: RecordingConnector, database_url: str
+    replicas: list[BotProcess], connector: RecordingConnector, database_url: str, arm: FakeArm
 ):
     await subscribe_everywhere(replicas, connector)
     dying = replicas[2]
     connector.refusals = [(503, {"Retry-After": "30"})] * 3  # Teams is busy for a moment
 
-    await dying.post_event([sample("eventgrid", version=30)])  # stored, queued, claimed by it
+    event = registered(arm, [sample("eventgrid", version=30)])
+    await dying.post_event(event)  # stored, queued, claimed by it
     await wait_until(lambda: len(connector.refused) == 3)  # it tried, and must try again later
     dying.kill()
     await dying.wait()

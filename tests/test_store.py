@@ -72,6 +72,30 @@ async def test_replicas_starting_together_migrate_an_empty_store_once(database_u
         await engine.dispose()
 
 
+async def test_a_source_baselined_before_migration_0008_stays_baselined_watched_since(
+    database_url: str,
+):
+    engine = create_engine(database_url)
+    baselined = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+    await upgrade(engine, "0007")
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO registry_sources (source_kind, source_name, baselined_at) "
+                "VALUES ('workspace', 'ml-prod', :at)"
+            ),
+            {"at": baselined},
+        )
+
+    await upgrade(engine)
+
+    store = Store(engine)
+    assert await store.watermarks("workspace", "ml-prod") == {}
+    since = await store.start_watching("workspace", "ml-prod")
+    assert since.replace(tzinfo=UTC) == baselined
+    await engine.dispose()
+
+
 async def test_the_unique_constraint_refuses_a_duplicate_subscription_written_directly(
     store: Store,
 ):

@@ -51,7 +51,8 @@ class ModelRegistry(Protocol):
         ...
 
     async def version_details(self, model_name: str, version: str) -> ModelVersion:
-        """One version, with its creator and creation time: one request."""
+        """One version, with its creator and creation time: one request. Raises when the source
+        does not answer it (:func:`is_not_found`: it has no such version)."""
         ...
 
 
@@ -122,6 +123,7 @@ class AzureMLRegistry:
             properties={str(k): str(v) for k, v in (model.properties or {}).items()},
             description=model.description,
             created_by=getattr(context, "created_by", None),
+            created_by_type=_enum_text(getattr(context, "created_by_type", None)),
             created_at=getattr(context, "created_at", None),
             source_id=self._source_id,
         )
@@ -129,6 +131,17 @@ class AzureMLRegistry:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _enum_text(value: Any) -> str | None:
+    """The text of an SDK enum (``CreatedByType.USER``: 'User'), or of a value it does not know."""
+    return _text(getattr(value, "value", value))
+
+
+def is_not_found(error: BaseException) -> bool:
+    """Whether the source answered 404 (azure-core's ``ResourceNotFoundError``): it has no such
+    version."""
+    return getattr(error, "status_code", None) == 404
 
 
 def failure_reason(error: BaseException) -> str:
@@ -145,7 +158,7 @@ def failure_reason(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
     if status in (401, 403):
         return f"access refused ({status}): give the identity a reader role on the workspace"
-    if status == 404:
+    if is_not_found(error):
         return "not found (404): check the subscription, resource group and name"
     return f"{kind}" + (f" (HTTP {status})" if status else "")
 

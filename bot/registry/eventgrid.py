@@ -1,34 +1,39 @@
 """``/api/events/azureml``: Azure ML model-registered events pushed by Event Grid.
 
 Both schemas are served: the Event Grid schema (with its ``SubscriptionValidation`` handshake) and
-CloudEvents 1.0 (with the ``OPTIONS`` WebHook-Request-Origin handshake). A delivery is acknowledged
-only after its versions are stored, so Event Grid retries anything we could not keep.
+CloudEvents 1.0 (with the ``OPTIONS`` WebHook-Request-Origin handshake). Deliveries authenticate
+with the shared secret or with an Entra token that Event Grid itself obtained.
 
-An event does not say who registered the version, which the card shows and "no self-approval"
-needs: before storing, each version is read from its source (when that source is configured, as
-the poller's), for a few seconds at most. A creator not known by then is filled in by the poller.
+Azure ML is the truth; an event is a hint. Each version an event names is read from its source,
+one of the poller's, for a few seconds at most (all of a delivery's versions at once), and what
+the source answers is stored and announced: tags, properties, description, who registered it and
+when. A version the source does not have (404) is not stored; one it could not answer in time
+(an error, a timeout) is not stored either, and the poller announces it on its next cycle; a
+version of a source that is not polled is not announced. Such a delivery is still acknowledged
+(Event Grid would only repeat it); one whose versions could not be stored gets a 503, and Event
+Grid delivers it again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Secret, Workspace
 from bot.domain import ModelVersion
 from bot.failpoints import reached
 from bot.logs import correlated, version_correlation
-from bot.metrics import EVENTS, VERSIONS
+from bot.metrics import EVENT_VERSIONS, EVENTS, VERSIONS
 from bot.outbox import OutboxSender
-from bot.registry.azureml import ModelRegistry, failure_reason
-from bot.registry.entra import EntraTokenValidator
-from bot.registry.events import EventError, ValidationHandshake, parse_delivery
+from bot.registry.azureml import ModelRegistry, failure_reason, is_not_found
+from bot.registry.entra import EntraTokenValidator, sent_by_event_grid
+from bot.registry.events import EventError, ValidationHandshake, VersionHint, parse_delivery
 from bot.store.repository import Store
 from bot.web import error_response
 
@@ -37,12 +42,10 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Releasebot-Secret"  # noqa: S105 - a header name, not a secret
 SECRET_PARAMETER = "secret"  # noqa: S105 - a parameter name
 LOOKUP_SECONDS = 3.0
-"""How long a delivery waits, at most, for its sources to say who registered its versions."""
+"""How long a delivery waits, at most, for its sources to answer its versions."""
 WARNED_VERSIONS = 3
 
-DELIVERY_OUTCOMES = {200: "accepted", 401: "refused"}
-VersionKey = tuple[str, str, str, str]
-"""A version's identity: source kind, source name, model name, version."""
+DELIVERY_OUTCOMES = {200: "accepted", 401: "refused", 503: "unavailable"}
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,16 @@ class EventGridEndpoint:
     max_body_bytes: int
     sender: OutboxSender
     registries: tuple[ModelRegistry, ...] = ()
-    """The configured sources (the ones the poller watches): where creators are looked up."""
+    """The configured sources (the ones the poller watches): where events' versions are read."""
 
     async def authenticated(self, request: web.Request) -> bool:
-        """A valid Entra bearer token (when Entra auth is on), or the shared secret as the query
-        parameter or the header. A bearer token that is sent must be valid."""
+        """A valid Entra bearer token that Event Grid obtained (when Entra auth is on), or the
+        shared secret as the query parameter or the header. A bearer token that is sent must be
+        valid."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if self.entra is not None and scheme.lower() == "bearer":
-            return await self.entra.validate(token.strip()) is not None
+            claims = await self.entra.validate(token.strip())
+            return claims is not None and sent_by_event_grid(claims)
         if self.secret is None:
             return False
         offered = request.query.get(SECRET_PARAMETER) or request.headers.get(SECRET_HEADER) or ""
@@ -86,7 +91,8 @@ class EventGridEndpoint:
         )
 
     async def deliver(self, request: web.Request) -> web.Response:
-        """One delivery: store each new version of a configured workspace, once."""
+        """One delivery: store each new version of a configured workspace that Azure ML has,
+        once."""
         response = await self._deliver(request)
         EVENTS.labels(outcome=DELIVERY_OUTCOMES.get(response.status, "invalid")).inc()
         return response
@@ -107,108 +113,139 @@ class EventGridEndpoint:
         if isinstance(delivery, ValidationHandshake):
             log.info("Event Grid subscription validated")
             return web.json_response({"validationResponse": delivery.code})
-        for version in await with_creators(delivery.versions, self.registries):
-            with correlated(
-                version_correlation(version.source_name, version.name, version.version)
-            ):
-                await self._record(version)
+        read = await read_versions(delivery.hints, self.registries)
+        if not await self._stored(read.found):
+            return error_response(503, "the versions could not be stored; deliver again later")
         return web.json_response(
-            {"accepted": len(delivery.versions), "ignored": delivery.ignored}, status=200
+            {"accepted": len(delivery.hints), "ignored": delivery.ignored}, status=200
         )
 
-    async def _record(self, version: ModelVersion) -> None:
-        """Store one version; its announcements go to the sender at once."""
-        recorded = await self.store.record_version(version, "event", self.sender.lease)
-        reached("version_stored")
-        if recorded.new:
-            VERSIONS.labels(via="event").inc()
-            log.info(
-                "model %s version %s from %s: %d announcement(s) queued",
-                version.name,
-                version.version,
-                version.source_name,
-                len(recorded.claimed),
+    async def _stored(self, versions: list[ModelVersion]) -> bool:
+        """Store ``versions``; False if the store failed (logged: Event Grid delivers again)."""
+        try:
+            for version in versions:
+                await self._record(version)
+        except (SQLAlchemyError, OSError) as error:
+            log.error(  # noqa: TRY400 - the exception's text may hold the database's address
+                "the versions of an Event Grid delivery could not be stored (%s): it is refused "
+                "with 503, and Event Grid delivers it again",
+                type(error).__name__,
             )
-        self.sender.dispatch(recorded.claimed)
+            return False
+        return True
+
+    async def _record(self, version: ModelVersion) -> None:
+        """Store one version as its source answered it; its announcements go to the sender at
+        once."""
+        with correlated(version_correlation(version.source_name, version.name, version.version)):
+            recorded = await self.store.record_version(version, "event", self.sender.lease)
+            reached("version_stored")
+            EVENT_VERSIONS.labels(outcome="recorded").inc()
+            if recorded.new:
+                VERSIONS.labels(via="event").inc()
+                log.info(
+                    "model %s version %s from %s: %d announcement(s) queued",
+                    version.name,
+                    version.version,
+                    version.source_name,
+                    len(recorded.claimed),
+                )
+            self.sender.dispatch(recorded.claimed)
 
 
-async def with_creators(
-    versions: Sequence[ModelVersion],
-    registries: Sequence[ModelRegistry],
-    within: float | None = None,
-) -> list[ModelVersion]:
-    """``versions`` with who registered them (and when, where the event does not say), read from
-    their configured sources concurrently, for ``within`` seconds in all (:data:`LOOKUP_SECONDS`).
-    A version whose source is not configured, or whose look-up fails or is late, is kept as it
-    is; the failures are logged in one warning."""
-    within = LOOKUP_SECONDS if within is None else within
-    lookups = _start_lookups(versions, registries)
-    if not lookups:
-        return list(versions)
+@dataclass(frozen=True)
+class Lookup:
+    """What the sources answered for the versions a delivery names."""
+
+    found: list[ModelVersion] = field(default_factory=list)
+    missing: dict[VersionHint, str] = field(default_factory=dict)
+    """Versions the source does not have (404), with the reason."""
+    deferred: dict[VersionHint, str] = field(default_factory=dict)
+    """Versions the source did not answer in time, with the reason: the poller's to find."""
+    unwatched: dict[VersionHint, str] = field(default_factory=dict)
+    """Versions of a source that is not polled."""
+
+
+async def read_versions(
+    hints: Sequence[VersionHint], registries: Sequence[ModelRegistry]
+) -> Lookup:
+    """The versions ``hints`` name, read from their configured sources concurrently, for
+    :data:`LOOKUP_SECONDS` in all. The versions not found, not read in time, or of a source that
+    is not configured are logged (one warning for each of these outcomes) and counted."""
+    within = LOOKUP_SECONDS
+    lookups, unwatched = _start_lookups(hints, registries)
+    late: set[asyncio.Task[ModelVersion]] = set()
     try:
-        _done, late = await asyncio.wait(lookups.values(), timeout=within)
+        if lookups:
+            _done, late = await asyncio.wait(lookups.values(), timeout=within)
     finally:
         for lookup in lookups.values():
             lookup.cancel()  # the late ones: their threads finish on their own, unheard
-    found, failures = _outcomes(lookups, late, within)
-    if failures:
-        _warn(failures)
-    return [_with_creator(v, found[_key(v)]) if _key(v) in found else v for v in versions]
-
-
-def _outcomes(
-    lookups: dict[VersionKey, asyncio.Task[ModelVersion]],
-    late: set[asyncio.Task[ModelVersion]],
-    within: float,
-) -> tuple[dict[VersionKey, ModelVersion], dict[VersionKey, str]]:
-    """What each look-up read, and why the others did not."""
-    found: dict[VersionKey, ModelVersion] = {}
-    failures: dict[VersionKey, str] = {}
-    for key, task in lookups.items():
-        if task in late:
-            failures[key] = f"no answer within {within:g} s"
-        elif (error := task.exception()) is not None:
-            failures[key] = failure_reason(error)
-        else:
-            found[key] = task.result()
-    return found, failures
+    answered = _outcomes(lookups, late, within, unwatched)
+    _report(answered)
+    return answered
 
 
 def _start_lookups(
-    versions: Sequence[ModelVersion], registries: Sequence[ModelRegistry]
-) -> dict[VersionKey, asyncio.Task[ModelVersion]]:
-    """One look-up per distinct version whose source is configured."""
+    hints: Sequence[VersionHint], registries: Sequence[ModelRegistry]
+) -> tuple[dict[VersionHint, asyncio.Task[ModelVersion]], dict[VersionHint, str]]:
+    """One look-up per distinct version whose source is configured; the others, with why not."""
     sources = {(r.source_kind, r.source_name): r for r in registries}
-    lookups: dict[VersionKey, asyncio.Task[ModelVersion]] = {}
-    for version in versions:
-        source = sources.get((version.source_kind, version.source_name))
-        if source is not None and _key(version) not in lookups:
-            read = source.version_details(version.name, version.version)
-            lookups[_key(version)] = asyncio.create_task(read)
-    return lookups
+    lookups: dict[VersionHint, asyncio.Task[ModelVersion]] = {}
+    unwatched: dict[VersionHint, str] = {}
+    for hint in dict.fromkeys(hints):
+        source = sources.get((hint.source_kind, hint.source_name))
+        if source is None:
+            unwatched[hint] = "the bot does not poll this source"
+        else:
+            read = source.version_details(hint.name, hint.version)
+            lookups[hint] = asyncio.create_task(read)
+    return lookups, unwatched
 
 
-def _key(version: ModelVersion) -> VersionKey:
-    return version.source_kind, version.source_name, version.name, version.version
+def _outcomes(
+    lookups: dict[VersionHint, asyncio.Task[ModelVersion]],
+    late: set[asyncio.Task[ModelVersion]],
+    within: float,
+    unwatched: dict[VersionHint, str],
+) -> Lookup:
+    """What each look-up read, or why it did not."""
+    outcome = Lookup(unwatched=unwatched)
+    for hint, task in lookups.items():
+        if task in late:
+            outcome.deferred[hint] = f"no answer within {within:g} s"
+        elif (error := task.exception()) is None:
+            outcome.found.append(task.result())
+        elif is_not_found(error):
+            outcome.missing[hint] = "not found (404)"
+        else:
+            outcome.deferred[hint] = failure_reason(error)
+    return outcome
 
 
-def _with_creator(pushed: ModelVersion, read: ModelVersion) -> ModelVersion:
-    """The pushed version with its creator and creation time from the source; the rest (tags,
-    properties) as the event says."""
-    return dataclasses.replace(
-        pushed, created_by=read.created_by, created_at=pushed.created_at or read.created_at
+def _report(lookup: Lookup) -> None:
+    """One warning line per outcome other than found, however many versions it holds."""
+    reports = (
+        (lookup.missing, "not_found", "Azure ML does not have %s; not announced"),
+        (
+            lookup.deferred,
+            "deferred",
+            "no answer from Azure ML for %s; not recorded from the event, the next poll "
+            "announces it",
+        ),
+        (lookup.unwatched, "unwatched", "an event names %s; not announced"),
     )
+    for failures, outcome, message in reports:
+        if failures:
+            EVENT_VERSIONS.labels(outcome=outcome).inc(len(failures))
+            log.warning(message, _listed(failures))
 
 
-def _warn(failures: dict[VersionKey, str]) -> None:
-    """One line for the whole delivery, however many versions it holds."""
+def _listed(failures: dict[VersionHint, str]) -> str:
+    """The first few versions with their reasons, and how many more there are."""
     shown = [
-        f"{name} {version} ({kind} {source}): {reason}"
-        for (kind, source, name, version), reason in list(failures.items())[:WARNED_VERSIONS]
+        f"{hint.name} {hint.version} ({hint.source_kind} {hint.source_name}): {reason}"
+        for hint, reason in list(failures.items())[:WARNED_VERSIONS]
     ]
     more = len(failures) - len(shown)
-    log.warning(
-        "could not read who registered %s%s; stored without the creator, a later poll fills it in",
-        "; ".join(shown),
-        f" (and {more} more version(s))" if more else "",
-    )
+    return "; ".join(shown) + (f" (and {more} more version(s))" if more else "")

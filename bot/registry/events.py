@@ -1,5 +1,9 @@
 """Azure ML model-registered events, in the Event Grid schema or CloudEvents 1.0: pure parsing.
 
+An event is a hint, not a record: it names a workspace, a model and a version, which the bot then
+reads from Azure ML. Nothing else in it (tags, properties) is read, since anyone holding the
+webhook's secret can write it.
+
 Field casing differs between Microsoft's samples (``ModelName``, ``ModelVersion``) and the schema
 (``modelName``, numeric ``modelVersion``), so data keys are read without regard to case, with the
 subject ``models/{name}:{version}`` as the fallback.
@@ -13,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Workspace
-from bot.domain import ModelVersion
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
@@ -39,10 +42,20 @@ class ValidationHandshake:
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """The model versions a delivery announces, and how many of its events were ignored."""
+class VersionHint:
+    """An event's word that a version of a configured workspace was registered."""
 
-    versions: list[ModelVersion]
+    source_kind: str
+    source_name: str
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The versions a delivery names, and how many of its events were ignored."""
+
+    hints: list[VersionHint]
     ignored: int
 
 
@@ -61,7 +74,7 @@ def parse_delivery(
     events = document if isinstance(document, list) else [document]
     if not events or len(events) > MAX_EVENTS:
         raise EventError(f"a delivery holds 1 to {MAX_EVENTS} events")
-    versions: list[ModelVersion] = []
+    hints: list[VersionHint] = []
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             raise EventError(f"event {index} is not a JSON object")
@@ -69,10 +82,10 @@ def parse_delivery(
         if event_type == SUBSCRIPTION_VALIDATION:
             return ValidationHandshake(_validation_code(event))
         if event_type == MODEL_REGISTERED:
-            version = _model_version(event, source, workspaces, index)
-            if version is not None:
-                versions.append(version)
-    return Delivery(versions, ignored=len(events) - len(versions))
+            hint = _hint(event, source, workspaces, index)
+            if hint is not None:
+                hints.append(hint)
+    return Delivery(hints, ignored=len(events) - len(hints))
 
 
 def _envelope(event: dict[str, Any], index: int) -> tuple[str, str]:
@@ -94,9 +107,9 @@ def _validation_code(event: dict[str, Any]) -> str:
     return code
 
 
-def _model_version(
+def _hint(
     event: dict[str, Any], source: str, workspaces: tuple[Workspace, ...], index: int
-) -> ModelVersion | None:
+) -> VersionHint | None:
     workspace = _configured_workspace(source, workspaces)
     if workspace is None:
         return None
@@ -111,15 +124,7 @@ def _model_version(
         raise EventError(f"event {index}: no model name and version in data or subject")
     if len(name) > 255 or len(version) > 128:
         raise EventError(f"event {index}: the model name or version is too long")
-    return ModelVersion(
-        source_kind="workspace",
-        source_name=workspace.name,
-        name=name,
-        version=version,
-        tags=_string_map(fields.get("modeltags"), index, "modelTags"),
-        properties=_string_map(fields.get("modelproperties"), index, "modelProperties"),
-        source_id=source,
-    )
+    return VersionHint("workspace", workspace.name, name, version)
 
 
 def _configured_workspace(source: str, workspaces: tuple[Workspace, ...]) -> Workspace | None:
@@ -150,14 +155,3 @@ def _text(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.strip()
     return None
-
-
-def _string_map(value: Any, index: int, field: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise EventError(f"event {index}: {field} must be an object")
-    return {
-        str(key)[:256]: (item if isinstance(item, str) else json.dumps(item))[:1024]
-        for key, item in list(value.items())[:100]
-    }

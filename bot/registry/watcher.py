@@ -1,11 +1,14 @@
 """The poll loop: the fallback that never misses a version, whatever happened to Event Grid.
 
 Per workspace or registry, one cycle lists the models (one request per page) and lists versions
-only for models whose latest version moved past the stored watermark. On a source's first poll
-every existing version is recorded as known, without announcing it (the baseline). Versions are
+only for models whose latest version moved past the stored watermark. A source's first poll (the
+baseline) records every existing version: those created before the bot began watching the source
+as known, without announcing them; those created since as new, announced, since their events may
+have come before (and been deferred) or be still to come (and find them known). Versions are
 recorded like pushed ones (one per source, name and version), so a version that Event Grid already
 delivered is not announced twice; watermarks are stored, so versions registered while the bot was
-down are announced after the restart.
+down are announced after the restart. Events never move a watermark: a version whose event could
+not be checked against Azure ML is found by the next cycle.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import os
 import random
 import socket
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain import ModelVersion
 from bot.metrics import VERSIONS
 from bot.outbox import OutboxSender, backoff
-from bot.registry.azureml import Container, ModelRegistry, failure_reason
+from bot.registry.azureml import ModelRegistry, failure_reason
+from bot.store.approvals import aware
 from bot.store.leases import Leases
 from bot.store.repository import Store
 
@@ -123,40 +128,66 @@ class RegistryWatcher:
         """One cycle for one source; how many new versions were recorded."""
         kind, name = registry.source_kind, registry.source_name
         marks = await self._store.watermarks(kind, name)
-        containers = await registry.containers()
         if marks is None:
-            await self._baseline(registry, containers)
-            return 0
+            return await self._baseline(registry)
         recorded = 0
-        for container in containers:
+        for container in await registry.containers():
             latest = container.latest_version
             if latest is None or marks.get(container.name) == latest:
                 continue
             versions = await registry.versions(container.name)
-            for version in await self._store.news(versions):
-                result = await self._store.record_version(version, "poll", self._sender.lease)
-                recorded += result.new
-                VERSIONS.labels(via="poll").inc(result.new)
-                self._sender.dispatch(result.claimed)
+            recorded += await self._record(await self._store.news(versions))
             await self._store.set_watermark(kind, name, container.name, latest)
         if recorded:
             log.info("polling %s found %d new version(s)", _label(registry), recorded)
         return recorded
 
-    async def _baseline(self, registry: ModelRegistry, containers: list[Container]) -> None:
+    async def _baseline(self, registry: ModelRegistry) -> int:
+        """The source's first poll: remember the versions created before the bot began watching
+        it, record (and announce) the others; how many of those were new."""
         kind, name = registry.source_kind, registry.source_name
+        since = aware(await self._store.start_watching(kind, name))
+        containers = await registry.containers()
+        recorded = 0
         for container in containers:
-            await self._store.remember_versions(await registry.versions(container.name), "poll")
+            old, new = _created_since(await registry.versions(container.name), since)
+            await self._store.remember_versions(old, "poll")
+            recorded += await self._record(new)
             if container.latest_version is not None:
                 await self._store.set_watermark(
                     kind, name, container.name, container.latest_version
                 )
         await self._store.mark_baselined(kind, name)
         log.info(
-            "%s: %d model(s) known; new versions from now on are announced",
+            "%s: %d model(s) known; %d version(s) registered since the bot watches it "
+            "announced, and new versions from now on",
             _label(registry),
             len(containers),
+            recorded,
         )
+        return recorded
+
+    async def _record(self, versions: list[ModelVersion]) -> int:
+        """Record ``versions`` and send their announcements; how many were new."""
+        recorded = 0
+        for version in versions:
+            result = await self._store.record_version(version, "poll", self._sender.lease)
+            recorded += result.new
+            VERSIONS.labels(via="poll").inc(result.new)
+            self._sender.dispatch(result.claimed)
+        return recorded
+
+
+def _created_since(
+    versions: list[ModelVersion], since: datetime
+) -> tuple[list[ModelVersion], list[ModelVersion]]:
+    """``versions`` created before ``since`` (or at an unknown time), and the others."""
+    old: list[ModelVersion] = []
+    new: list[ModelVersion] = []
+    for version in versions:
+        created = version.created_at
+        (new if created is not None and aware(created) >= since else old).append(version)
+    return old, new
 
 
 def _not_polled_yet(registries: list[ModelRegistry]) -> dict[str, str | None]:

@@ -1,5 +1,5 @@
 """The store on SQL, through SQLAlchemy Core (async): conversations, subscriptions, model versions,
-the announcement outbox and the poller's watermarks."""
+the announcement outbox, and the poller's watermarks and the time it began watching each source."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ _LIST_SUBSCRIPTIONS = (
     .where(subscriptions.c.conversation_ref == bindparam("conversation_ref"))
     .order_by(subscriptions.c.id)
 )
-# Who registered a known version, when it was stored without (an Event Grid event carries no
-# creator); a creator already stored is never overwritten.
+# Who registered a known version (and what: a user, an application...), when it was stored
+# without; a creator already stored is never overwritten.
 _FILL_IN_CREATOR = (
     update(model_versions)
     .where(
@@ -60,6 +60,7 @@ _FILL_IN_CREATOR = (
     )
     .values(
         created_by=bindparam("new_created_by"),
+        created_by_type=bindparam("new_created_by_type"),
         created_at=func.coalesce(
             model_versions.c.created_at,
             bindparam("new_created_at", type_=model_versions.c.created_at.type),
@@ -515,8 +516,8 @@ class Store:
         ]
 
     async def remember_versions(self, versions: list[ModelVersion], via: str) -> None:
-        """Record versions as known without announcing them (a source's first poll), filling in
-        the creator of those stored without one (pushed before the first poll)."""
+        """Record versions as known without announcing them (those a source's first poll finds
+        older than the watch), filling in the creator of those stored without one."""
         if not versions:
             return
         now = utcnow()
@@ -536,13 +537,10 @@ class Store:
     async def watermarks(self, source_kind: str, source_name: str) -> dict[str, str] | None:
         """The latest version seen per model of a source; None until the source is baselined."""
         async with self.engine.connect() as connection:
-            baselined = await connection.execute(
-                select(registry_sources.c.id).where(
-                    registry_sources.c.source_kind == source_kind,
-                    registry_sources.c.source_name == source_name,
-                )
+            baselined = await connection.scalar(
+                select(registry_sources.c.baselined_at).where(_source(source_kind, source_name))
             )
-            if baselined.first() is None:
+            if baselined is None:
                 return None
             rows = await connection.execute(
                 select(
@@ -576,14 +574,38 @@ class Store:
                 )
             )
 
-    async def mark_baselined(self, source_kind: str, source_name: str) -> None:
-        """The source's existing versions are all recorded: from now on, new ones are announced."""
+    async def start_watching(self, source_kind: str, source_name: str) -> datetime:
+        """Since when the bot watches a source: the time of the first call for it, by any replica
+        (this one, if it is the first). Timezone-naive on SQLite, like every stored time."""
         async with self.engine.begin() as connection:
             await connection.execute(
                 self._insert(registry_sources)
-                .values(source_kind=source_kind, source_name=source_name, baselined_at=utcnow())
+                .values(source_kind=source_kind, source_name=source_name, watched_since=utcnow())
                 .on_conflict_do_nothing()
             )
+            watched = await connection.execute(
+                select(registry_sources.c.watched_since).where(_source(source_kind, source_name))
+            )
+            since: datetime = watched.scalar_one()
+            return since
+
+    async def mark_baselined(self, source_kind: str, source_name: str) -> None:
+        """The source's existing versions are all recorded: from now on, new ones are announced.
+        The source is watched already (:meth:`start_watching`)."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(registry_sources)
+                .where(_source(source_kind, source_name), registry_sources.c.baselined_at.is_(None))
+                .values(baselined_at=utcnow())
+            )
+
+
+def _source(source_kind: str, source_name: str) -> ColumnElement[bool]:
+    """The condition that picks one source's row of ``registry_sources``."""
+    return and_(
+        registry_sources.c.source_kind == source_kind,
+        registry_sources.c.source_name == source_name,
+    )
 
 
 async def _hold_room_for_one_more(connection: AsyncConnection, conversation_ref: int) -> None:
@@ -764,6 +786,7 @@ def _version_values(version: ModelVersion) -> dict[str, Any]:
         "properties": json.dumps(version.properties, sort_keys=True, ensure_ascii=False),
         "description": version.description,
         "created_by": version.created_by,
+        "created_by_type": version.created_by_type,
         "created_at": version.created_at,
         "source_id": version.source_id,
     }
@@ -777,6 +800,7 @@ def _creator_values(version: ModelVersion) -> dict[str, Any]:
         "known_name": version.name,
         "known_version": version.version,
         "new_created_by": version.created_by,
+        "new_created_by_type": version.created_by_type,
         "new_created_at": version.created_at,
     }
 
@@ -850,6 +874,7 @@ def model_version(row: Mapping[Any, Any]) -> ModelVersion:
         properties=json.loads(row["properties"]),
         description=row["description"],
         created_by=row["created_by"],
+        created_by_type=row["created_by_type"],
         created_at=row["created_at"],
         source_id=row["source_id"],
     )

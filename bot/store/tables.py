@@ -99,6 +99,8 @@ model_versions = Table(
     Column("properties", Text, nullable=False),
     Column("description", Text, nullable=True),
     Column("created_by", String(256), nullable=True),
+    # Azure ML's systemData.createdByType: User, Application, ManagedIdentity or Key.
+    Column("created_by_type", String(32), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=True),
     Column("source_id", String(512), nullable=True),
     # How we first heard of it: 'event' (Event Grid) or 'poll'.
@@ -149,8 +151,10 @@ registry_sources = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("source_kind", String(16), nullable=False),
     Column("source_name", String(64), nullable=False),
-    # When the poller first recorded every existing version of the source, without announcing.
-    Column("baselined_at", DateTime(timezone=True), nullable=False),
+    # When the poller first tried to list the source: versions created since are announced.
+    Column("watched_since", DateTime(timezone=True), nullable=False),
+    # When its first poll recorded every version it found (None until then).
+    Column("baselined_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("source_kind", "source_name", name="uq_registry_sources_identity"),
 )
 
