@@ -45,6 +45,10 @@ class Subscription:
     """Its approval policy and deployment target, where they differ from the defaults."""
 
 
+APPLICATION_CREATORS = frozenset({"application", "managedidentity"})
+"""Azure ML's ``createdByType`` values that name no person."""
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """A registered model version, as its workspace or registry answered (an Event Grid event only
@@ -69,3 +73,8 @@ class ModelVersion:
     created_at: datetime | None = None
     source_id: str | None = None
     """The ARM id of the workspace (``/subscriptions/…/workspaces/ws``), for links."""
+
+    @property
+    def registered_by_app(self) -> bool:
+        """Whether Azure ML says an application (a pipeline, a managed identity) registered it."""
+        return (self.created_by_type or "").lower() in APPLICATION_CREATORS

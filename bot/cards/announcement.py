@@ -194,7 +194,10 @@ def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
         (t("announce.fact_source"), t(source_key, name=plain(version.source_name, NAME_LIMIT))),
     ]
     if version.created_by:
-        facts.append((t("announce.fact_created_by"), plain(version.created_by, NAME_LIMIT)))
+        creator = plain(version.created_by, NAME_LIMIT)
+        if version.registered_by_app:
+            creator = t("announce.created_by_app", name=creator)
+        facts.append((t("announce.fact_created_by"), creator))
     if record.requested_by_name:
         facts.append((t("approval.fact_requested_by"), plain(record.requested_by_name, NAME_LIMIT)))
     if record.target:

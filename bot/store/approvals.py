@@ -137,6 +137,7 @@ class ApprovalRecord:
             state=self.state,
             requested_at=self.requested_at,
             creator=self.version.created_by,
+            creator_is_app=self.version.registered_by_app,
             requester=self.requested_by,
             approvals=tuple(
                 (Person(vote.voter_id, vote.upn, vote.name), vote.at) for vote in self.votes

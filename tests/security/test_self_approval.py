@@ -24,10 +24,19 @@ UNKNOWN = "Who registered this version cannot be checked yet"
 SELF = "You registered this version, so someone else must approve it."
 
 
-async def announced(bot: BotUnderTest, created_by: str | None, version: str = "1") -> int:
+async def announced(
+    bot: BotUnderTest, created_by: str | None, version: str = "1", created_by_type: str = "User"
+) -> int:
     """fraud_model ``version`` of workspace ml-prod announced in a subscribed channel."""
     await bot.say("subscribe fraud_model", scope="channel")
-    pushed = ModelVersion("workspace", "ml-prod", "fraud_model", version, created_by=created_by)
+    pushed = ModelVersion(
+        "workspace",
+        "ml-prod",
+        "fraud_model",
+        version,
+        created_by=created_by,
+        created_by_type=created_by_type,
+    )
     recorded = await bot.server.app[STORE].record_version(pushed, "event", timedelta(seconds=60))
     return recorded.claimed[0].approval_id
 
@@ -103,3 +112,13 @@ async def test_a_member_the_connector_does_not_know_is_refused(bot: BotUnderTest
 
     assert "could not confirm who you are" in str(answer["value"])
     assert await count(bot, approval_votes) == 0
+
+
+async def test_a_version_an_application_registered_may_be_approved_and_says_so(bot: BotUnderTest):
+    approval_id = await announced(bot, "ml-training-pipeline", created_by_type="Application")
+
+    answer = await click(bot, "approve", {"approvalId": approval_id}, user=BOB, name="Bob")
+
+    text = card_text(answer["value"])
+    assert "Approved" in text
+    assert "ml-training-pipeline (an application)" in text
