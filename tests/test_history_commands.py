@@ -255,7 +255,7 @@ async def test_pending_lists_what_waits_here_with_approvals_so_far(start_bot):
 
 
 async def test_deploy_asks_for_approval_with_the_subscriptions_policy(start_bot):
-    bot = await start(start_bot)
+    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGETS="pipeline:42")
     await bot.say(
         "subscribe sklearn_* workspace=ml-prod deploy=pipeline:42 approvals=2", scope="channel"
     )
@@ -308,7 +308,7 @@ async def test_without_a_matching_subscription_deploy_takes_the_defaults(start_b
     )
     await announce(bot, 20)
 
-    card = await bot.say(f"bereitstellen {MODEL} 20", locale="de-DE")  # personal chat
+    card = await bot.say(f"bereitstellen {MODEL} 20", scope="groupChat", locale="de-DE")
 
     text = card_text(card)
     assert f"Bereitstellungsanfrage: {MODEL} 20" in text
@@ -650,7 +650,9 @@ async def test_rollback_keeps_the_target_of_what_runs_now_when_the_older_version
     start_bot,
 ):
     # Only versions tagged stage=prod deploy with pipeline:42 here; version 20 was not tagged.
-    bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="release:9")
+    bot = await start(
+        start_bot, RELEASEBOT_DEPLOY_TARGET="release:9", RELEASEBOT_DEPLOY_TARGETS="pipeline:42"
+    )
     await bot.say(f"subscribe {MODEL} tag:stage=prod deploy=pipeline:42", scope="channel")
     await add_version(bot, "20", kind="workspace", source="ml-prod")
     await add_version(bot, "21", kind="workspace", source="ml-prod", tags='{"stage": "prod"}')

@@ -31,7 +31,7 @@ from demo.devops import PAT, PROJECT, FakeDevOps
 from dialogs.approval import ApprovalState, Policy
 from tests.conftest import BotUnderTest, installation
 from tests.identity import APP_ID
-from tests.test_announce import ANNOUNCING, WORKSPACE_ID, post_events
+from tests.test_announce import ANNOUNCING, WORKSPACE_ID, post_events, registered
 from tests.test_approve import click, start, wait_until
 from tests.test_chat_commands import card_text, execute_actions
 from tests.test_i18n_and_cards import approval_of
@@ -84,9 +84,11 @@ def registered_event(name: str, version: int, tags: dict[str, str]) -> dict[str,
 
 
 async def announced(bot: BotUnderTest, tags: dict[str, str] | None = None) -> dict[str, Any]:
-    """Push version 20 of sklearn_model; the card that announced it."""
+    """Register version 20 of sklearn_model in Azure ML (with ``tags``) and push its event; the
+    card that announced it."""
     before = len(bot.connector.calls)
-    status, _ = await post_events(bot, [registered_event("sklearn_model", 20, tags or {})])
+    event = registered_event("sklearn_model", 20, tags or {})
+    status, _ = await post_events(bot, registered(bot.arm, [event]))
     assert status == 200
     await bot.connector.wait_for_calls(before + 1)
     return bot.connector.last_card()
@@ -161,7 +163,7 @@ async def test_a_huge_description_is_cut_with_a_link_to_studio_and_the_card_fits
     assert json_bytes(polling_bot.connector.calls[-1].body) < TEAMS_LIMIT
 
 
-async def test_a_tag_pushed_by_event_grid_and_a_reject_reason_show_literally(start_bot: Any):
+async def test_a_tag_from_azure_ml_and_a_reject_reason_show_literally(start_bot: Any):
     bot = await start(start_bot)
     card = await announced(bot, tags={"note": SHORT_MARKDOWN})
     approval_id = execute_actions(card)[0]["data"]["approvalId"]
@@ -370,7 +372,7 @@ async def test_an_announcement_teams_keeps_refusing_fails_after_five_tries(
     bot.connector.refusals = [REFUSED] * 8
     before = len(bot.connector.calls)
 
-    await post_events(bot, [registered_event("sklearn_model", 20, {})])
+    await post_events(bot, registered(bot.arm, [registered_event("sklearn_model", 20, {})]))
     await wait_until(lambda: _failed(bot), within=10)
 
     assert bot.connector.refused == [401] * 5
