@@ -150,12 +150,19 @@ async def create_app(
             workers.append(asyncio.create_task(watcher.run(), name="registry-watcher"))
 
     async def stop_workers(_app: web.Application) -> None:
-        for worker in workers[3:]:  # the poller stops at once; the others finish what they do
+        pollers = workers[3:]
+        for worker in pollers:  # the poller stops at once; the others finish what they do
             worker.cancel()
+
+        async def pollers_stopped() -> None:  # it gives its lease back while the store is open
+            if pollers:
+                await asyncio.wait(pollers, timeout=SHUTDOWN_GRACE_SECONDS)
+
         await asyncio.gather(
             deployments.stop(grace=SHUTDOWN_GRACE_SECONDS),
             cards.stop(grace=SHUTDOWN_GRACE_SECONDS),
             sender.stop(grace=SHUTDOWN_GRACE_SECONDS),
+            pollers_stopped(),
         )
         await client_factory.close()
         if devops is not None:
