@@ -150,19 +150,12 @@ async def create_app(
             workers.append(asyncio.create_task(watcher.run(), name="registry-watcher"))
 
     async def stop_workers(_app: web.Application) -> None:
-        pollers = workers[3:]
-        for worker in pollers:  # the poller stops at once; the others finish what they do
-            worker.cancel()
-
-        async def pollers_stopped() -> None:  # it gives its lease back while the store is open
-            if pollers:
-                await asyncio.wait(pollers, timeout=SHUTDOWN_GRACE_SECONDS)
-
         await asyncio.gather(
             deployments.stop(grace=SHUTDOWN_GRACE_SECONDS),
             cards.stop(grace=SHUTDOWN_GRACE_SECONDS),
             sender.stop(grace=SHUTDOWN_GRACE_SECONDS),
-            pollers_stopped(),
+            # The poller stops at once, giving its lease back while the store is still open.
+            cancelled(workers[3:], grace=SHUTDOWN_GRACE_SECONDS),
         )
         await client_factory.close()
         if devops is not None:
@@ -173,6 +166,14 @@ async def create_app(
     app.on_startup.append(start_workers)
     app.on_cleanup.append(stop_workers)
     return app
+
+
+async def cancelled(tasks: Sequence[asyncio.Task[None]], grace: float) -> None:
+    """Cancel ``tasks`` and wait up to ``grace`` seconds for them to end."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=grace)
 
 
 def _agents_sdk(
