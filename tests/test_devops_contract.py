@@ -45,7 +45,7 @@ from tests.test_devops_client import FakeAsyncCredential
 
 ROOT = Path(__file__).resolve().parents[1]
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
-SPECS = ROOT.parent / "shared" / "specs" / "azure-devops"
+SPECS = ROOT / "tests" / "contracts" / "azure-devops"
 RELEASE_SPEC = SPECS / "release" / "7.1" / "release.json"
 PIPELINES_SPEC = SPECS / "pipelines" / "7.1" / "pipelines.json"
 ORGANIZATION, PROJECT = "fabrikam", "Fraud Detection"
