@@ -1,8 +1,9 @@
 """A loopback Azure Resource Manager for Azure ML models, read by the real azure-ai-ml client.
 
 It serves HTTPS with a certificate made here for IP 127.0.0.1, and answers in the official response
-shapes of Azure/azure-rest-api-specs (machinelearningservices, model containers and versions). azure-ai-ml reaches it
-through its own ``cloud_metadata`` option, so no check of the client is bypassed.
+shapes of Azure/azure-rest-api-specs (machinelearningservices: model containers and versions).
+azure-ai-ml reaches it through its own ``cloud_metadata`` option, so no check of the client is
+bypassed.
 """
 
 from __future__ import annotations
