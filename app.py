@@ -94,6 +94,8 @@ async def create_app(
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     store = Store(engine, settings.policy_defaults())
+    if left := await store.deactivate_other_tenants(settings.allowed_tenants):
+        log.warning("%d conversation(s) of tenants not served any more get no cards", left)
     connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
     channel = AgentsChannel(adapter, settings.bot_client_id, rate_limiter(engine))
     studio = settings.cloud.studio

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import logging
 
-from microsoft_agents.activity import Activity, ActivityTypes, InvokeResponse
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    InvokeResponse,
+)
 from microsoft_agents.hosting.core import TurnContext, TurnState
 from microsoft_agents.hosting.core.app.adaptive_card import factory
 
+from bot.cards.verbs import CARD_ACTION
 from bot.conversations import channel_data_tenant
 from bot.i18n import Translator
 
 log = logging.getLogger(__name__)
 
 MAX_TENANTS_LOGGED = 1000
-CARD_ACTION = "adaptiveCard/action"
 
 
 def activity_tenant(activity: Activity) -> str | None:
@@ -75,10 +80,13 @@ async def _refuse(context: TurnContext) -> None:
 def _invoke_refusal(activity: Activity, reason: str) -> Activity:
     """403 for an invoke; a card action gets Universal Actions' error response, which Teams
     shows to the clicker."""
-    if activity.name != CARD_ACTION:
-        response = InvokeResponse(status=403, body={"error": reason})
-    else:
-        refusal = factory.error(403, reason, "Forbidden")
-        body = refusal.model_dump(mode="json", by_alias=True, exclude_none=True)
-        response = InvokeResponse(status=200, body=body)
+    if activity.name == CARD_ACTION:
+        return card_action_answer(factory.error(403, reason, "Forbidden"))
+    response = InvokeResponse(status=403, body={"error": reason})
     return Activity(type=ActivityTypes.invoke_response, value=response)
+
+
+def card_action_answer(answer: AdaptiveCardInvokeResponse) -> Activity:
+    """The invoke response that carries a Universal Actions answer (Teams shows its error)."""
+    body = answer.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))

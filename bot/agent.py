@@ -20,7 +20,7 @@ from microsoft_agents.hosting.core.app._routes import RouteRank
 from microsoft_agents.hosting.core.app.adaptive_card import factory
 from typing_extensions import override
 
-from bot.admission import TenantGate, activity_tenant
+from bot.admission import TenantGate, activity_tenant, card_action_answer
 from bot.card_actions import CONVERSATION_REF, CardActions
 from bot.cards import (
     Card,
@@ -32,7 +32,7 @@ from bot.cards import (
 )
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card, describe_target
 from bot.cards.lists import history_card, pending_card, status_card
-from bot.cards.verbs import APPROVE, REJECT
+from bot.cards.verbs import APPROVE, CARD_ACTION, REJECT
 from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
@@ -320,12 +320,12 @@ class ChatHandlers:
 
 def _is_card_action(context: TurnContext) -> bool:
     activity = context.activity
-    return activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action"
+    return activity.type == ActivityTypes.invoke and activity.name == CARD_ACTION
 
 
 def _is_other_invoke(context: TurnContext) -> bool:
     activity = context.activity
-    return activity.type == ActivityTypes.invoke and activity.name != "adaptiveCard/action"
+    return activity.type == ActivityTypes.invoke and activity.name != CARD_ACTION
 
 
 async def _unsupported_invoke(context: TurnContext, _state: TurnState) -> None:
@@ -342,10 +342,7 @@ async def _unknown_card_action(context: TurnContext, _state: TurnState) -> None:
     """A card action no verb handler took (an unknown verb, or no action at all): 400, not the
     SDK's 501."""
     refusal = factory.bad_request("expected an Action.Execute with the verb approve or reject")
-    body = refusal.model_dump(mode="json", by_alias=True, exclude_none=True)
-    await context.send_activity(
-        Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body))
-    )
+    await context.send_activity(card_action_answer(refusal))
 
 
 def _asker(activity: Activity, conversation_ref: int) -> Asker:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,9 +38,10 @@ from bot.store.approvals import (
     ApprovalBusyError,
     ApprovalStore,
     Decision,
+    Needed,
 )
 from bot.store.repository import Store, utcnow
-from dialogs.approval import Approve, Event, Person, Refused, Reject
+from dialogs.approval import Approve, Event, Person, Reject
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,9 @@ CREATOR_LOOKUP_SECONDS = 3.0
 """How long a click waits, at most, for Azure ML to say who registered the version (Teams
 gives a card action about ten seconds)."""
 MAX_ID = 2**63 - 1  # the store's ids are 64-bit integers
+PERSONAL = "approval.personal_chat"
+"""Nobody else sees a personal chat: an approval there would be one person's alone."""
+UNCHECKED = "approval.identity_unchecked"
 
 EventFor = Callable[[Person, datetime], Event]
 
@@ -74,7 +79,7 @@ class CardActions:
         self._sources = {(r.source_kind, r.source_name): r for r in registries}
         self._on_approval_changed = on_approval_changed
         self._studio = studio
-        self._upns = UpnCache()
+        self._members = MemberCache()
 
     async def on_approve(
         self, context: TurnContext, _state: TurnState, data: Any
@@ -112,6 +117,8 @@ class CardActions:
         conversation_ref = context.turn_state[CONVERSATION_REF]
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
         person = Person(user.aad_object_id.lower(), None, user.name)
+        if isinstance(event_for(person, utcnow()), Approve) and _in_personal_chat(context):
+            return await self._refuse(approval_id, event_for(person, utcnow()), t, PERSONAL)
         try:
             decision = await self._decide_with_lookups(
                 context, approval_id, conversation_ref, person, event_for
@@ -119,12 +126,17 @@ class CardActions:
         except ApprovalBusyError:
             return factory.message(t("approval.busy")), "busy"
         except LookupFailedError:
-            refused = Refused("approval.identity_unchecked")
-            await self.approvals.refuse(approval_id, event_for(person, utcnow()), refused.key)
-            return factory.message(t(refused.key)), "refused"
+            return await self._refuse(approval_id, event_for(person, utcnow()), t, UNCHECKED)
         if not isinstance(decision, Decision):  # no such approval here
             return factory.message(t("approval.gone")), "gone"
         return self._answer(t, decision)
+
+    async def _refuse(
+        self, approval_id: int, event: Event, t: Translator, reason: str
+    ) -> tuple[AdaptiveCardInvokeResponse, str]:
+        """Refuse a click before the policy sees it: audited, and told in the clicker's words."""
+        await self.approvals.refuse(approval_id, event, reason)
+        return factory.message(t(reason)), "refused"
 
     async def _decide_with_lookups(
         self,
@@ -134,24 +146,29 @@ class CardActions:
         person: Person,
         event_for: EventFor,
     ) -> Decision | None:
-        """Decide, first looking up what the policy needs and the store lacks."""
-        decision = await self.approvals.decide(
-            approval_id, event_for(person, utcnow()), conversation_ref
-        )
-        if decision is UPN_NEEDED:
-            user = context.activity.from_property
-            upn = await self._upns.get(context, user.id if user else None)
-            # '' rather than None: looked up and the member has none, the object id decides.
-            person = Person(person.object_id, upn or "", person.name)
+        """Decide, first looking up what the policy needs and the store lacks (each look-up
+        at most once)."""
+        creator_looked_up = False
+        for _ in range(len(Needed) + 1):
+            event = event_for(person, utcnow())
             decision = await self.approvals.decide(
-                approval_id, event_for(person, utcnow()), conversation_ref
+                approval_id, event, conversation_ref, creator_looked_up=creator_looked_up
             )
-        if decision is CREATOR_NEEDED:
-            await self._look_up_creator(approval_id)
-            decision = await self.approvals.decide(
-                approval_id, event_for(person, utcnow()), conversation_ref, creator_looked_up=True
-            )
+            if decision is UPN_NEEDED and person.upn is None:
+                person = await self._with_member_ids(context, person)
+            elif decision is CREATOR_NEEDED and not creator_looked_up:
+                await self._look_up_creator(approval_id)
+                creator_looked_up = True
+            else:
+                break
         return decision if isinstance(decision, Decision) else None
+
+    async def _with_member_ids(self, context: TurnContext, person: Person) -> Person:
+        """``person`` with the UPN and email Teams knows for them (Teams leaves both out of
+        invokes); '' for a UPN the member has none of: looked up, the object id decides."""
+        user = context.activity.from_property
+        member = await self._members.get(context, user.id if user else None)
+        return replace(person, upn=member.upn or "", email=member.email)
 
     async def _look_up_creator(self, approval_id: int) -> None:
         """Ask Azure ML who registered the approval's version, and store the answer."""
@@ -185,6 +202,11 @@ class CardActions:
         return factory.adaptive_card(card), outcome  # type: ignore[arg-type]
 
 
+def _in_personal_chat(context: TurnContext) -> bool:
+    conversation = context.activity.conversation
+    return conversation is None or conversation.conversation_type in (None, "personal")
+
+
 def _source_of(version: ModelVersion) -> tuple[str, str]:
     return version.source_kind, version.source_name
 
@@ -196,34 +218,42 @@ def _approval_id(data: Any) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
-class UpnCache:
-    """Users' UPNs as the connector told them, remembered for an hour (at most 10,000 users).
-    A failed look-up is not remembered: the next click asks again."""
+@dataclass(frozen=True)
+class MemberIds:
+    """What Teams' roster says of a member: their UPN and email (either may be missing)."""
+
+    upn: str | None
+    email: str | None
+
+
+class MemberCache:
+    """Members' UPNs and emails as the connector told them, remembered for an hour (at most
+    10,000 users). A failed look-up is not remembered: the next click asks again."""
 
     TTL_SECONDS = 3600.0
     MAX_ENTRIES = 10_000
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[float, str | None]] = {}
+        self._known: dict[str, tuple[float, MemberIds]] = {}
 
-    async def get(self, context: TurnContext, user_id: str | None) -> str | None:
-        """The UPN of the Teams user ``user_id`` in this conversation (None: the member has
-        none). Raises :class:`LookupFailedError` when the connector cannot say."""
+    async def get(self, context: TurnContext, user_id: str | None) -> MemberIds:
+        """The ids of the Teams user ``user_id`` in this conversation. Raises
+        :class:`LookupFailedError` when the connector cannot say."""
         if not user_id:
             raise LookupFailedError("the click names no Teams user")
         now = time.monotonic()
         known = self._known.get(user_id)
         if known is not None and known[0] > now:
             return known[1]
-        upn = await _upn_of(context, user_id)
+        member = await _member_of(context, user_id)
         if len(self._known) >= self.MAX_ENTRIES:
             self._known.pop(next(iter(self._known)))
-        self._known[user_id] = (now + self.TTL_SECONDS, upn)
-        return upn
+        self._known[user_id] = (now + self.TTL_SECONDS, member)
+        return member
 
 
-async def _upn_of(context: TurnContext, user_id: str) -> str | None:
-    """The clicker's UPN, asked from the connector."""
+async def _member_of(context: TurnContext, user_id: str) -> MemberIds:
+    """The clicker's UPN and email, asked from the connector."""
     connector = context.turn_state.get(CONNECTOR_CLIENT_KEY)
     conversation = context.activity.conversation
     if not isinstance(connector, ConnectorClientBase) or conversation is None:
@@ -234,5 +264,8 @@ async def _upn_of(context: TurnContext, user_id: str) -> str | None:
         log.warning("could not look up the clicker's UPN: %s", type(error).__name__)
         raise LookupFailedError(type(error).__name__) from None
     extra = member.model_extra or {}
-    upn = extra.get("userPrincipalName") or extra.get("email")
-    return upn.lower() if isinstance(upn, str) else None
+    upn, email = extra.get("userPrincipalName"), extra.get("email")
+    return MemberIds(
+        upn.lower() if isinstance(upn, str) and upn else None,
+        email.lower() if isinstance(email, str) and email else None,
+    )

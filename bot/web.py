@@ -27,6 +27,7 @@ from microsoft_agents.hosting.core.authorization import (
 from pydantic import ValidationError
 from yarl import URL
 
+from bot.cards.verbs import CARD_ACTION
 from bot.cloud import Cloud
 from bot.config import Secret
 from bot.metrics import carries_token, metrics_endpoint
@@ -273,7 +274,7 @@ def _sender_problem(document: dict[str, Any]) -> str | None:
 
 def _card_action_problem(document: dict[str, Any]) -> str | None:
     """An ``adaptiveCard/action`` invoke must carry an action with a verb."""
-    if document["type"] != "invoke" or document.get("name") != "adaptiveCard/action":
+    if document["type"] != "invoke" or document.get("name") != CARD_ACTION:
         return None
     value = document.get("value")
     if not isinstance(value, dict) or not isinstance(value.get("action"), dict):
@@ -316,7 +317,9 @@ def _is_http_url(value: str) -> bool:
         url = URL(value)
     except ValueError:
         return False
-    return url.scheme in ("http", "https") and bool(url.host)
+    # No user info or query: Teams sends neither, and a reply would carry them along.
+    plain_url = not (url.user or url.password or url.query_string or url.fragment)
+    return url.scheme in ("http", "https") and bool(url.host) and plain_url
 
 
 def same_service_url(claimed: str, service_url: str) -> bool:

@@ -49,6 +49,9 @@ class Person:
     object_id: str
     upn: str | None = None
     name: str | None = None
+    email: str | None = None
+    """Their email as Teams' roster gives it: it names a creator, never an approver (for guests
+    and in some tenants it differs from the UPN)."""
 
     def identities(self) -> set[str]:
         """The lower-cased ids a policy may name them by."""
@@ -57,7 +60,7 @@ class Person:
     def is_named_by(self, text: str) -> bool:
         """Whether ``text`` (as Azure ML names who registered a version: an object id, a UPN or
         only a display name) names this person, without regard to case and spaces."""
-        names = (self.object_id, self.upn, self.name)
+        names = (self.object_id, self.upn, self.email, self.name)
         return _squeezed(text) in {_squeezed(name) for name in names if name}
 
 

@@ -84,24 +84,49 @@ def parse_approvers(text: str) -> frozenset[str] | None:
 
 
 def floor_breaches(overrides: PolicyOverrides, defaults: PolicyDefaults) -> list[FloorBreach]:
-    """Each way ``overrides`` would loosen the operator's floor (empty: it only tightens)."""
-    breaches: list[FloorBreach] = []
-    if overrides.approvers is not None and defaults.approvers is not None:
-        outside = sorted(overrides.approvers - defaults.approvers)
-        if outside:
-            breaches.append(FloorBreach("policy.approvers_outside", (("who", ", ".join(outside)),)))
+    """Each way ``overrides`` would loosen the operator's floor, or could never be met (empty:
+    it only tightens)."""
+    checks = (_approvers_outside, _approvals_below, _expiry_above, _quorum_unreachable, _target)
+    return [breach for check in checks if (breach := check(overrides, defaults)) is not None]
+
+
+def _approvers_outside(overrides: PolicyOverrides, defaults: PolicyDefaults) -> FloorBreach | None:
+    if overrides.approvers is None or defaults.approvers is None:
+        return None
+    outside = sorted(overrides.approvers - defaults.approvers)
+    return (
+        FloorBreach("policy.approvers_outside", (("who", ", ".join(outside)),)) if outside else None
+    )
+
+
+def _approvals_below(overrides: PolicyOverrides, defaults: PolicyDefaults) -> FloorBreach | None:
     required = overrides.required_approvals
-    if required is not None and required < defaults.required_approvals:
-        floor = str(defaults.required_approvals)
-        breaches.append(FloorBreach("policy.approvals_below", (("min", floor),)))
+    if required is None or required >= defaults.required_approvals:
+        return None
+    return FloorBreach("policy.approvals_below", (("min", str(defaults.required_approvals)),))
+
+
+def _expiry_above(overrides: PolicyOverrides, defaults: PolicyDefaults) -> FloorBreach | None:
     hours = overrides.expiry_hours
-    if hours is not None and timedelta(hours=hours) > defaults.expiry:
-        limit = str(int(defaults.expiry.total_seconds() // 3600))
-        breaches.append(FloorBreach("policy.expiry_above", (("max", limit),)))
-    if overrides.target is not None and not defaults.allows_target(overrides.target):
-        named = (("target", overrides.target), ("allowed", ", ".join(defaults.targets()) or "-"))
-        breaches.append(FloorBreach("policy.target_not_allowed", named))
-    return breaches
+    if hours is None or timedelta(hours=hours) <= defaults.expiry:
+        return None
+    limit = str(int(defaults.expiry.total_seconds() // 3600))
+    return FloorBreach("policy.expiry_above", (("max", limit),))
+
+
+def _quorum_unreachable(overrides: PolicyOverrides, defaults: PolicyDefaults) -> FloorBreach | None:
+    needed = max(overrides.required_approvals or 0, defaults.required_approvals)
+    if overrides.approvers is None or needed <= len(overrides.approvers):
+        return None
+    named = (("count", str(len(overrides.approvers))), ("needed", str(needed)))
+    return FloorBreach("policy.quorum_unreachable", named)
+
+
+def _target(overrides: PolicyOverrides, defaults: PolicyDefaults) -> FloorBreach | None:
+    if overrides.target is None or defaults.allows_target(overrides.target):
+        return None
+    named = (("target", overrides.target), ("allowed", ", ".join(defaults.targets()) or "-"))
+    return FloorBreach("policy.target_not_allowed", named)
 
 
 def resolve(overrides: PolicyOverrides, defaults: PolicyDefaults) -> tuple[Policy, str | None]:

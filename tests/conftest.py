@@ -158,6 +158,8 @@ class RecordingConnector:
         self.app.router.add_get(members, self._member)
         self.upns: dict[str, str] = {}
         """The UPN of each member (by Teams user id) the connector tells the bot about."""
+        self.emails: dict[str, str] = {}
+        """A member's email where it differs from their UPN (a guest's, say)."""
         self.member_refusals: list[int] = []
         """Statuses for the next member look-ups, in order, before answering again."""
         self.server = TestServer(self.app, host="127.0.0.1")
@@ -192,7 +194,8 @@ class RecordingConnector:
         if member_id not in self.upns:
             return web.json_response({"error": {"code": "MemberNotFound"}}, status=404)
         upn = self.upns[member_id]
-        return web.json_response({"id": member_id, "userPrincipalName": upn, "email": upn})
+        email = self.emails.get(member_id, upn)
+        return web.json_response({"id": member_id, "userPrincipalName": upn, "email": email})
 
     def cards(self) -> list[dict[str, Any]]:
         """The Adaptive Cards the bot sent, in order."""

@@ -1,5 +1,7 @@
 """Action.Execute verbs: shared by the cards that show the buttons and the handlers behind them."""
 
+CARD_ACTION = "adaptiveCard/action"
+"""The name of the invoke Teams sends for an Action.Execute."""
 APPROVE = "approve"
 REJECT = "reject"
 

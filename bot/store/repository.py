@@ -194,6 +194,24 @@ class Store:
                 raise LookupError(f"conversation {info.key} vanished")
             return refreshed, False
 
+    async def deactivate_other_tenants(self, allowed: frozenset[str]) -> int:
+        """Deactivate the conversations of tenants no longer served (stored before the tenant
+        allow-list, or of a tenant the operator removed): they get no more cards. A tenant served
+        again comes back with its next activity. How many were deactivated."""
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                update(conversations)
+                .where(
+                    conversations.c.active.is_(True),
+                    or_(
+                        conversations.c.tenant_id.is_(None),
+                        func.lower(conversations.c.tenant_id).not_in(sorted(allowed)),
+                    ),
+                )
+                .values(active=False, updated_at=utcnow())
+            )
+            return int(result.rowcount or 0)
+
     async def deactivate_conversation(self, channel_id: str, conversation_id: str) -> bool:
         """Mark a conversation inactive (the bot was removed); True if it was active."""
         async with self.engine.begin() as connection:

@@ -193,3 +193,25 @@ async def test_the_operator_may_serve_other_tenants(start_bot):
     assert "Subscribed" in card_text(card)
     assert status == 202
     assert "ubscription" in card_text(bot.connector.last_card())
+
+
+async def test_conversations_of_a_tenant_no_longer_served_get_no_cards(start_bot):
+    both = await start_bot(RELEASEBOT_ALLOWED_TENANTS=f"{TENANT_ID},{OTHER_TENANT}")
+    await both.post(foreign(message(both.connector.url, "subscribe fraud_model", scope="channel")))
+    ours_only = await start_bot()  # the operator no longer serves OTHER_TENANT
+    version = ModelVersion("workspace", "ws", "fraud_model", "7", created_by="Someone Else")
+
+    recorded = await ours_only.server.app[STORE].record_version(
+        version, "poll", timedelta(seconds=60)
+    )
+
+    assert recorded.claimed == []
+
+
+async def test_a_service_url_with_user_info_is_refused(bot: BotUnderTest):
+    service_url = bot.connector.url.replace("http://", "http://user:pass@")
+    token = bot.keys.token(serviceurl=service_url)
+
+    status, _ = await bot.post(message(service_url, "help"), token=token)
+
+    assert status == 400

@@ -13,7 +13,7 @@ from bot.store.repository import MAX_SUBSCRIPTIONS
 from bot.store.tables import approval_audit, approvals, command_audit, subscriptions
 from tests.conftest import USER_ID, BotUnderTest
 from tests.security.test_inbound import count
-from tests.test_approve import click
+from tests.test_approve import card_action, click
 from tests.test_chat_commands import card_text, execute_actions
 
 OUTSIDER = "00000000-0000-0000-0000-0000000000ee"
@@ -53,6 +53,7 @@ async def test_a_subscription_cannot_loosen_the_floor(start_bot):
         "policy.approvers_outside",
         "policy.approvals_below",
         "policy.expiry_above",
+        "policy.quorum_unreachable",
         "policy.target_not_allowed",
     ]
 
@@ -61,7 +62,8 @@ async def test_a_subscription_may_tighten_the_floor(start_bot):
     bot = await start_bot(**FLOOR)
 
     card = await bot.say(
-        f"subscribe fraud* approvers={BOB} approvals=3 expiry=24h deploy=release:7", scope="channel"
+        f"subscribe fraud* approvers={BOB},{ALLOWED} approvals=2 expiry=24h deploy=release:7",
+        scope="channel",
     )
 
     assert "Subscribed" in card_text(card)
@@ -164,3 +166,33 @@ async def test_a_stored_subscription_is_held_to_a_raised_floor(start_bot, databa
             select(approvals.c.state).where(approvals.c.id == approval_id)
         )
     assert state == "pending"  # one approval of the two the floor asks for
+
+
+async def test_a_quorum_nobody_can_reach_is_refused(bot: BotUnderTest):
+    card = await bot.say(f"subscribe fraud* approvers={BOB} approvals=2", scope="channel")
+
+    assert "can never give the 2 approvals" in card_text(card)
+    assert await count(bot, subscriptions) == 0
+
+
+async def test_an_approval_in_a_personal_chat_is_refused(bot: BotUnderTest):
+    await bot.say("subscribe fraud_model", scope="personal")
+    version = ModelVersion("workspace", "ws", "fraud_model", "9", created_by="Carol")
+    store = bot.server.app[STORE]
+    recorded = await store.record_version(version, "poll", timedelta(seconds=60))
+    click_here = card_action(
+        bot.connector.url, "approve", {"approvalId": recorded.claimed[0].approval_id}
+    )
+    click_here["conversation"] = {
+        "id": "a:1personal-chat-with-ada",
+        "conversationType": "personal",
+        "tenantId": click_here["conversation"]["tenantId"],
+    }
+
+    status, body = await bot.post(click_here)
+
+    assert status == 200
+    assert "not in a personal chat" in body
+    async with store.engine.connect() as connection:
+        audit = await connection.execute(select(approval_audit.c.detail))
+        assert list(audit.scalars()) == ["approve: approval.personal_chat"]

@@ -122,3 +122,30 @@ async def test_a_version_an_application_registered_may_be_approved_and_says_so(b
     text = card_text(answer["value"])
     assert "Approved" in text
     assert "ml-training-pipeline (an application)" in text
+
+
+async def test_a_creator_read_at_the_click_named_by_upn_is_checked_through_the_connector(
+    start_bot, arm: FakeArm
+):
+    bot = await start_bot(registries=[arm.registry()])
+    await until_polled(bot)
+    arm.register("fraud_model", "3", createdBy="ada@contoso.com")
+    approval_id = await announced(bot, created_by=None, version="3")
+    bot.connector.upns["29:ada"] = "ada@contoso.com"
+
+    answer = await click(bot, "approve", {"approvalId": approval_id}, user=ADA, name="Ada")
+
+    assert SELF in card_text(answer["value"])  # one click: read from Azure ML, then the UPN
+
+
+async def test_a_guest_registered_by_email_cannot_approve_under_their_guest_upn(
+    bot: BotUnderTest,
+):
+    approval_id = await announced(bot, created_by="ada@gmail.com")
+    bot.connector.upns["29:ada"] = "ada_gmail.com#ext#@contoso.com"
+    bot.connector.emails["29:ada"] = "ada@gmail.com"
+
+    answer = await click(bot, "approve", {"approvalId": approval_id}, user=ADA, name="Ada")
+
+    assert SELF in card_text(answer["value"])
+    assert await count(bot, approval_votes) == 0

@@ -392,7 +392,7 @@ async def test_a_card_update_teams_keeps_refusing_is_given_up_after_five_tries(s
     bot.connector.refusals = [REFUSED] * 8
 
     await click(bot, APPROVE, {"approvalId": execute_actions(card)[0]["data"]["approvalId"]})
-    await wait_until(lambda: len(bot.connector.refused) >= 5)
+    await wait_until(lambda: len(bot.connector.refused) >= 5, within=20)  # backoff: ~4 s
     await asyncio.sleep(0.5)
 
     assert bot.connector.refused == [401] * 5
