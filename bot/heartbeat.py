@@ -44,6 +44,6 @@ async def _renew_until(
             if not await renew():
                 log.warning("the claim was taken over while its call was still running")
                 return
-        except Exception:
-            # The store may answer again before the claim runs out: keep trying.
-            log.exception("a claim could not be renewed; trying again")
+        except Exception as error:
+            # The store may answer again before the claim runs out: keep trying, one line each.
+            log.warning("a claim could not be renewed (%s); trying again", type(error).__name__)
