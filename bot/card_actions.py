@@ -60,6 +60,15 @@ UNCHECKED = "approval.identity_unchecked"
 EventFor = Callable[[Person, datetime], Event]
 
 
+@dataclass(frozen=True)
+class Click:
+    """A click on a card: which approval, in which stored conversation, and what it asks."""
+
+    approval_id: int
+    here: int
+    event: Event
+
+
 class LookupFailedError(Exception):
     """The connector could not say who the clicker is."""
 
@@ -117,8 +126,9 @@ class CardActions:
         conversation_ref = context.turn_state[CONVERSATION_REF]
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
         person = Person(user.aad_object_id.lower(), None, user.name)
-        if isinstance(event_for(person, utcnow()), Approve) and _in_personal_chat(context):
-            return await self._refuse(approval_id, event_for(person, utcnow()), t, PERSONAL)
+        click = Click(approval_id, conversation_ref, event_for(person, utcnow()))
+        if isinstance(click.event, Approve) and _in_personal_chat(context):
+            return await self._refuse(click, t, PERSONAL)
         try:
             decision = await self._decide_with_lookups(
                 context, approval_id, conversation_ref, person, event_for
@@ -126,16 +136,18 @@ class CardActions:
         except ApprovalBusyError:
             return factory.message(t("approval.busy")), "busy"
         except LookupFailedError:
-            return await self._refuse(approval_id, event_for(person, utcnow()), t, UNCHECKED)
+            return await self._refuse(click, t, UNCHECKED)
         if not isinstance(decision, Decision):  # no such approval here
             return factory.message(t("approval.gone")), "gone"
         return self._answer(t, decision)
 
     async def _refuse(
-        self, approval_id: int, event: Event, t: Translator, reason: str
+        self, click: Click, t: Translator, reason: str
     ) -> tuple[AdaptiveCardInvokeResponse, str]:
-        """Refuse a click before the policy sees it: audited, and told in the clicker's words."""
-        await self.approvals.refuse(approval_id, event, reason)
+        """Refuse a click before the policy sees it: audited, and told in the clicker's words
+        (unless there is no such approval here)."""
+        if not await self.approvals.refuse(click.approval_id, click.event, click.here, reason):
+            return factory.message(t("approval.gone")), "gone"
         return factory.message(t(reason)), "refused"
 
     async def _decide_with_lookups(

@@ -18,7 +18,7 @@ from app import STORE, WATCHER
 from bot.cards.verbs import APPROVE
 from bot.registry import eventgrid
 from bot.registry.azureml import AzureMLRegistry
-from bot.store.tables import model_versions
+from bot.store.tables import model_versions, registry_sources
 from demo.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
 from tests.test_announce import ANNOUNCING, announcement_cards, post_events, sample
@@ -116,12 +116,19 @@ async def test_a_pushed_version_is_announced_with_its_creator_who_may_not_approv
     await assert_no_self_approval(bot, card)
 
 
+async def watching_since(bot: BotUnderTest) -> bool:
+    """Whether the bot's poller has begun watching a source (its first poll has started)."""
+    async with bot.server.app[STORE].engine.connect() as connection:
+        return await connection.scalar(select(registry_sources.c.watched_since)) is not None
+
+
 async def test_when_the_credential_fails_the_event_announces_nothing_and_the_first_poll_does(
     arm: FakeArm, start_bot, caplog
 ):
     credential = FakeCredential(ClientAuthenticationError(TOKEN_ERROR))
     registry = arm.registry(credential)
     bot = await watching(start_bot, registry)  # its first poll fails too, and waits a minute
+    await wait_until(lambda: watching_since(bot))  # that first poll has begun the watch
     arm.register(MODEL, "20", createdBy="alice@contoso.com")
 
     warning = await deferred(bot, caplog)

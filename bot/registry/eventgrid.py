@@ -172,16 +172,15 @@ async def read_versions(
     """The versions ``hints`` name, read from their configured sources concurrently, for
     :data:`LOOKUP_SECONDS` in all. The versions not found, not read in time, or of a source that
     is not configured are logged (one warning for each of these outcomes) and counted."""
-    within = LOOKUP_SECONDS
     lookups, unwatched = _start_lookups(hints, registries)
     late: set[asyncio.Task[ModelVersion]] = set()
     try:
         if lookups:
-            _done, late = await asyncio.wait(lookups.values(), timeout=within)
+            _done, late = await asyncio.wait(lookups.values(), timeout=LOOKUP_SECONDS)
     finally:
         for lookup in lookups.values():
             lookup.cancel()  # the late ones: their threads finish on their own, unheard
-    answered = _outcomes(lookups, late, within, unwatched)
+    answered = _outcomes(lookups, late, LOOKUP_SECONDS, unwatched)
     _report(answered)
     return answered
 

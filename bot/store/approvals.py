@@ -204,15 +204,19 @@ class ApprovalStore:
                     return Decision(changed, refusal, changed=True, new_deployment=committed)
         raise ApprovalBusyError(f"approval {approval_id} changed {MAX_CAS_ATTEMPTS} times")
 
-    async def refuse(self, approval_id: int, event: Event, key: str) -> None:
+    async def refuse(self, approval_id: int, event: Event, conversation_ref: int, key: str) -> bool:
         """Write the audit row of a click refused before it reached the policy (``key`` says
-        why: a look-up failed)."""
+        why); False, and nothing written, if there is no such approval in that conversation."""
         async with self.engine.begin() as connection:
-            conversation_ref = await connection.scalar(
-                select(approvals.c.conversation_ref).where(approvals.c.id == approval_id)
+            here = await connection.scalar(
+                select(approvals.c.id).where(
+                    approvals.c.id == approval_id, approvals.c.conversation_ref == conversation_ref
+                )
             )
-            if conversation_ref is not None:
-                await _audit(connection, approval_id, conversation_ref, event, key)
+            if here is None:
+                return False
+            await _audit(connection, approval_id, conversation_ref, event, key)
+            return True
 
     async def due_expiries(self, now: datetime, limit: int = 100) -> list[int]:
         """Pending approvals whose time has run out."""

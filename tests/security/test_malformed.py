@@ -68,3 +68,19 @@ async def test_a_field_of_the_wrong_type_is_one_warning_without_a_traceback(
     assert "locale" in body
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+@pytest.mark.parametrize(
+    "conversation_id", ["../../v3/conversations/other", "a?b=c", "x#y", "a%2Fb"]
+)
+async def test_a_conversation_id_that_would_steer_the_reply_url_gets_400(
+    bot: BotUnderTest, conversation_id: str
+):
+    activity = card_action(bot.connector.url, "approve", {"approvalId": 1})
+    activity["conversation"]["id"] = conversation_id
+
+    status, body = await bot.post(activity)
+
+    assert status == 400
+    assert "conversation.id" in body
+    assert bot.connector.calls == []
