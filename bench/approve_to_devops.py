@@ -33,8 +33,8 @@ from sqlalchemy import select
 
 from bot.store.engine import create_engine
 from bot.store.tables import approvals, conversations
-from demo.devops import FakeDevOps
-from tests.identity import TENANT_ID
+from fakes.devops import FakeDevOps
+from fakes.identity import TENANT_ID
 
 CLICKS = 200
 WARMUP = 20

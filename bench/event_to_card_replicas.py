@@ -16,9 +16,10 @@ import time
 
 from aiohttp import ClientSession
 from event_to_card import EVENTS, PACE_SECONDS, WARMUP, one_event
-from harness import Microsoft, free_port, percentile, running_bots, seed_subscribers
+from harness import Microsoft, percentile, running_bots, seed_subscribers
 
-from tests.postgres import PostgresServer
+from fakes.ports import free_port
+from fakes.postgres import PostgresServer
 
 REPLICAS = 3
 

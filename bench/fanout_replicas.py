@@ -22,9 +22,10 @@ from fanout import (
     announce_everywhere,
     print_deliveries,
 )
-from harness import Microsoft, free_port, running_bots, seed_subscribers
+from harness import Microsoft, running_bots, seed_subscribers
 
-from tests.postgres import PostgresServer
+from fakes.ports import free_port
+from fakes.postgres import PostgresServer
 
 REPLICAS = 3
 MODELS = [f"fanout-model-{n}" for n in range(REPLICAS)]

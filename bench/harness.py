@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -29,8 +28,9 @@ from bot.domain import ConversationInfo  # noqa: E402
 from bot.store.engine import create_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.repository import Store  # noqa: E402
-from demo.azureml import FakeArm  # noqa: E402
-from tests.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
+from fakes.azureml import FakeArm  # noqa: E402
+from fakes.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
+from fakes.ports import free_port  # noqa: E402
 
 WORKSPACE = "00000000-0000-0000-0000-000000000000/ml-rg/ml-prod"
 WORKSPACE_ID = (
@@ -40,13 +40,6 @@ WORKSPACE_ID = (
 EVENT_SECRET = "bench-event-secret"
 LOG = Path(tempfile.gettempdir()) / "releasebot-bench.log"
 """Where the bots' own logs go, for a look when a figure is off."""
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def pinned(command: list[str]) -> list[str]:
@@ -141,8 +134,8 @@ def database_url(data_dir: str) -> str:
 
 
 def ours(microsoft: Microsoft) -> list[str]:
-    """The command that runs our bot (bench/agents_bot.py gets the port after the script)."""
-    return [sys.executable, str(ROOT / "bench" / "agents_bot.py"), microsoft.url + "keys"]
+    """The command that runs our bot (fakes/bot_process.py gets the port after the script)."""
+    return [sys.executable, str(ROOT / "fakes" / "bot_process.py"), microsoft.url + "keys"]
 
 
 async def start_bot(

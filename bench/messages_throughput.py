@@ -27,7 +27,7 @@ from pathlib import Path
 from aiohttp import ClientSession, ClientTimeout
 from harness import APP_ID, ROOT, Microsoft, bot_environment, ours, start_bot, stop_bot
 
-from tests.identity import TENANT_ID
+from fakes.identity import TENANT_ID
 
 BENCH_VENV = ROOT / ".venv-bench"
 REQUESTS = 1000

@@ -20,9 +20,9 @@ import urllib.request
 from pathlib import Path
 
 from bot.logs import configure_logging
-from demo.devops import RESULTS
 from demo.playground import Playground, PlaygroundError
 from demo.stack import MODEL, DemoOptions, demo_stack
+from fakes.devops import RESULTS
 
 SDK_USER_TOKEN_LOGGER = "microsoft_agents.hosting.core.connector.client.user_token_client"  # noqa: S105
 BANNER = """

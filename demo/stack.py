@@ -1,8 +1,8 @@
 """The demo: the bot with a simulated Azure ML workspace and a simulated Azure DevOps, on loopback.
 
 The bot is the production composition root (``app.create_app``) on SQLite. Only the remote
-services are simulated, in their official wire shapes: Azure ML by :mod:`demo.azureml`, read by the
-real ``azure-ai-ml`` client, and Azure DevOps by :mod:`demo.devops`, whose runs go queued, in
+services are simulated, in their official wire shapes: Azure ML by :mod:`fakes.azureml`, read by the
+real ``azure-ai-ml`` client, and Azure DevOps by :mod:`fakes.devops`, whose runs go queued, in
 progress and then succeeded or failed on a timer. A new model version reaches the bot both ways it
 does in production: pushed as an Event Grid ``ModelRegistered`` event, and found by the poller.
 """
@@ -27,10 +27,10 @@ from bot.agent import AgentExtension
 from bot.config import Settings, load_settings
 from bot.i18n import Translator
 from bot.registry.eventgrid import SECRET_HEADER
-from demo.azureml import ARM, WORKSPACE, FakeArm
-from demo.devops import PAT, PROJECT, FakeDevOps
 from demo.playground import playground_tenant
 from dialogs.commands import normalise_text
+from fakes.azureml import ARM, WORKSPACE, FakeArm
+from fakes.devops import PAT, PROJECT, FakeDevOps
 
 log = logging.getLogger("releasebot.demo")
 

@@ -18,16 +18,16 @@ from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 
 from app import create_app
 from bot.config import Settings, load_settings
-from demo.azureml import FakeArm
-from demo.devops import FakeDevOps
-from tests.identity import (
+from fakes.azureml import FakeArm
+from fakes.devops import FakeDevOps
+from fakes.identity import (
     APP_ID,
     TENANT_ID,
     SigningKeys,
     StubTokenProvider,
     loopback_key_manager,
 )
-from tests.postgres import PostgresServer
+from fakes.postgres import PostgresServer
 
 CLIENT_SECRET = "client-secret-never-logged-7f3a"
 

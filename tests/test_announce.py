@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestServer
 from bot.cards.verbs import APPROVE, REJECT
 from bot.cloud import CLOUDS, CloudName
 from bot.registry.entra import EVENT_GRID_APP_ID
-from demo.azureml import FakeArm
+from fakes.azureml import FakeArm
+from fakes.identity import TENANT_ID
 from tests.conftest import BotUnderTest, installation
-from tests.identity import TENANT_ID
 from tests.test_chat_commands import card_text, execute_actions
 
 SAMPLES = Path(__file__).resolve().parent / "samples"

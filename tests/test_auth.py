@@ -8,8 +8,8 @@ import pytest
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity, JwtTokenValidator
 
 from bot.web import TokenCache
+from fakes.identity import APP_ID, OUTBOUND_TOKEN
 from tests.conftest import BotUnderTest, message
-from tests.identity import APP_ID, OUTBOUND_TOKEN
 
 
 async def test_valid_token_is_accepted_and_the_reply_carries_the_outbound_token(bot: BotUnderTest):

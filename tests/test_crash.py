@@ -18,10 +18,10 @@ from bot.cards.verbs import APPROVE
 from bot.store.engine import create_engine
 from bot.store.repository import utcnow
 from bot.store.tables import announcements, approvals, deployments
-from demo.azureml import FakeArm
-from demo.devops import FakeDevOps
+from fakes.azureml import FakeArm
+from fakes.devops import FakeDevOps
+from fakes.identity import SigningKeys
 from tests.conftest import RecordingConnector, bot_environment, free_port, installation, message
-from tests.identity import SigningKeys
 from tests.test_announce import ANNOUNCING, SECRET, registered, sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import execute_actions
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class BotProcess:
-    """bench/agents_bot.py as a child process, spoken to like Teams and Event Grid do."""
+    """fakes/bot_process.py as a child process, spoken to like Teams and Event Grid do."""
 
     def __init__(
         self, env: dict[str, str], jwks_url: str, devops_url: str, keys: SigningKeys
@@ -47,7 +47,7 @@ class BotProcess:
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(ROOT / "bench" / "agents_bot.py"),
+            str(ROOT / "fakes" / "bot_process.py"),
             str(self.port),
             self.jwks_url,
             self.devops_url,

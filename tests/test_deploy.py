@@ -17,7 +17,7 @@ from app import STORE
 from bot.cards.verbs import APPROVE
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.store.tables import deployments
-from demo.devops import PAT, PROJECT, FakeDevOps
+from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.conftest import BotUnderTest
 from tests.test_approve import (
     announce,

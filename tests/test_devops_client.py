@@ -32,7 +32,7 @@ from bot.pipelines.deployer import (
     Target,
     TargetKind,
 )
-from demo.devops import BEARER, PAT, PROJECT, FakeDevOps
+from fakes.devops import BEARER, PAT, PROJECT, FakeDevOps
 
 RELEASE = Target(TargetKind.RELEASE, 12)
 PIPELINE = Target(TargetKind.PIPELINE, 42)

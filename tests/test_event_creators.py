@@ -19,7 +19,7 @@ from bot.cards.verbs import APPROVE
 from bot.registry import eventgrid
 from bot.registry.azureml import AzureMLRegistry
 from bot.store.tables import model_versions, registry_sources
-from demo.azureml import FakeArm, FakeCredential
+from fakes.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
 from tests.test_announce import ANNOUNCING, announcement_cards, post_events, sample
 from tests.test_approve import ALICE, BOB, click, wait_until

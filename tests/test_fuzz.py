@@ -20,7 +20,7 @@ from aiohttp import ClientResponseError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from demo.devops import PAT
+from fakes.devops import PAT
 from tests.conftest import CLIENT_SECRET, BotUnderTest, base_activity, message
 from tests.test_announce import ANNOUNCING, SECRET, sample
 

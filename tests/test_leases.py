@@ -16,7 +16,7 @@ from bot.store.engine import create_engine
 from bot.store.leases import Leases
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
-from demo.azureml import FakeArm
+from fakes.azureml import FakeArm
 from tests.test_outbox import RecordingChannel
 
 pytestmark = pytest.mark.both_stores

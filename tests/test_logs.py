@@ -13,7 +13,7 @@ from aiohttp import ClientSession
 from bot.cards.verbs import APPROVE
 from bot.logs import configure_logging, correlated
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from demo.devops import PAT, PROJECT, FakeDevOps
+from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.test_approve import announce, click, start, wait_for_update
 
 VERSION = "ml-prod/sklearn_regression_model:20"

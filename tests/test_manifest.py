@@ -13,7 +13,7 @@ import pytest
 from bot.config import SettingsError, load_settings
 from bot.manifest import ICONS, TEMPLATE, build_manifest, manifest_values, write_package
 from dialogs.commands import CommandName
-from tests.identity import APP_ID
+from fakes.identity import APP_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"

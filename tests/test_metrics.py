@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.cards.verbs import APPROVE
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from demo.devops import PAT, PROJECT, FakeDevOps
+from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.conftest import BotUnderTest
 from tests.test_announce import post_events, sample
 from tests.test_approve import announce, click, start, wait_for_update

@@ -32,8 +32,8 @@ from bot.pipelines.deployer import (
     TargetKind,
 )
 from bot.registry.azureml import failure_reason, workspace_registry
-from demo.azureml import WORKSPACE, FakeArm, FakeCredential
-from demo.devops import PAT, PROJECT, FakeDevOps
+from fakes.azureml import WORKSPACE, FakeArm, FakeCredential
+from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.conftest import BotUnderTest
 from tests.proxy import CertificateAuthority, InspectingProxy, Upstream
 from tests.test_approve import announce, click, start, wait_for_update

@@ -19,7 +19,7 @@ from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store, model_version
 from bot.store.tables import model_versions
-from demo.azureml import FakeArm, FakeCredential
+from fakes.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
 from tests.test_chat_commands import card_text
 from tests.test_outbox import RecordingChannel

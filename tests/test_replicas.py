@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.cards.verbs import APPROVE
-from demo.azureml import FakeArm
-from demo.devops import FakeDevOps
+from fakes.azureml import FakeArm
+from fakes.devops import FakeDevOps
+from fakes.identity import SigningKeys
 from tests.conftest import CONVERSATIONS, RecordingConnector, installation, message
-from tests.identity import SigningKeys
 from tests.test_announce import registered, sample
 from tests.test_approve import card_action, wait_until
 from tests.test_chat_commands import execute_actions

@@ -22,7 +22,7 @@ from bot.registry import eventgrid
 from bot.registry.entra import EVENT_GRID_APP_ID, EVENT_GRID_ROLE
 from bot.store.repository import model_version
 from bot.store.tables import announcements, model_versions
-from demo.azureml import FakeArm, FakeCredential
+from fakes.azureml import FakeArm, FakeCredential
 from tests.conftest import BotUnderTest, installation
 from tests.test_announce import (
     ANNOUNCING,

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from app import STORE
 from bot.domain import ModelVersion
 from bot.store.tables import approval_votes, command_audit, conversations, subscriptions
+from fakes.identity import ENTRA_ISSUER, TENANT_ID
 from tests.conftest import BotUnderTest, installation, message
-from tests.identity import ENTRA_ISSUER, TENANT_ID
 from tests.test_approve import card_action
 from tests.test_chat_commands import card_text
 

@@ -25,7 +25,7 @@ from bot.pipelines.dispatcher import DeploymentWorker, parse_target
 from bot.store.deployments import DeploymentStore
 from bot.store.repository import utcnow
 from bot.store.tables import deployments
-from demo.devops import PAT, PROJECT, FakeDevOps
+from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.test_approve import wait_until
 from tests.test_outbox import queued_store
 

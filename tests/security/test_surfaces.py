@@ -26,11 +26,11 @@ from bot.logs import configure_logging
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.store.approvals import DeploymentRecord, Vote
 from bot.web import Readiness
-from demo.azureml import FakeArm
-from demo.devops import PAT, PROJECT, FakeDevOps
 from dialogs.approval import ApprovalState, Policy
+from fakes.azureml import FakeArm
+from fakes.devops import PAT, PROJECT, FakeDevOps
+from fakes.identity import APP_ID
 from tests.conftest import BotUnderTest, installation
-from tests.identity import APP_ID
 from tests.test_announce import ANNOUNCING, WORKSPACE_ID, post_events, registered
 from tests.test_approve import click, start, wait_until
 from tests.test_chat_commands import card_text, execute_actions

@@ -1,7 +1,8 @@
 """A Bot Framework identity of our own, for tests and benchmarks: signing keys, JWKS, tokens.
 
-The SDK fetches Bot Framework signing keys from a hard-coded Microsoft host; ``loopback_key_manager``
-makes its real validator fetch them from a loopback URL instead, so every check still runs.
+The SDK fetches Bot Framework signing keys from a hard-coded Microsoft host;
+``loopback_key_manager`` makes its real validator fetch them from a loopback URL instead, so every
+check still runs.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def loopback_key_manager(jwks_url: str) -> _JwkClientManager:
 
     Install it as ``JwtTokenValidator._jwk_client_manager``.
     """
-    manager = _JwkClientManager()
+    manager = _JwkClientManager()  # type: ignore[no-untyped-call]
     for microsoft_url in (AuthenticationConstants.PUBLIC_ABS_JWKS_URL, ENTRA_JWKS_URL):
         manager._cache[microsoft_url] = _JwkClientCacheEntry(
             jwt.PyJWKClient(jwks_url), threading.Lock()

@@ -2,30 +2,31 @@
 signing keys on loopback.
 
 Exactly what the tests run: the SDK's real JWT validation reads the given JWKS, and a stub stands
-in for MSAL's outbound token. Usage: python bench/agents_bot.py PORT JWKS_URL [DEVOPS_URL]
+in for MSAL's outbound token. Usage: python fakes/bot_process.py PORT JWKS_URL [DEVOPS_URL]
 (settings from the environment; DEVOPS_URL: a loopback Azure DevOps organization, with the
 tests' PAT). With RELEASEBOT_TEST_ARM_URL and RELEASEBOT_TEST_ARM_CERT in the environment (a
-loopback Azure ML, demo/azureml.py's FakeArm, and its certificate), the bot polls its workspace and
+loopback Azure ML, fakes/azureml.py's FakeArm, and its certificate), the bot polls its workspace and
 reads there the versions that events name; without, no event is announced.
 """
 
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp import ClientSession, web
 from microsoft_agents.hosting.core.authorization import JwtTokenValidator
 
-from app import HANDLER_GRACE_SECONDS, create_app
+from app import HANDLER_GRACE_SECONDS, TokenProviderFactory, create_app
 from bot.config import load_settings
 from bot.logs import configure_logging
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.registry.azureml import ModelRegistry
-from demo.azureml import loopback_registry
-from demo.devops import PAT, PROJECT
-from tests.identity import StubTokenProvider, loopback_key_manager
+from fakes.azureml import loopback_registry
+from fakes.devops import PAT, PROJECT
+from fakes.identity import StubTokenProvider, loopback_key_manager
 
 
 async def bot(devops_url: str | None) -> web.Application:
@@ -34,7 +35,12 @@ async def bot(devops_url: str | None) -> web.Application:
     if devops_url:
         session = ClientSession()
         deployer = AzureDevOps(session, devops_url, PROJECT, pat_auth(PAT))
-    app = await create_app(settings, StubTokenProvider, registries=azure_ml(), deployer=deployer)
+    app = await create_app(
+        settings,
+        cast(TokenProviderFactory, StubTokenProvider),
+        registries=azure_ml(),
+        deployer=deployer,
+    )
     if deployer is not None:
 
         async def close_session(_app: web.Application) -> None:
