@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from azure.core.credentials import AccessToken
 
 PAT = "fake-devops-pat-9d2c"
 BEARER = "fake-entra-token-41b7"
@@ -861,3 +862,26 @@ def _parse(moment: str) -> datetime:
 def _numeric(api_version: str) -> tuple[int, ...]:
     """``7.1-preview.1`` as (7, 1), for comparing api-versions."""
     return tuple(int(part) for part in re.findall(r"\d+", api_version.partition("-")[0]))
+
+
+class FakeAsyncCredential:
+    """An async azure-identity credential handing out tokens of a given lifetime."""
+
+    def __init__(self, lifetime: int = 3600, error: Exception | None = None) -> None:
+        self.lifetime, self.error = lifetime, error
+        self.scopes: list[tuple[str, ...]] = []
+
+    async def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        if self.error is not None:
+            raise self.error
+        return AccessToken(BEARER, int(time.time()) + self.lifetime)
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> FakeAsyncCredential:
+        return self
+
+    async def __aexit__(self, *_args: object) -> None:
+        pass

@@ -5,90 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
+from aiohttp import ClientSession
 
 from bot.cards.verbs import APPROVE, REJECT
 from bot.cloud import CLOUDS, CloudName
-from bot.registry.entra import EVENT_GRID_APP_ID
-from fakes.azureml import FakeArm
-from fakes.identity import TENANT_ID
-from tests.conftest import BotUnderTest, installation
-from tests.test_chat_commands import card_text, execute_actions
-
-SAMPLES = Path(__file__).resolve().parent / "samples"
-"""Microsoft's sample events (from the Azure ML Event Grid schema's documentation)."""
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-WORKSPACE_ID = (
-    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/ml-rg"
-    "/providers/Microsoft.MachineLearningServices/workspaces/ml-prod"
+from tests.support.activities import installation
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text, execute_actions
+from tests.support.events import (
+    ANNOUNCING,
+    SECRET,
+    SUBSCRIPTION,
+    WORKSPACE_ID,
+    announcement_cards,
+    entra_token,
+    post_events,
+    registered,
+    sample,
 )
-SECRET = "event-grid-secret-4b1d"
-ANNOUNCING = {
-    "RELEASEBOT_AZUREML_WORKSPACES": f"{SUBSCRIPTION}/ml-rg/ml-prod",
-    "RELEASEBOT_EVENTGRID_SECRET": SECRET,
-}
-
-
-def sample(
-    schema: str,
-    *,
-    casing: str = "sample",
-    name: str | None = None,
-    version: int | None = None,
-    workspace_id: str = WORKSPACE_ID,
-) -> dict[str, Any]:
-    """Microsoft's sample event for our workspace; casing 'schema' uses modelName/modelVersion."""
-    event = json.loads((SAMPLES / f"model_registered.{schema}-schema.json").read_text())
-    event["topic" if schema == "eventgrid" else "source"] = workspace_id
-    data = event["data"]
-    if name is not None:
-        data["ModelName"] = name
-    if version is not None:
-        data["ModelVersion"] = version
-        event["subject"] = f"models/{data['ModelName']}:{version}"
-    if casing == "schema":
-        event["data"] = {key[0].lower() + key[1:]: value for key, value in data.items()}
-    return event
-
-
-def registered(arm: FakeArm, body: Any) -> Any:
-    """``body``, once Azure ML has the versions its events name, with the tags and properties they
-    carry: Azure ML registers a version before it tells Event Grid."""
-    for event in body if isinstance(body, list) else [body]:
-        data = {key.lower(): value for key, value in event["data"].items()}
-        name, version = data["modelname"], str(data["modelversion"])
-        if all(item["version"] != version for item in arm.models.get(name, [])):
-            tags, properties = data.get("modeltags", {}), data.get("modelproperties", {})
-            arm.register(name, version, tags=tags, properties=properties)
-    return body
-
-
-async def post_events(
-    bot: BotUnderTest,
-    body: Any,
-    *,
-    secret: str | None = SECRET,
-    headers=None,
-    content_type: str = "application/json",
-) -> tuple[int, Any]:
-    url = bot.server.make_url("/api/events/azureml")
-    params = {"secret": secret} if secret is not None else {}
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    async with (
-        ClientSession() as session,
-        session.post(
-            url, params=params, data=data, headers={"Content-Type": content_type, **(headers or {})}
-        ) as response,
-    ):
-        text = await response.text()
-        return response.status, json.loads(text) if text.startswith(("{", "[")) else text
 
 
 @pytest.fixture
@@ -98,10 +35,6 @@ async def bot(start_bot) -> BotUnderTest:
     await bot_under_test.post(installation(bot_under_test.connector.url, "add", scope="channel"))
     await bot_under_test.say("subscribe sklearn_* workspace=ml-prod", scope="channel")
     return bot_under_test
-
-
-def announcement_cards(bot: BotUnderTest) -> list[dict[str, Any]]:
-    return [card for card in bot.connector.cards() if card_text(card).startswith("New version")]
 
 
 @pytest.mark.parametrize("casing", ["sample", "schema"])
@@ -342,45 +275,6 @@ async def test_an_oversized_delivery_gets_413(bot: BotUnderTest):
     status, _ = await post_events(bot, [event])
 
     assert status == 413
-
-
-ENTRA_AUDIENCE = "api://releasebot-events"
-
-
-@pytest.fixture
-async def entra_bot(start_bot, signing_keys, monkeypatch) -> BotUnderTest:
-    """The bot accepting Event Grid deliveries with Entra tokens of our tenant (keys on loopback)."""
-
-    async def keys(_request):
-        return web.json_response(signing_keys.jwks())
-
-    app = web.Application()
-    app.router.add_get("/{tenant}/discovery/v2.0/keys", keys)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    loopback = str(server.make_url("")).rstrip("/")
-    public = CLOUDS[CloudName.PUBLIC]
-    monkeypatch.setitem(
-        CLOUDS,
-        CloudName.PUBLIC,
-        dataclasses.replace(
-            public, entra_authority=loopback, entra_issuer_v2=loopback + "/{tenant}/v2.0"
-        ),
-    )
-    bot_under_test: BotUnderTest = await start_bot(
-        RELEASEBOT_AZUREML_WORKSPACES=ANNOUNCING["RELEASEBOT_AZUREML_WORKSPACES"],
-        RELEASEBOT_EVENTGRID_AUDIENCE=ENTRA_AUDIENCE,
-    )
-    yield bot_under_test
-    await server.close()
-
-
-def entra_token(keys, authority: str, **claims) -> str:
-    """A token Event Grid got for our audience (its application id as ``appid``), or as
-    ``claims`` say."""
-    claims.setdefault("appid", EVENT_GRID_APP_ID)
-    issuer = claims.pop("iss", f"{authority}/{TENANT_ID}/v2.0")
-    return keys.token(aud=claims.pop("aud", ENTRA_AUDIENCE), iss=issuer, tid=TENANT_ID, **claims)
 
 
 async def test_an_entra_token_for_our_audience_and_tenant_is_accepted(

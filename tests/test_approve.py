@@ -3,10 +3,7 @@ everyone sees is updated in place, every decision is audited, refusals say why."
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -15,101 +12,10 @@ from app import STORE
 from bot.cards.verbs import APPROVE, REJECT
 from bot.store.repository import utcnow
 from bot.store.tables import approval_audit, approvals, deployments, model_versions
-from tests.conftest import BotUnderTest, base_activity, installation
-from tests.test_announce import ANNOUNCING, post_events, registered, sample
-from tests.test_chat_commands import card_text, execute_actions
-
-ALICE = "00000000-0000-0000-0000-00000000a11c"
-BOB = "00000000-0000-0000-0000-000000000b0b"
-
-
-def card_action(
-    service_url: str,
-    verb: str,
-    data: dict[str, Any],
-    *,
-    user: str = ALICE,
-    name: str = "Alice",
-    locale: str = "en-US",
-) -> dict[str, Any]:
-    """The invoke Teams sends when someone clicks an Action.Execute button in the channel."""
-    activity = base_activity(service_url, "invoke", scope="channel")
-    activity["conversation"]["id"] += ";messageid=1700000000001"
-    return activity | {
-        "name": "adaptiveCard/action",
-        "value": {
-            "action": {"type": "Action.Execute", "verb": verb, "data": data},
-            "trigger": "manual",
-        },
-        "from": {"id": f"29:{name.lower()}", "name": name, "aadObjectId": user},
-        "locale": locale,
-    }
-
-
-async def click(bot: BotUnderTest, verb: str, data: dict[str, Any], **who: Any) -> dict[str, Any]:
-    """Click a button; the invoke response (status 200) as JSON."""
-    status, body = await bot.post(card_action(bot.connector.url, verb, data, **who))
-    assert status == 200, body
-    answer: dict[str, Any] = json.loads(body)
-    return answer
-
-
-async def announce(bot: BotUnderTest, version: int = 20) -> int:
-    """Register a version; the approval id its card carries."""
-    card = await announced_card(bot, version)
-    approval_id: int = execute_actions(card)[0]["data"]["approvalId"]
-    return approval_id
-
-
-async def announced_card(bot: BotUnderTest, version: int) -> dict[str, Any]:
-    """Register a version; the card that announced it (a new message, not an update or reply)."""
-    before = len(bot.connector.calls)
-    status, _ = await post_events(bot, registered(bot.arm, [sample("eventgrid", version=version)]))
-    assert status == 200
-
-    def new_messages() -> list[dict[str, Any]]:
-        return [
-            _card(call.body)
-            for call in bot.connector.calls[before:]
-            if call.method == "POST" and call.path.endswith("/activities")
-        ]
-
-    await wait_until(new_messages)
-    return new_messages()[0]
-
-
-async def wait_until(condition: Any, within: float = 5.0) -> None:
-    """Wait until ``condition()`` (sync or async) holds."""
-    async with asyncio.timeout(within):
-        while True:
-            held = condition()
-            if await held if asyncio.iscoroutine(held) else held:
-                return
-            await asyncio.sleep(0.02)
-
-
-async def wait_for_update(
-    bot: BotUnderTest, containing: str, within: float = 5.0
-) -> dict[str, Any]:
-    """The card of the newest in-place update (PUT) whose text contains ``containing``."""
-    async with asyncio.timeout(within):
-        while True:
-            for call in reversed(bot.connector.calls):
-                if call.method == "PUT" and containing in card_text(_card(call.body)):
-                    return _card(call.body)
-            await asyncio.sleep(0.02)
-
-
-def _card(body: dict[str, Any]) -> dict[str, Any]:
-    content: dict[str, Any] = body["attachments"][0]["content"]
-    return content
-
-
-async def start(start_bot: Any, **settings: str) -> BotUnderTest:
-    bot: BotUnderTest = await start_bot(**ANNOUNCING, **settings)
-    await bot.post(installation(bot.connector.url, "add", scope="channel"))
-    await bot.say("subscribe sklearn_* workspace=ml-prod", scope="channel")
-    return bot
+from tests.support.activities import BOB
+from tests.support.approvals import announce, click, start, wait_for_update
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text, execute_actions
 
 
 async def audit(bot: BotUnderTest) -> list[tuple[str, str | None, str | None]]:

@@ -9,7 +9,8 @@ from microsoft_agents.hosting.core.authorization import ClaimsIdentity, JwtToken
 
 from bot.web import TokenCache
 from fakes.identity import APP_ID, OUTBOUND_TOKEN
-from tests.conftest import BotUnderTest, message
+from tests.support.activities import message
+from tests.support.bot import BotUnderTest
 
 
 async def test_valid_token_is_accepted_and_the_reply_carries_the_outbound_token(bot: BotUnderTest):

@@ -13,7 +13,7 @@ from bot.cardsync import CardSync
 from bot.store.approvals import ApprovalStore
 from bot.store.repository import Store, utcnow
 from bot.store.tables import approvals, deployments
-from tests.test_outbox import queued_store
+from tests.support.outbox import queued_store
 
 pytestmark = pytest.mark.both_stores
 

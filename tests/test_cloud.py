@@ -18,7 +18,7 @@ from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import 
 from bot.cloud import CLOUDS, CloudName
 from bot.config import SDK_PREFIX, SettingsError, load_settings, sdk_configuration
 from fakes.identity import TENANT_ID, StubTokenProvider
-from tests.conftest import message
+from tests.support.activities import message
 
 # The documented values (Microsoft Learn: Entra national clouds; Bot Framework for US Government
 # and for Azure operated by 21Vianet).

@@ -9,15 +9,10 @@ from sqlalchemy import select
 
 from bot.store.engine import create_engine
 from bot.store.tables import conversations
-from tests.conftest import (
-    CONVERSATIONS,
-    TENANT_ID,
-    BotUnderTest,
-    installation,
-    members_changed,
-    message,
-)
-from tests.test_chat_commands import card_text
+from fakes.identity import TENANT_ID
+from tests.support.activities import CONVERSATIONS, installation, members_changed, message
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text
 
 
 async def stored_conversations(bot: BotUnderTest) -> list[dict]:

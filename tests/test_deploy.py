@@ -18,17 +18,11 @@ from bot.cards.verbs import APPROVE
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.store.tables import deployments
 from fakes.devops import PAT, PROJECT, FakeDevOps
-from tests.conftest import BotUnderTest
-from tests.test_approve import (
-    announce,
-    announced_card,
-    card_action,
-    click,
-    start,
-    wait_for_update,
-    wait_until,
-)
-from tests.test_chat_commands import card_text
+from tests.support.activities import card_action
+from tests.support.approvals import announce, announced_card, click, start, wait_for_update
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text
+from tests.support.waiting import wait_until
 
 MODEL = "sklearn_regression_model"
 HOOK_SECRET = "hook-secret-5e1f"

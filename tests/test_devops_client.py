@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, ClientTimeout, web
 from aiohttp.test_utils import TestServer
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from bot.pipelines.azure_devops import (
@@ -32,7 +31,7 @@ from bot.pipelines.deployer import (
     Target,
     TargetKind,
 )
-from fakes.devops import BEARER, PAT, PROJECT, FakeDevOps
+from fakes.devops import BEARER, PAT, PROJECT, FakeAsyncCredential, FakeDevOps
 
 RELEASE = Target(TargetKind.RELEASE, 12)
 PIPELINE = Target(TargetKind.PIPELINE, 42)
@@ -614,29 +613,6 @@ async def _answer_from(session: ClientSession, handler: Any, pat: str) -> str:
 
 
 # --- Entra tokens -----------------------------------------------------------------------------
-
-
-class FakeAsyncCredential:
-    """An async azure-identity credential handing out tokens of a given lifetime."""
-
-    def __init__(self, lifetime: int = 3600, error: Exception | None = None) -> None:
-        self.lifetime, self.error = lifetime, error
-        self.scopes: list[tuple[str, ...]] = []
-
-    async def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
-        self.scopes.append(scopes)
-        if self.error is not None:
-            raise self.error
-        return AccessToken(BEARER, int(time.time()) + self.lifetime)
-
-    async def close(self) -> None:
-        pass
-
-    async def __aenter__(self) -> FakeAsyncCredential:
-        return self
-
-    async def __aexit__(self, *_args: object) -> None:
-        pass
 
 
 async def test_entra_tokens_are_cached_until_five_minutes_before_expiry(fake, session):

@@ -40,8 +40,8 @@ from aiohttp import ClientSession, TraceConfig, TraceRequestEndParams
 
 from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
 from bot.pipelines.deployer import DeployError, DeploymentRequest, RunStatus, Target, TargetKind
-from tests.conftest import free_port
-from tests.test_devops_client import FakeAsyncCredential
+from fakes.devops import FakeAsyncCredential
+from fakes.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PRISM = ROOT / "node_modules" / ".bin" / "prism"

@@ -20,11 +20,12 @@ from bot.registry import eventgrid
 from bot.registry.azureml import AzureMLRegistry
 from bot.store.tables import model_versions, registry_sources
 from fakes.azureml import FakeArm, FakeCredential
-from tests.conftest import BotUnderTest, installation
-from tests.test_announce import ANNOUNCING, announcement_cards, post_events, sample
-from tests.test_approve import ALICE, BOB, click, wait_until
-from tests.test_chat_commands import card_text, execute_actions
-from tests.test_poller import until_polled
+from tests.support.activities import ALICE, BOB, installation
+from tests.support.approvals import click
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text, execute_actions
+from tests.support.events import ANNOUNCING, announcement_cards, post_events, sample
+from tests.support.waiting import until_polled, wait_until
 
 MODEL = "sklearn_regression_model"  # the model of Microsoft's sample event
 SELF_APPROVAL = "You registered this version, so someone else must approve it."

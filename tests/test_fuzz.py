@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes.devops import PAT
-from tests.conftest import CLIENT_SECRET, BotUnderTest, base_activity, message
-from tests.test_announce import ANNOUNCING, SECRET, sample
+from tests.support.activities import base_activity, message
+from tests.support.bot import CLIENT_SECRET, BotUnderTest
+from tests.support.events import ANNOUNCING, SECRET, sample
 
 EXAMPLES = 2500  # per endpoint family: 12,500 requests in all
 HOOK_SECRET = "fuzz-hook-secret-91c2"

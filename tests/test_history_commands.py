@@ -20,9 +20,10 @@ from bot.store.queries import DecisionSummary, VersionHistory
 from bot.store.repository import new_approval_values, utcnow
 from bot.store.tables import approval_audit, approvals, conversations, deployments, model_versions
 from dialogs.approval import ApprovalState, Policy
-from tests.conftest import CONVERSATIONS, USER_ID, BotUnderTest, message
-from tests.test_approve import BOB, announce, click, start
-from tests.test_chat_commands import card_text, execute_actions
+from tests.support.activities import BOB, CONVERSATIONS, USER_ID, message
+from tests.support.approvals import announce, click, start
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text, execute_actions
 
 MODEL = "sklearn_regression_model"
 RUN_URL = "https://dev.azure.com/contoso/ml/_build/results?buildId={run}"

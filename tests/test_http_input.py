@@ -10,7 +10,8 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
 from bot.web import Readiness, timed_check
-from tests.conftest import BotUnderTest, message
+from tests.support.activities import message
+from tests.support.bot import BotUnderTest
 
 
 @pytest.mark.parametrize(

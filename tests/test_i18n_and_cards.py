@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,10 +13,10 @@ from bot.cards.announcement import MISSING, approval_card, key_metrics, studio_u
 from bot.cards.verbs import APPROVE, REJECT
 from bot.domain import ModelVersion, Subscription
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
-from bot.store.approvals import ApprovalRecord
-from dialogs.approval import ApprovalState, Policy
+from dialogs.approval import ApprovalState
 from dialogs.commands import ALIASES, CommandName
-from tests.test_chat_commands import card_text, execute_actions
+from tests.support.cards import card_text, execute_actions
+from tests.support.store import approval_of
 
 
 def test_every_language_has_every_message_with_the_same_placeholders():
@@ -76,36 +75,6 @@ VERSION = ModelVersion(
     created_at=datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
     source_id="/subscriptions/0000/resourceGroups/ml-rg/providers/Microsoft.MachineLearningServices/workspaces/ml-prod",
 )
-
-
-def approval_of(version: ModelVersion, approval_id: int = 7, **changes: Any) -> ApprovalRecord:
-    """A pending approval of ``version`` as the store returns it."""
-    requested = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-    fields: dict[str, Any] = {
-        "id": approval_id,
-        "conversation_ref": 1,
-        "reference": "{}",
-        "locale": "en-US",
-        "version_id": 3,
-        "version": version,
-        "kind": "announce",
-        "state": ApprovalState.PENDING,
-        "revision": 1,
-        "policy": Policy(required_approvals=2),
-        "target": "release:12",
-        "requested_by": None,
-        "requested_by_name": None,
-        "requested_at": requested,
-        "expires_at": requested + timedelta(hours=72),
-        "decided_at": None,
-        "rejected_by_name": None,
-        "reason": None,
-        "votes": (),
-        "activity_id": None,
-        "card_revision": 1,
-        "deployment": None,
-    }
-    return ApprovalRecord(**(fields | changes))
 
 
 def all_cards(t: Translator) -> list[dict]:

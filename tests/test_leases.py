@@ -17,7 +17,7 @@ from bot.store.leases import Leases
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
 from fakes.azureml import FakeArm
-from tests.test_outbox import RecordingChannel
+from tests.support.outbox import RecordingChannel
 
 pytestmark = pytest.mark.both_stores
 SHORT = timedelta(seconds=2)  # long enough for a loaded machine between two steps

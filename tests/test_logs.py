@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
-import pytest
 from aiohttp import ClientSession
 
 from bot.cards.verbs import APPROVE
 from bot.logs import configure_logging, correlated
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from fakes.devops import PAT, PROJECT, FakeDevOps
-from tests.test_approve import announce, click, start, wait_for_update
+from tests.support.approvals import announce, click, start, wait_for_update
 
 VERSION = "ml-prod/sklearn_regression_model:20"
-
-
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_json_lines_carry_the_correlation_id_and_mask_secrets(restored_logging, capsys):

@@ -11,7 +11,7 @@ from bot.matching import literal_prefix, matches
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
-from tests.test_store import conversation
+from tests.support.store import conversation
 
 VERSION = ModelVersion(
     "workspace", "ML-Prod", "Fraud_Detector", "3", tags={"stage": "prod", "team": "risk"}

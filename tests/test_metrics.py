@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 from aiohttp import ClientSession
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.cards.verbs import APPROVE
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from fakes.devops import PAT, PROJECT, FakeDevOps
-from tests.conftest import BotUnderTest
-from tests.test_announce import post_events, sample
-from tests.test_approve import announce, click, start, wait_for_update
-
-Sample = tuple[str, tuple[tuple[str, str], ...]]
-
-
-async def scrape(bot: BotUnderTest) -> dict[Sample, float]:
-    """Every sample of /metrics, by name and labels."""
-    async with bot.session.get(bot.server.make_url("/metrics")) as response:
-        assert response.status == 200
-        assert response.content_type == "text/plain"
-        text = await response.text()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def grew(
-    before: dict[Sample, float], after: dict[Sample, float], name: str, **labels: str
-) -> float:
-    key = (name, tuple(sorted(labels.items())))
-    return after.get(key, 0.0) - before.get(key, 0.0)
+from tests.support.approvals import announce, click, start, wait_for_update
+from tests.support.events import post_events, sample
+from tests.support.metrics import grew, scrape
 
 
 async def test_metrics_count_the_flow_from_event_to_result(start_bot, devops: FakeDevOps):

@@ -34,10 +34,10 @@ from bot.pipelines.deployer import (
 from bot.registry.azureml import failure_reason, workspace_registry
 from fakes.azureml import WORKSPACE, FakeArm, FakeCredential
 from fakes.devops import PAT, PROJECT, FakeDevOps
-from tests.conftest import BotUnderTest
-from tests.proxy import CertificateAuthority, InspectingProxy, Upstream
-from tests.test_approve import announce, click, start, wait_for_update
-from tests.test_chat_commands import card_text
+from tests.support.approvals import announce, click, start, wait_for_update
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text
+from tests.support.proxy import CertificateAuthority, InspectingProxy, Upstream
 
 DEVOPS = "https://dev.azure.com/fabrikam"
 PIPELINE = Target(TargetKind.PIPELINE, 42)

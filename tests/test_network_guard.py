@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from aiohttp import ClientSession
 
-from tests.conftest import NetworkGuardError
+from tests.support.network_guard import NetworkGuardError
 
 
 def test_connecting_outside_loopback_fails():

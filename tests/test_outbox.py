@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from datetime import timedelta
 
@@ -13,15 +12,13 @@ from sqlalchemy import select
 from bot.domain import ModelVersion
 from bot.outbox import OutboxSender, backoff
 from bot.ratelimit import CannotBook, RateLimiter
-from bot.store.engine import create_engine
-from bot.store.migrate import upgrade
 from bot.store.repository import Store
 from bot.store.tables import announcements, approvals
-from tests.conftest import BotUnderTest, installation
-from tests.test_announce import ANNOUNCING, post_events, registered, sample
-from tests.test_store import conversation
-
-IN_FLIGHT = 4
+from tests.support.activities import installation
+from tests.support.bot import BotUnderTest
+from tests.support.events import ANNOUNCING, post_events, registered, sample
+from tests.support.outbox import IN_FLIGHT, RecordingChannel, queued_store
+from tests.support.store import rows
 
 
 @pytest.fixture
@@ -32,14 +29,6 @@ async def bot(start_bot) -> BotUnderTest:
     for scope in ("channel", "groupChat"):
         await bot_under_test.say("subscribe sklearn_*", scope=scope)
     return bot_under_test
-
-
-async def rows(bot: BotUnderTest) -> list[dict]:
-    engine = create_engine(bot.settings.database_url)
-    async with engine.connect() as connection:
-        result = [dict(row) for row in (await connection.execute(select(announcements))).mappings()]
-    await engine.dispose()
-    return result
 
 
 async def wait_for_statuses(bot: BotUnderTest, expected: list[str], within: float = 10.0) -> None:
@@ -142,41 +131,6 @@ async def status_counts(store: Store) -> dict[str, int]:
     async with store.engine.connect() as connection:
         rows = await connection.execute(select(announcements.c.status))
         return dict(Counter(status for (status,) in rows))
-
-
-class RecordingChannel:
-    """A Channel that records cards and can hang forever after a number of sends."""
-
-    def __init__(self, hang_after: int | None = None) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.hang_after = hang_after
-        self.hanging = 0
-        self.all_slots_hang = asyncio.Event()
-
-    async def send_card(self, reference: str, card: dict) -> str:
-        if self.hang_after is not None and len(self.sent) >= self.hang_after:
-            self.hanging += 1
-            if self.hanging == IN_FLIGHT:  # every earlier send is done and marked by now
-                self.all_slots_hang.set()
-            await asyncio.Event().wait()  # the process dies before the connector answers
-        self.sent.append((json.loads(reference)["conversation"]["id"], card["body"][0]["text"]))
-        return f"activity-{len(self.sent)}"
-
-
-async def queued_store(database_url: str, versions: int) -> Store:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    store = Store(engine)
-    ref, _ = await store.save_conversation(conversation())
-    await store.add_subscription(
-        ref, "m", source=None, tags={}, created_by=None, created_by_name=None
-    )
-    for number in range(versions):
-        # A lease of zero: queued, and free for any sender to claim.
-        await store.record_version(
-            ModelVersion("workspace", "ws", "m", str(number)), "event", timedelta(0)
-        )
-    return store
 
 
 @pytest.mark.both_stores

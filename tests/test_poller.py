@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiohttp import ClientSession
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 from sqlalchemy import select
 
@@ -20,10 +18,12 @@ from bot.store.migrate import upgrade
 from bot.store.repository import Store, model_version
 from bot.store.tables import model_versions
 from fakes.azureml import FakeArm, FakeCredential
-from tests.conftest import BotUnderTest, installation
-from tests.test_chat_commands import card_text
-from tests.test_outbox import RecordingChannel
-from tests.test_store import conversation
+from tests.support.activities import installation
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text
+from tests.support.outbox import RecordingChannel
+from tests.support.store import conversation
+from tests.support.waiting import until_polled
 
 
 @pytest.fixture
@@ -187,17 +187,6 @@ async def test_the_bot_announces_a_polled_version_in_teams(arm: FakeArm, start_b
     text = card_text(bot.connector.last_card())
     assert "New version: fraud 3" in text
     assert "Grace Hopper" in text
-
-
-async def until_polled(bot: BotUnderTest, within: float = 30.0) -> None:
-    """Wait until /readyz reports the Azure ML source polled successfully."""
-    polled = {"ok": True, "detail": "1 source(s) polled"}
-    async with asyncio.timeout(within), ClientSession() as session:
-        while True:
-            async with session.get(bot.server.make_url("/readyz")) as response:
-                if (await response.json())["checks"]["azure_ml"] == polled:
-                    return
-            await asyncio.sleep(0.1)
 
 
 async def test_a_registry_is_read_through_its_discovery(arm: FakeArm):

@@ -16,8 +16,8 @@ from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.ratebook import APP_SCOPE, SharedRateLimiter, conversation_scope, rate_limiter
 from bot.store.tables import rate_bookings
+from fakes.ports import free_port
 from fakes.postgres import PostgresServer
-from tests.conftest import free_port
 
 APP = ((5, 0.5),)
 CONVERSATION = ((3, 0.5),)

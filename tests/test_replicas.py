@@ -14,11 +14,12 @@ from bot.cards.verbs import APPROVE
 from fakes.azureml import FakeArm
 from fakes.devops import FakeDevOps
 from fakes.identity import SigningKeys
-from tests.conftest import CONVERSATIONS, RecordingConnector, installation, message
-from tests.test_announce import registered, sample
-from tests.test_approve import card_action, wait_until
-from tests.test_chat_commands import execute_actions
-from tests.test_crash import BotProcess, process_environment, release_claims
+from tests.support.activities import CONVERSATIONS, card_action, installation, message
+from tests.support.bot_process import BotProcess, process_environment, release_claims
+from tests.support.cards import execute_actions
+from tests.support.connector import RecordingConnector
+from tests.support.events import registered, sample
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)
 SCOPES = ("channel", "groupChat", "personal")

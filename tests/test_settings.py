@@ -17,7 +17,8 @@ import pytest
 from bot.config import Secret, Settings, SettingsError, Workspace, load_settings, sdk_configuration
 from bot.health import startup_warnings
 from bot.logs import SecretMaskingFormatter
-from tests.conftest import CLIENT_SECRET, bot_environment, free_port
+from fakes.ports import free_port
+from tests.support.bot import CLIENT_SECRET, bot_environment
 
 
 def test_defaults_are_the_embedded_ones():

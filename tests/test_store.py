@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,11 +12,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain import ConversationInfo, ModelVersion
+from bot.domain import ModelVersion
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import RecordedVersion, Store, utcnow
 from bot.store.tables import metadata, model_versions, subscriptions
+from tests.support.store import conversation
 
 pytestmark = pytest.mark.both_stores
 
@@ -28,21 +28,6 @@ async def store(database_url: str):
     await upgrade(engine)
     yield Store(engine)
     await engine.dispose()
-
-
-def conversation(
-    conversation_id: str = "19:c@thread.tacv2", service_url: str = "https://smba/"
-) -> ConversationInfo:
-    return ConversationInfo(
-        channel_id="msteams",
-        conversation_id=conversation_id,
-        conversation_type="channel",
-        tenant_id="t",
-        service_url=service_url,
-        name=None,
-        locale="en-US",
-        reference=json.dumps({"conversation": {"id": conversation_id}}),
-    )
 
 
 async def test_the_migrations_create_exactly_the_declared_tables(store: Store):

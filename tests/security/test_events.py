@@ -23,18 +23,12 @@ from bot.registry.entra import EVENT_GRID_APP_ID, EVENT_GRID_ROLE
 from bot.store.repository import model_version
 from bot.store.tables import announcements, model_versions
 from fakes.azureml import FakeArm, FakeCredential
-from tests.conftest import BotUnderTest, installation
-from tests.test_announce import (
-    ANNOUNCING,
-    announcement_cards,
-    entra_token,
-    post_events,
-    sample,
-)
-from tests.test_approve import wait_until
-from tests.test_chat_commands import card_text
-from tests.test_metrics import grew, scrape
-from tests.test_poller import until_polled
+from tests.support.activities import installation
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text
+from tests.support.events import ANNOUNCING, announcement_cards, entra_token, post_events, sample
+from tests.support.metrics import grew, scrape
+from tests.support.waiting import until_polled, wait_until
 
 MODEL = "sklearn_regression_model"  # the model of Microsoft's sample event
 EVENT_VERSIONS = "releasebot_event_versions_total"

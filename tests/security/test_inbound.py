@@ -11,15 +11,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from app import STORE
 from bot.domain import ModelVersion
 from bot.store.tables import approval_votes, command_audit, conversations, subscriptions
 from fakes.identity import ENTRA_ISSUER, TENANT_ID
-from tests.conftest import BotUnderTest, installation, message
-from tests.test_approve import card_action
-from tests.test_chat_commands import card_text
+from tests.support.activities import card_action, installation, message
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text
+from tests.support.store import count
 
 OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
 ATTACKER_APP = "0ba0ba0b-1111-2222-3333-444444444444"
@@ -30,11 +30,6 @@ ENTRA_ISSUERS = (ENTRA_ISSUER, f"https://sts.windows.net/{TENANT_ID}/")
 def app_only_token(bot: BotUnderTest, issuer: str, app_id: str = ATTACKER_APP) -> str:
     """What any app of the bot's tenant gets from Entra for ``<bot app id>/.default``."""
     return bot.keys.token(iss=issuer, tid=TENANT_ID, appid=app_id, azp=app_id, ver="2.0")
-
-
-async def count(bot: BotUnderTest, table: Any) -> int:
-    async with bot.server.app[STORE].engine.connect() as connection:
-        return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def pending_approval(bot: BotUnderTest) -> int:

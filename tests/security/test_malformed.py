@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BotUnderTest
-from tests.test_approve import card_action
+from tests.support.activities import card_action
+from tests.support.bot import BotUnderTest
 
 
 def mutated(service_url: str, change: str) -> dict[str, Any]:

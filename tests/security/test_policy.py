@@ -11,10 +11,11 @@ from app import STORE
 from bot.domain import ModelVersion
 from bot.store.repository import MAX_SUBSCRIPTIONS
 from bot.store.tables import approval_audit, approvals, command_audit, subscriptions
-from tests.conftest import USER_ID, BotUnderTest
-from tests.security.test_inbound import count
-from tests.test_approve import card_action, click
-from tests.test_chat_commands import card_text, execute_actions
+from tests.support.activities import USER_ID, card_action
+from tests.support.approvals import click
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text, execute_actions
+from tests.support.store import count
 
 OUTSIDER = "00000000-0000-0000-0000-0000000000ee"
 ALLOWED = "00000000-0000-0000-0000-00000000a11c"

@@ -12,11 +12,11 @@ from app import STORE
 from bot.domain import ModelVersion
 from bot.store.tables import approval_audit, approval_votes, model_versions
 from fakes.azureml import FakeArm
-from tests.conftest import BotUnderTest
-from tests.security.test_inbound import count
-from tests.test_approve import click
-from tests.test_chat_commands import card_text
-from tests.test_poller import until_polled
+from tests.support.approvals import click
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text
+from tests.support.store import count
+from tests.support.waiting import until_polled
 
 ADA = "00000000-0000-0000-0000-00000000ada0"
 BOB = "00000000-0000-0000-0000-000000000b0b"

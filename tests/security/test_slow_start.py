@@ -26,8 +26,8 @@ from bot.store.deployments import DeploymentStore
 from bot.store.repository import utcnow
 from bot.store.tables import deployments
 from fakes.devops import PAT, PROJECT, FakeDevOps
-from tests.test_approve import wait_until
-from tests.test_outbox import queued_store
+from tests.support.outbox import queued_store
+from tests.support.waiting import wait_until
 
 LEASE = timedelta(seconds=0.3)
 SLOW = 4 * LEASE.total_seconds()

@@ -30,14 +30,13 @@ from dialogs.approval import ApprovalState, Policy
 from fakes.azureml import FakeArm
 from fakes.devops import PAT, PROJECT, FakeDevOps
 from fakes.identity import APP_ID
-from tests.conftest import BotUnderTest, installation
-from tests.test_announce import ANNOUNCING, WORKSPACE_ID, post_events, registered
-from tests.test_approve import click, start, wait_until
-from tests.test_chat_commands import card_text, execute_actions
-from tests.test_i18n_and_cards import approval_of
-from tests.test_logs import restored_logging  # noqa: F401 - a fixture
-from tests.test_outbox import rows
-from tests.test_poller import until_polled
+from tests.support.activities import installation
+from tests.support.approvals import click, start
+from tests.support.bot import BotUnderTest
+from tests.support.cards import card_text, execute_actions
+from tests.support.events import ANNOUNCING, WORKSPACE_ID, post_events, registered
+from tests.support.store import approval_of, rows
+from tests.support.waiting import until_polled, wait_until
 
 # Bold, italics, a link, a mention, a bare address and a fake date function.
 MARKDOWN = (

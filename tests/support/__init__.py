@@ -1,0 +1,1 @@
+"""What the tests share: the bot under test, a recording connector, activities, waiting."""
