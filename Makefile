@@ -1,4 +1,5 @@
-# model-release-bot: `make run` runs the bot, `make test` runs every check. Both set up what they need.
+# model-release-bot: `make run` runs the bot, `make test` runs every check, `make check` the fast
+# lane (under a minute). They set up what they need.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: run test demo lock package clean
+.PHONY: run test check demo lock package clean
 
 run: $(VENV)/.runtime
 	$(PY) app.py
@@ -25,6 +26,14 @@ test: $(VENV)/.dev node_modules/.installed $(CHROMIUM) $(VENV)/.postgres
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
+
+# The fast lane while working: lint, types and the tests that need no browser, no PostgreSQL and
+# none of the slow ones (markers in pyproject.toml). `make test` runs everything.
+check: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -m "not e2e and not postgres and not slow"
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed as $(PYTHON)")'

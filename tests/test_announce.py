@@ -80,6 +80,7 @@ async def test_a_cloudevents_batch_is_accepted(bot: BotUnderTest):
     assert (status, answer) == (200, {"accepted": 2, "ignored": 0})
 
 
+@pytest.mark.slow
 async def test_the_same_event_five_times_and_out_of_order_gives_one_card_per_version(
     bot: BotUnderTest,
 ):
@@ -108,6 +109,7 @@ async def test_the_same_event_five_times_and_out_of_order_gives_one_card_per_ver
     ]
 
 
+@pytest.mark.slow
 async def test_every_matching_conversation_gets_one_card_and_others_none(bot: BotUnderTest):
     await bot.say("subscribe sklearn_regression_model tag:area=diabetes", scope="groupChat")
     await bot.say("subscribe sklearn_* tag:area=cardiology", scope="personal")
@@ -122,6 +124,7 @@ async def test_every_matching_conversation_gets_one_card_and_others_none(bot: Bo
     assert targets == ["19:group-chat-id@thread.v2", "19:release-channel@thread.tacv2"]
 
 
+@pytest.mark.slow
 async def test_a_conversation_the_bot_left_gets_nothing(bot: BotUnderTest):
     await bot.post(installation(bot.connector.url, "remove", scope="channel"))
     before = len(bot.connector.calls)
@@ -133,6 +136,7 @@ async def test_a_conversation_the_bot_left_gets_nothing(bot: BotUnderTest):
     assert len(bot.connector.calls) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "event",
     [
@@ -193,6 +197,7 @@ async def test_the_cloudevents_abuse_protection_handshake_is_answered(bot: BotUn
         assert response.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("secret", [None, "wrong", "", SECRET.upper()])
 async def test_a_missing_or_wrong_secret_gets_401_and_stores_nothing(bot: BotUnderTest, secret):
     before = len(bot.connector.calls)

@@ -29,6 +29,7 @@ async def audit(bot: BotUnderTest) -> list[tuple[str, str | None, str | None]]:
         return [tuple(row) for row in rows]
 
 
+@pytest.mark.slow
 async def test_approve_answers_with_the_approved_card_and_updates_it_for_everyone(start_bot):
     bot = await start(start_bot)
     approval_id = await announce(bot)
@@ -46,6 +47,7 @@ async def test_approve_answers_with_the_approved_card_and_updates_it_for_everyon
     assert await audit(bot) == [("approve", "Alice", None)]
 
 
+@pytest.mark.slow
 async def test_two_of_two_approvals_by_different_people(start_bot):
     bot = await start(start_bot, RELEASEBOT_REQUIRED_APPROVALS="2")
     approval_id = await announce(bot)
@@ -61,6 +63,7 @@ async def test_two_of_two_approvals_by_different_people(start_bot):
     assert [row[0] for row in await audit(bot)] == ["approve", "refused", "approve"]
 
 
+@pytest.mark.slow
 async def test_reject_needs_a_reason_and_shows_it(start_bot):
     bot = await start(start_bot, RELEASEBOT_REQUIRED_APPROVALS="2")
     approval_id = await announce(bot)
@@ -78,6 +81,7 @@ async def test_reject_needs_a_reason_and_shows_it(start_bot):
     assert (await audit(bot))[1] == ("reject", "Alice", "AUC dropped")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("locale", "expected"),
     [
@@ -96,6 +100,7 @@ async def test_only_the_named_approvers_may_approve(start_bot, locale, expected)
     assert "✔ Bob approved" in card_text(allowed["value"])
 
 
+@pytest.mark.slow
 async def test_approvers_named_by_upn_are_recognised_through_the_connector(start_bot):
     bot = await start(start_bot, RELEASEBOT_APPROVERS="bob@contoso.com")
     bot.connector.upns = {"29:bob": "Bob@Contoso.com", "29:alice": "alice@contoso.com"}
@@ -150,6 +155,7 @@ async def test_a_click_after_the_expiry_shows_expired(start_bot):
     assert [row[0] for row in await audit(bot)] == ["expire"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "data",
     [

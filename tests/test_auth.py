@@ -41,6 +41,7 @@ def _forged_tokens(bot: BotUnderTest) -> dict[str, str | None]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
     [

@@ -80,6 +80,7 @@ async def test_different_filters_are_different_subscriptions(bot: BotUnderTest):
     assert "Subscriptions in this conversation: 3" in card_text(listed)
 
 
+@pytest.mark.slow
 async def test_unsubscribe_by_number_and_by_pattern(bot: BotUnderTest):
     await bot.say("subscribe fraud-*")
     await bot.say("subscribe fraud-* workspace=ml-prod")

@@ -119,6 +119,7 @@ def china_keys_only(jwks_url: str) -> _JwkClientManager:
     return manager
 
 
+@pytest.mark.slow
 async def test_in_china_the_bot_framework_tokens_of_china_are_checked_against_its_keys(
     start_bot, jwks_server, monkeypatch
 ):

@@ -8,6 +8,7 @@ import json
 import signal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.cards.verbs import APPROVE
@@ -22,6 +23,8 @@ from tests.support.cards import execute_actions
 from tests.support.connector import RecordingConnector
 from tests.support.events import registered, sample
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.slow
 
 
 async def deployment_rows(database_url: str) -> list[Any]:

@@ -22,6 +22,8 @@ from tests.support.connector import RecordingConnector
 from tests.support.events import registered, sample
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 ANNOUNCED = "New version: sklearn_regression_model 20"
 APPROVERS = (
     ("00000000-0000-0000-0000-0000000000a1", "Ada"),

@@ -98,6 +98,7 @@ async def stored_deployments(bot: BotUnderTest) -> list[Any]:
         return list((await connection.execute(select(deployments))).all())
 
 
+@pytest.mark.slow
 async def test_an_approval_runs_the_pipeline_once_and_reports_the_result(
     start_bot, devops: FakeDevOps, deployer: AzureDevOps
 ):
@@ -137,6 +138,7 @@ def replies_to(bot: BotUnderTest, activity_id: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 async def test_an_approval_creates_a_classic_release_with_the_model_artifact(
     start_bot, devops: FakeDevOps, deployer: AzureDevOps
 ):
@@ -159,6 +161,7 @@ async def test_an_approval_creates_a_classic_release_with_the_model_artifact(
     assert devops.releases_created == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("status", "fix"),
     [
@@ -197,6 +200,7 @@ async def test_a_server_too_old_for_api_7_1_is_named_on_the_card(start_bot, devo
     assert [row.status for row in await stored_deployments(bot)] == ["error"]
 
 
+@pytest.mark.slow
 async def test_throttling_and_server_errors_are_retried_into_one_run(
     start_bot, devops: FakeDevOps, deployer: AzureDevOps
 ):
@@ -213,6 +217,7 @@ async def test_throttling_and_server_errors_are_retried_into_one_run(
     assert [row.status for row in await stored_deployments(bot)] == ["triggered"]
 
 
+@pytest.mark.slow
 @pytest.mark.both_stores
 async def test_a_hundred_concurrent_approve_clicks_start_one_run(
     start_bot, devops: FakeDevOps, deployer: AzureDevOps
@@ -256,6 +261,7 @@ async def test_hooks_need_the_secret(start_bot, devops: FakeDevOps, deployer: Az
             assert forged.status == 401
 
 
+@pytest.mark.slow
 async def test_the_next_version_is_compared_with_the_one_deployed(
     start_bot, devops: FakeDevOps, deployer: AzureDevOps
 ):

@@ -500,6 +500,7 @@ def test_retry_after_as_an_http_date():
     assert retry_after(None) is None
 
 
+@pytest.mark.slow
 async def test_a_hanging_request_times_out_as_unavailable(fake, session):
     client = AzureDevOps(
         session, fake.organization_url, PROJECT, pat_auth(PAT), timeout=ClientTimeout(total=0.3)

@@ -43,6 +43,8 @@ from bot.pipelines.deployer import DeployError, DeploymentRequest, RunStatus, Ta
 from fakes.devops import FakeAsyncCredential
 from fakes.ports import free_port
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
 SPECS = ROOT / "tests" / "contracts" / "azure-devops"

@@ -23,6 +23,8 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from fakes.ports import free_port
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 CHROMIUM = Path("/usr/bin/chromium")

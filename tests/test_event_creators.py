@@ -99,6 +99,7 @@ async def assert_no_self_approval(bot: BotUnderTest, card: dict[str, Any]) -> No
     assert "✔ Bob approved" in card_text(allowed["value"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("creator", ["Alice@Contoso.com", ALICE], ids=["by UPN", "by object id"])
 async def test_a_pushed_version_is_announced_with_its_creator_who_may_not_approve_it(
     arm: FakeArm, start_bot, creator
@@ -123,6 +124,7 @@ async def watching_since(bot: BotUnderTest) -> bool:
         return await connection.scalar(select(registry_sources.c.watched_since)) is not None
 
 
+@pytest.mark.slow
 async def test_when_the_credential_fails_the_event_announces_nothing_and_the_first_poll_does(
     arm: FakeArm, start_bot, caplog
 ):
@@ -148,6 +150,7 @@ async def test_when_the_credential_fails_the_event_announces_nothing_and_the_fir
     await assert_no_self_approval(bot, card)
 
 
+@pytest.mark.slow
 async def test_when_the_workspace_fails_the_event_is_not_held_and_the_next_poll_announces(
     arm: FakeArm, start_bot, caplog, monkeypatch
 ):
@@ -171,6 +174,7 @@ async def test_when_the_workspace_fails_the_event_is_not_held_and_the_next_poll_
     await assert_no_self_approval(bot, card)
 
 
+@pytest.mark.slow
 async def test_a_version_the_poller_recorded_first_keeps_its_creator(arm: FakeArm, start_bot):
     registry = arm.registry()
     bot = await watching(start_bot, registry)

@@ -25,6 +25,8 @@ from tests.support.activities import base_activity, message
 from tests.support.bot import CLIENT_SECRET, BotUnderTest
 from tests.support.events import ANNOUNCING, SECRET, sample
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 2500  # per endpoint family: 12,500 requests in all
 HOOK_SECRET = "fuzz-hook-secret-91c2"
 SECRETS = (SECRET, HOOK_SECRET, PAT, CLIENT_SECRET)

@@ -220,6 +220,7 @@ async def test_help_lists_the_release_commands(bot: BotUnderTest, locale, expect
 # --- pending ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("locale", "word", "expected"),
     [
@@ -231,6 +232,7 @@ async def test_pending_says_when_nothing_waits(bot: BotUnderTest, locale, word, 
     assert expected in card_text(await bot.say(word, locale=locale))
 
 
+@pytest.mark.slow
 async def test_pending_lists_what_waits_here_with_approvals_so_far(start_bot):
     bot = await start(start_bot, RELEASEBOT_REQUIRED_APPROVALS="2")
     await decide(bot, APPROVE, {"approvalId": await announce(bot, 20)})
@@ -255,6 +257,7 @@ async def test_pending_lists_what_waits_here_with_approvals_so_far(start_bot):
 # --- deploy -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_deploy_asks_for_approval_with_the_subscriptions_policy(start_bot):
     bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGETS="pipeline:42")
     await bot.say(
@@ -289,6 +292,7 @@ async def test_deploy_asks_for_approval_with_the_subscriptions_policy(start_bot)
     )
 
 
+@pytest.mark.slow
 async def test_the_requested_card_is_updated_in_place_when_approved(start_bot):
     bot = await start(start_bot)
     await decide(bot, REJECT, {"approvalId": await announce(bot, 20), "reason": "not yet"})
@@ -303,6 +307,7 @@ async def test_the_requested_card_is_updated_in_place_when_approved(start_bot):
     assert "✔ Alice approved" in card_text(update.body["attachments"][0]["content"])
 
 
+@pytest.mark.slow
 async def test_without_a_matching_subscription_deploy_takes_the_defaults(start_bot):
     bot = await start(
         start_bot, RELEASEBOT_REQUIRED_APPROVALS="3", RELEASEBOT_DEPLOY_TARGET="release:12"
@@ -317,6 +322,7 @@ async def test_without_a_matching_subscription_deploy_takes_the_defaults(start_b
     assert facts(card)["Bereitstellung mit"] == "Release-Definition 12"
 
 
+@pytest.mark.slow
 async def test_a_version_already_waiting_here_is_answered_with_its_approval(start_bot):
     bot = await start(start_bot)
     announced = await announce(bot, 20)
@@ -334,6 +340,7 @@ async def test_a_version_already_waiting_here_is_answered_with_its_approval(star
     assert stored[0].activity_id == announced_card  # the announcement stays the card kept current
 
 
+@pytest.mark.slow
 @pytest.mark.both_stores
 async def test_deploy_twice_after_a_decision_makes_one_request(start_bot):
     bot = await start(start_bot)
@@ -348,6 +355,7 @@ async def test_deploy_twice_after_a_decision_makes_one_request(start_bot):
     assert [row.action for row in await rows(bot, approval_audit)] == ["reject", "request"]
 
 
+@pytest.mark.slow
 @pytest.mark.both_stores
 async def test_concurrent_deploy_commands_make_one_request(start_bot):
     bot = await start(start_bot)
@@ -360,6 +368,7 @@ async def test_concurrent_deploy_commands_make_one_request(start_bot):
     assert [row.kind for row in await rows(bot, approvals)] == ["announce", "deploy"]
 
 
+@pytest.mark.slow
 async def test_deploy_takes_the_newest_received_source_unless_one_is_named(start_bot):
     bot = await start(start_bot)
     await decide(bot, REJECT, {"approvalId": await announce(bot, 20), "reason": "not yet"})
@@ -372,6 +381,7 @@ async def test_deploy_takes_the_newest_received_source_unless_one_is_named(start
     assert facts(named)["From"] == "workspace ml-prod"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("locale", "command", "expected"),
     [
@@ -418,6 +428,7 @@ async def test_deploy_of_an_unknown_version_says_what_is_known(
     assert len(await rows(bot, approvals)) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("locale", "command", "reason", "usage"),
     [
@@ -466,6 +477,7 @@ async def test_wrong_forms_get_the_reason_and_the_correct_form(
 # --- history ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_history_shows_decisions_and_deployments_newest_first(start_bot):
     bot = await start(start_bot, RELEASEBOT_REQUIRED_APPROVALS="1")
     await decide(bot, APPROVE, {"approvalId": await announce(bot, 20)})
@@ -497,6 +509,7 @@ async def test_history_shows_decisions_and_deployments_newest_first(start_bot):
     assert f"pipeline 42: Deployed: {link} ({{{{DATE(" in text
 
 
+@pytest.mark.slow
 async def test_history_in_german_and_elsewhere(start_bot):
     bot = await start(start_bot)
     await decide(
@@ -518,6 +531,7 @@ async def test_history_in_german_and_elsewhere(start_bot):
     assert "Keine Version von churn wurde in dieser Unterhaltung angekündigt" in unknown
 
 
+@pytest.mark.slow
 async def test_history_shows_at_most_fifteen_versions(start_bot):
     bot = await start(start_bot)
     for version in range(1, 18):
@@ -534,6 +548,7 @@ async def test_history_shows_at_most_fifteen_versions(start_bot):
 # --- status -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_status_shows_the_latest_success_from_any_conversation(start_bot):
     bot = await start(start_bot)
     await deploy_history(bot)
@@ -551,6 +566,7 @@ async def test_status_shows_the_latest_success_from_any_conversation(start_bot):
     assert "newer" not in card_text(card)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("run_status", "status", "expected"),
     [
@@ -596,6 +612,7 @@ async def test_status_when_nothing_was_deployed(start_bot):
 # --- rollback -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_rollback_asks_to_deploy_the_version_before_the_current_one(start_bot):
     bot = await start(start_bot, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
     await deploy_history(bot)
@@ -617,6 +634,7 @@ async def test_rollback_asks_to_deploy_the_version_before_the_current_one(start_
     )
 
 
+@pytest.mark.slow
 async def test_rollback_skips_redeployments_of_the_current_version(start_bot):
     bot = await start(start_bot)
     group = await deploy_history(bot)
@@ -627,6 +645,7 @@ async def test_rollback_skips_redeployments_of_the_current_version(start_bot):
     assert f"Rollback request: {MODEL} back to 20" in card_text(card)
 
 
+@pytest.mark.slow
 async def test_rollback_reverts_this_conversations_target_to_its_own_previous_version(start_bot):
     # Here the target is pipeline:42 (20, then 21 now); the latest deployment of all went to
     # release:7 (19), which this conversation does not deploy to.
@@ -668,6 +687,7 @@ async def test_rollback_keeps_the_target_of_what_runs_now_when_the_older_version
     assert (row.kind, row.target) == ("rollback", "pipeline:42")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("locale", "expected"),
     [
@@ -693,6 +713,7 @@ async def test_rollback_where_this_conversations_target_never_deployed_says_so(
     assert "rollback" not in {row.kind for row in await rows(bot, approvals)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("locale", "deployments", "expected"),
     [

@@ -14,6 +14,7 @@ from tests.support.activities import message
 from tests.support.bot import BotUnderTest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("body", "reason"),
     [

@@ -31,6 +31,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     await engine.dispose()
 
 
+@pytest.mark.slow
 async def test_a_lease_has_one_holder_until_it_runs_out_or_is_given_back(store: Store):
     leases = Leases(store.engine)
 
@@ -59,6 +60,7 @@ def replica(store: Store, arm: FakeArm) -> RegistryWatcher:
     return RegistryWatcher(store, [arm.registry()], sender, interval=60.0, lease=SHORT)
 
 
+@pytest.mark.slow
 async def test_one_replica_polls_and_another_takes_over_when_it_dies(store: Store, arm: FakeArm):
     first, second = replica(store, arm), replica(store, arm)
     for warm_up in (first, second):  # azure-ai-ml's first import takes longer than the lease

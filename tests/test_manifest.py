@@ -48,10 +48,12 @@ def manifest() -> dict:
     return build_manifest(manifest_values(settings))
 
 
+@pytest.mark.slow
 def test_the_filled_manifest_passes_the_official_schema(manifest, tmp_path):
     assert schema_errors(manifest, tmp_path) == []
 
 
+@pytest.mark.slow
 def test_the_validation_catches_a_broken_manifest(manifest, tmp_path):
     del manifest["developer"]
     manifest["bots"][0]["scopes"] = ["everywhere"]

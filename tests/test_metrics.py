@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import ClientSession
 
 from bot.cards.verbs import APPROVE
@@ -12,6 +13,7 @@ from tests.support.events import post_events, sample
 from tests.support.metrics import grew, scrape
 
 
+@pytest.mark.slow
 async def test_metrics_count_the_flow_from_event_to_result(start_bot, devops: FakeDevOps):
     async with ClientSession() as session:
         deployer = AzureDevOps(session, devops.organization_url, PROJECT, pat_auth(PAT))

@@ -117,6 +117,7 @@ async def test_an_approval_reaches_azure_devops_through_the_proxy_with_the_ca_bu
     assert "Approved" in card_text(card)
 
 
+@pytest.mark.slow
 async def test_without_the_ca_bundle_the_card_readyz_and_log_name_the_host_and_fix(
     start_bot, proxy, devops, caplog
 ):

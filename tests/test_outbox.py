@@ -48,6 +48,7 @@ def announced_conversations(bot: BotUnderTest, since: int) -> list[str]:
     return sorted(call.conversation_id for call in bot.connector.calls[since:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "refusals",
     [
@@ -79,6 +80,7 @@ async def test_throttling_and_server_errors_lose_nothing_and_send_nothing_twice(
     assert sum(row["attempts"] for row in sent) == len(refusals)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [403, 404])
 async def test_a_conversation_that_is_gone_is_switched_off_not_retried(
     bot: BotUnderTest, status, caplog
@@ -100,6 +102,7 @@ async def test_a_conversation_that_is_gone_is_switched_off_not_retried(
     assert f"gone ({status}): its subscriptions are off" in caplog.text
 
 
+@pytest.mark.slow
 async def test_a_card_the_connector_refuses_for_good_is_not_retried(bot: BotUnderTest):
     bot.connector.refusals = [(400, {})]
 
@@ -110,6 +113,7 @@ async def test_a_card_the_connector_refuses_for_good_is_not_retried(bot: BotUnde
     assert sorted(row["status"] for row in await rows(bot)) == ["failed", "sent"]
 
 
+@pytest.mark.slow
 async def test_a_restart_sends_what_was_queued_before(bot: BotUnderTest, start_bot, database_url):
     bot.connector.refusals = [(503, {"Retry-After": "1"})] * 2
     before = len(bot.connector.calls)
@@ -133,6 +137,7 @@ async def status_counts(store: Store) -> dict[str, int]:
         return dict(Counter(status for (status,) in rows))
 
 
+@pytest.mark.slow
 @pytest.mark.both_stores
 async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(database_url):
     store = await queued_store(database_url, versions=10)
@@ -155,6 +160,7 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
     await store.engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.both_stores
 async def test_two_senders_never_claim_the_same_row(database_url):
     store = await queued_store(database_url, versions=30)
@@ -303,6 +309,7 @@ async def test_a_wait_longer_than_a_claim_hands_the_message_back():
     assert clock.now == 0.0  # refused at once, not after waiting
 
 
+@pytest.mark.slow
 async def test_a_send_the_limits_put_off_is_sent_later_once(bot: BotUnderTest, monkeypatch):
     book = RateLimiter.acquire
     put_off: list[object] = []
@@ -336,6 +343,7 @@ class BrokenChannel(RecordingChannel):
         return await super().send_card(reference, card)
 
 
+@pytest.mark.slow
 async def test_an_unexpected_failure_is_logged_and_the_card_sent_after_the_claim(
     database_url, caplog
 ):

@@ -89,6 +89,7 @@ async def test_the_real_client_reads_models_and_versions(arm: FakeArm):
     assert [v.version for v in versions] == ["1", "2"]
 
 
+@pytest.mark.slow
 async def test_the_first_poll_is_a_baseline_and_later_versions_are_announced(
     arm: FakeArm, store: Store
 ):
@@ -135,6 +136,7 @@ async def test_a_version_pushed_and_polled_is_announced_once(arm: FakeArm, store
     assert [title for _, title in channel.sent] == ["New version: fraud 3"]
 
 
+@pytest.mark.slow
 async def test_versions_registered_while_the_bot_was_down_are_announced_after_a_restart(
     arm: FakeArm, store: Store
 ):
@@ -172,6 +174,7 @@ async def test_an_authentication_failure_is_reported_once_and_on_readiness(
     assert all(delay >= 60.0 for delay in delays)
 
 
+@pytest.mark.slow
 async def test_the_bot_announces_a_polled_version_in_teams(arm: FakeArm, start_bot):
     bot: BotUnderTest = await start_bot(
         registries=[arm.registry()], RELEASEBOT_POLL_INTERVAL_SECONDS="1"
@@ -246,6 +249,7 @@ async def test_an_unknown_version_is_not_found(arm: FakeArm):
         await arm.registry().version_details("fraud", "99")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pushed", ["before the first poll", "after it"])
 async def test_a_poll_fills_in_the_creator_a_pushed_version_lacks(
     arm: FakeArm, store: Store, pushed

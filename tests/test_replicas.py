@@ -21,7 +21,10 @@ from tests.support.connector import RecordingConnector
 from tests.support.events import registered, sample
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True),
+    pytest.mark.slow,
+]
 SCOPES = ("channel", "groupChat", "personal")
 ANNOUNCED = "New version: sklearn_regression_model "
 

@@ -190,6 +190,7 @@ def _wait_for_readyz(port: int, process: subprocess.Popen[str]) -> dict:
     raise AssertionError("the bot did not become ready within 30 s")
 
 
+@pytest.mark.slow
 def test_the_bot_starts_without_azure_settings_and_names_what_is_off(tmp_path):
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "RELEASEBOT_PORT": str(port)}
@@ -215,6 +216,7 @@ def test_the_bot_starts_without_azure_settings_and_names_what_is_off(tmp_path):
     assert (tmp_path / "data" / "bot.db").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_setting_stops_the_bot_with_one_clear_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "app.py"],

@@ -30,6 +30,7 @@ async def store(database_url: str):
     await engine.dispose()
 
 
+@pytest.mark.slow
 async def test_the_migrations_create_exactly_the_declared_tables(store: Store):
     async with store.engine.connect() as connection:
         differences = await connection.run_sync(
@@ -81,6 +82,7 @@ async def test_a_source_baselined_before_migration_0008_stays_baselined_watched_
     await engine.dispose()
 
 
+@pytest.mark.slow
 async def test_the_unique_constraint_refuses_a_duplicate_subscription_written_directly(
     store: Store,
 ):
@@ -109,6 +111,7 @@ async def test_the_foreign_key_refuses_a_subscription_of_an_unknown_conversation
         )
 
 
+@pytest.mark.slow
 async def test_concurrent_saves_of_a_new_conversation_activate_it_once(store: Store):
     results = await asyncio.gather(*(store.save_conversation(conversation()) for _ in range(20)))
 
@@ -116,6 +119,7 @@ async def test_concurrent_saves_of_a_new_conversation_activate_it_once(store: St
     assert sum(activated for _, activated in results) == 1
 
 
+@pytest.mark.slow
 async def test_concurrent_identical_subscribes_make_one_subscription(store: Store):
     conversation_ref, _ = await store.save_conversation(conversation())
 

@@ -82,6 +82,7 @@ def event_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == eventgrid.__name__]
 
 
+@pytest.mark.slow
 async def test_an_event_for_a_version_azure_ml_lacks_announces_nothing(start_bot, caplog):
     bot = await subscribed(start_bot)
     await until_polled(bot)
@@ -100,6 +101,7 @@ async def test_an_event_for_a_version_azure_ml_lacks_announces_nothing(start_bot
     assert grew(before, after, EVENT_VERSIONS, outcome="recorded") == 0
 
 
+@pytest.mark.slow
 async def test_the_card_shows_what_azure_ml_says_not_what_the_event_says(start_bot, arm: FakeArm):
     bot = await subscribed(start_bot)
     await until_polled(bot)
@@ -139,6 +141,7 @@ async def test_the_card_shows_what_azure_ml_says_not_what_the_event_says(start_b
     assert grew(before, await scrape(bot), EVENT_VERSIONS, outcome="recorded") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trouble", ["5xx", "slow"])
 async def test_when_azure_ml_cannot_answer_the_event_stores_nothing_and_a_poll_announces_once(
     start_bot, arm: FakeArm, caplog, monkeypatch, trouble
@@ -247,6 +250,7 @@ async def test_an_entra_token_of_another_application_gets_401(
     assert (MODEL, "20") not in await stored_versions(entra_bot)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "claims",
     [

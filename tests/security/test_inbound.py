@@ -190,6 +190,7 @@ async def test_the_operator_may_serve_other_tenants(start_bot):
     assert "ubscription" in card_text(bot.connector.last_card())
 
 
+@pytest.mark.slow
 async def test_conversations_of_a_tenant_no_longer_served_get_no_cards(start_bot):
     both = await start_bot(RELEASEBOT_ALLOWED_TENANTS=f"{TENANT_ID},{OTHER_TENANT}")
     await both.post(foreign(message(both.connector.url, "subscribe fraud_model", scope="channel")))

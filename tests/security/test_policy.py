@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app import STORE
@@ -92,6 +93,7 @@ async def test_resubscribing_says_what_changed(bot: BotUnderTest):
     assert "3" in text.split("Before:")[1]
 
 
+@pytest.mark.slow
 async def test_a_conversation_holds_at_most_a_hundred_subscriptions(bot: BotUnderTest):
     for index in range(MAX_SUBSCRIPTIONS):
         await bot.say(f"subscribe model-{index}", scope="channel")
@@ -134,6 +136,7 @@ async def test_deploy_in_a_personal_chat_belongs_in_a_channel(bot: BotUnderTest)
     assert await audit_details(bot) == ["error.request_in_personal_chat"]
 
 
+@pytest.mark.slow
 async def test_rollback_in_a_personal_chat_belongs_in_a_channel(bot: BotUnderTest):
     card = await bot.say("rollback fraud_model", scope="personal")
 

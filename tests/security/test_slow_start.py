@@ -29,6 +29,8 @@ from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.support.outbox import queued_store
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.slow
+
 LEASE = timedelta(seconds=0.3)
 SLOW = 4 * LEASE.total_seconds()
 """How long Azure DevOps takes to start a run in these tests: several claim leases."""

@@ -122,6 +122,7 @@ async def polling_bot(arm: FakeArm, start_bot: Any) -> BotUnderTest:
     return bot
 
 
+@pytest.mark.slow
 async def test_a_description_tags_and_creator_from_azure_ml_show_literally(
     arm: FakeArm, polling_bot: BotUnderTest
 ):
@@ -144,6 +145,7 @@ async def test_a_description_tags_and_creator_from_azure_ml_show_literally(
     assert "**Grace** <at>Hopper</at>" in map(rendered, shown)
 
 
+@pytest.mark.slow
 async def test_a_huge_description_is_cut_with_a_link_to_studio_and_the_card_fits(
     arm: FakeArm, polling_bot: BotUnderTest
 ):
@@ -178,6 +180,7 @@ async def test_a_tag_from_azure_ml_and_a_reject_reason_show_literally(start_bot:
     assert rendered(reason) == f"**Eve** [x](y): “{MARKDOWN}”"
 
 
+@pytest.mark.slow
 async def test_a_run_name_from_azure_devops_shows_literally(start_bot: Any):
     async with FakeDevOps() as devops, ClientSession() as session:
         # Azure DevOps allows brackets, parentheses and underscores in a run's name.
@@ -301,6 +304,7 @@ async def readyz(bot: BotUnderTest, **headers: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+@pytest.mark.slow
 async def test_readyz_through_a_proxy_says_only_whether_the_bot_is_ready(start_bot: Any):
     bot = await start_bot(**ANNOUNCING, RELEASEBOT_METRICS_TOKEN=METRICS_TOKEN)
 
@@ -364,6 +368,7 @@ def test_a_model_name_with_a_newline_does_not_forge_a_log_line(log_format, capsy
 REFUSED = (401, {"Retry-After": "0"})
 
 
+@pytest.mark.slow
 async def test_an_announcement_teams_keeps_refusing_fails_after_five_tries(
     start_bot: Any, caplog: pytest.LogCaptureFixture
 ):
@@ -385,6 +390,7 @@ async def _failed(bot: BotUnderTest) -> bool:
     return [row["status"] for row in await rows(bot)] == ["failed"]
 
 
+@pytest.mark.slow
 async def test_a_card_update_teams_keeps_refusing_is_given_up_after_five_tries(start_bot: Any):
     bot = await start(start_bot)
     card = await announced(bot)
