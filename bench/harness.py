@@ -25,11 +25,11 @@ from aiohttp import ClientSession, web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.domain import ConversationInfo  # noqa: E402
 from bot.store.engine import create_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.repository import Store  # noqa: E402
 from demo.azureml import FakeArm  # noqa: E402
+from domain.records import ConversationInfo  # noqa: E402
 from tests.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
 
 WORKSPACE = "00000000-0000-0000-0000-000000000000/ml-rg/ml-prod"

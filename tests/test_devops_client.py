@@ -24,15 +24,10 @@ from bot.pipelines.azure_devops import (
     release_url_for,
     retry_after,
 )
-from bot.pipelines.deployer import (
-    DeployError,
-    DeployErrorCode,
-    DeploymentRequest,
-    RunStatus,
-    Target,
-    TargetKind,
-)
+from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest
 from demo.devops import BEARER, PAT, PROJECT, FakeDevOps
+from domain.statuses import RunStatus
+from domain.target import Target, TargetKind
 
 RELEASE = Target(TargetKind.RELEASE, 12)
 PIPELINE = Target(TargetKind.PIPELINE, 42)

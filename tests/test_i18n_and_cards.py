@@ -12,11 +12,11 @@ import pytest
 from bot.cards import error_card, help_card, subscribed_card, subscriptions_card, unsubscribed_card
 from bot.cards.announcement import MISSING, approval_card, key_metrics, studio_url
 from bot.cards.verbs import APPROVE, REJECT
-from bot.domain import ModelVersion, Subscription
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
-from bot.store.approvals import ApprovalRecord
-from dialogs.approval import ApprovalState, Policy
 from dialogs.commands import ALIASES, CommandName
+from domain.policy import Policy
+from domain.records import ApprovalRecord, ModelVersion, Subscription
+from domain.statuses import ApprovalState
 from tests.test_chat_commands import card_text, execute_actions
 
 

@@ -24,16 +24,11 @@ from jwt.exceptions import PyJWKClientConnectionError
 from bot.cards.verbs import APPROVE
 from bot.network import client_session, network_problem
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from bot.pipelines.deployer import (
-    DeployError,
-    DeployErrorCode,
-    DeploymentRequest,
-    Target,
-    TargetKind,
-)
+from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest
 from bot.registry.azureml import failure_reason, workspace_registry
 from demo.azureml import WORKSPACE, FakeArm, FakeCredential
 from demo.devops import PAT, PROJECT, FakeDevOps
+from domain.target import Target, TargetKind
 from tests.conftest import BotUnderTest
 from tests.proxy import CertificateAuthority, InspectingProxy, Upstream
 from tests.test_approve import announce, click, start, wait_for_update

@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.domain import ModelVersion
 from bot.outbox import OutboxSender, backoff
 from bot.ratelimit import CannotBook, RateLimiter
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
 from bot.store.tables import announcements, approvals
+from domain.records import ModelVersion
 from tests.conftest import BotUnderTest, installation
 from tests.test_announce import ANNOUNCING, post_events, registered, sample
 from tests.test_store import conversation

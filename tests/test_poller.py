@@ -11,7 +11,6 @@ from aiohttp import ClientSession
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 from sqlalchemy import select
 
-from bot.domain import ModelVersion
 from bot.outbox import OutboxSender
 from bot.registry.azureml import Container
 from bot.registry.watcher import RegistryWatcher
@@ -20,6 +19,7 @@ from bot.store.migrate import upgrade
 from bot.store.repository import Store, model_version
 from bot.store.tables import model_versions
 from demo.azureml import FakeArm, FakeCredential
+from domain.records import ModelVersion
 from tests.conftest import BotUnderTest, installation
 from tests.test_chat_commands import card_text
 from tests.test_outbox import RecordingChannel

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app import STORE
-from bot.domain import ModelVersion
 from bot.store.tables import approval_votes, command_audit, conversations, subscriptions
+from domain.records import ModelVersion
 from tests.conftest import BotUnderTest, installation, message
 from tests.identity import ENTRA_ISSUER, TENANT_ID
 from tests.test_approve import card_action

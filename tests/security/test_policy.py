@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app import STORE
-from bot.domain import ModelVersion
 from bot.store.repository import MAX_SUBSCRIPTIONS
 from bot.store.tables import approval_audit, approvals, command_audit, subscriptions
+from domain.records import ModelVersion
 from tests.conftest import USER_ID, BotUnderTest
 from tests.security.test_inbound import count
 from tests.test_approve import card_action, click

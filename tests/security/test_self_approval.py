@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app import STORE
-from bot.domain import ModelVersion
 from bot.store.tables import approval_audit, approval_votes, model_versions
 from demo.azureml import FakeArm
+from domain.records import ModelVersion
 from tests.conftest import BotUnderTest
 from tests.security.test_inbound import count
 from tests.test_approve import click

@@ -20,15 +20,15 @@ from bot.cards.announcement import DESCRIPTION_LIMIT, approval_card
 from bot.cards.lists import pending_card
 from bot.cards.text import card_bytes, json_bytes
 from bot.cards.verbs import APPROVE, REJECT
-from bot.domain import ModelVersion
 from bot.i18n import LANGUAGES, Translator
 from bot.logs import configure_logging
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from bot.store.approvals import DeploymentRecord, Vote
 from bot.web import Readiness
 from demo.azureml import FakeArm
 from demo.devops import PAT, PROJECT, FakeDevOps
-from dialogs.approval import ApprovalState, Policy
+from domain.policy import Policy
+from domain.records import DeploymentRecord, ModelVersion, Vote
+from domain.statuses import ApprovalState
 from tests.conftest import BotUnderTest, installation
 from tests.identity import APP_ID
 from tests.test_announce import ANNOUNCING, WORKSPACE_ID, post_events, registered
