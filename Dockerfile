@@ -40,8 +40,9 @@ WORKDIR /app
 # Code belongs to root (read-only for the bot); only data/, the SQLite store, is the bot's.
 COPY app.py alembic.ini ./
 COPY bot ./bot
+COPY domain ./domain
 COPY dialogs ./dialogs
-RUN python3 -m compileall -q app.py bot dialogs \
+RUN python3 -m compileall -q app.py bot domain dialogs \
     && mkdir data && chown 10001:10001 data
 
 ENV PATH=/opt/venv/bin:$PATH \

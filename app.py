@@ -41,7 +41,7 @@ from bot.registry.azureml import (
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.registry.watcher import RegistryWatcher
-from bot.store.approvals import ApprovalStore, Decision
+from bot.store.approvals import ApprovalStore
 from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
@@ -55,6 +55,7 @@ from bot.web import (
     timed_check,
     trust_botframework_keys,
 )
+from domain.records import Decision
 
 log = logging.getLogger("releasebot")
 

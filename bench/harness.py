@@ -24,10 +24,10 @@ from aiohttp import ClientSession, web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.domain import ConversationInfo  # noqa: E402
 from bot.store.engine import create_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.repository import Store  # noqa: E402
+from domain.records import ConversationInfo  # noqa: E402
 from fakes.azureml import FakeArm  # noqa: E402
 from fakes.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
 from fakes.ports import free_port  # noqa: E402

@@ -37,11 +37,11 @@ from bot.channel import card_message
 from bot.conversations import ConversationDirectory
 from bot.i18n import Translator
 from bot.registry.azureml import ModelRegistry
-from bot.store.approvals import ApprovalStore, Decision
+from bot.store.approvals import ApprovalStore
 from bot.store.audit import Asker, CommandAudit
-from bot.store.queries import ApprovalRequest, ModelReleases, NoRollback, VersionNotFound
+from bot.store.queries import ModelReleases
 from bot.store.repository import Store, TooManySubscriptionsError
-from dialogs.approval import Person, Refused
+from dialogs.approval import Person
 from dialogs.commands import (
     Command,
     CommandError,
@@ -57,6 +57,9 @@ from dialogs.commands import (
     parse_command,
 )
 from dialogs.policy import floor_breaches
+from domain.policy import Refused
+from domain.records import Decision
+from domain.releases import ApprovalRequest, NoRollback, VersionNotFound
 
 log = logging.getLogger(__name__)
 

@@ -27,21 +27,15 @@ from microsoft_agents.hosting.core.connector import ConnectorClientBase
 
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card
 from bot.cards.verbs import REASON_INPUT
-from bot.domain import ModelVersion
 from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.metrics import APPROVALS, CLICK_SECONDS
 from bot.registry.azureml import ModelRegistry, failure_reason
-from bot.store.approvals import (
-    CREATOR_NEEDED,
-    UPN_NEEDED,
-    ApprovalBusyError,
-    ApprovalStore,
-    Decision,
-    Needed,
-)
+from bot.store.approvals import CREATOR_NEEDED, UPN_NEEDED, ApprovalBusyError, ApprovalStore, Needed
 from bot.store.repository import Store, utcnow
 from dialogs.approval import Approve, Event, Person, Reject
+from domain.records import Decision, ModelVersion
+from domain.statuses import SourceKind
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +213,7 @@ def _in_personal_chat(context: TurnContext) -> bool:
     return conversation is None or conversation.conversation_type in (None, "personal")
 
 
-def _source_of(version: ModelVersion) -> tuple[str, str]:
+def _source_of(version: ModelVersion) -> tuple[SourceKind, str]:
     return version.source_kind, version.source_name
 
 

@@ -20,13 +20,13 @@ from bot.channel import Channel, DeliveryError
 from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.outbox import GONE, backoff, refused_for_good
-from bot.store.approvals import ApprovalRecord, ApprovalStore, Decision
+from bot.store.approvals import ApprovalStore
 from bot.store.repository import utcnow
 from dialogs.approval import Expire
+from domain.records import ApprovalRecord, Decision
+from domain.statuses import DeploymentStatus
 
 log = logging.getLogger(__name__)
-
-FINAL_RUN_STATUSES = {"succeeded", "partially_succeeded", "failed", "canceled"}
 
 
 class CardSync:
@@ -124,7 +124,10 @@ class CardSync:
         deployment = record.deployment
         if deployment is None or deployment.result_reported:
             return True
-        if deployment.run_status not in FINAL_RUN_STATUSES and deployment.status != "error":
+        if (
+            not (deployment.run_status and deployment.run_status.final)
+            and deployment.status != DeploymentStatus.ERROR
+        ):
             return True
         assert record.activity_id is not None  # noqa: S101 - as above
         # The claim may have run out while the card was updated: post only if it is still ours.

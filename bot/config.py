@@ -20,7 +20,8 @@ from dotenv import dotenv_values
 from microsoft_agents.activity import load_configuration_from_env
 
 from bot.cloud import CLOUDS, Cloud, CloudName
-from dialogs.policy import PolicyDefaults, is_target, parse_approvers
+from dialogs.policy import PolicyDefaults, parse_approvers
+from domain.target import is_target
 
 PREFIX = "RELEASEBOT_"
 SDK_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"

@@ -7,8 +7,8 @@ from typing import Any
 
 from microsoft_agents.activity import Activity
 
-from bot.domain import ConversationInfo
 from bot.store.repository import Store
+from domain.records import ConversationInfo
 
 # A reply in a channel thread carries the thread's root message id: ";messageid=123".
 _THREAD_SUFFIX = re.compile(r";messageid=\d+$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatchcase
 
-from bot.domain import ModelVersion, Subscription
+from domain.records import ModelVersion, Subscription
 
 _WILDCARD = re.compile(r"[*?\[]")
 

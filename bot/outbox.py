@@ -23,7 +23,8 @@ from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
 from bot.metrics import CARD_SEND_SECONDS, CARDS
 from bot.store.approvals import ApprovalStore
-from bot.store.repository import PendingAnnouncement, Store
+from bot.store.repository import Store
+from domain.records import PendingAnnouncement
 
 log = logging.getLogger(__name__)
 

@@ -15,31 +15,12 @@ so that of two concurrent clicks only one wins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-DEFAULT_EXPIRY = timedelta(hours=72)
-
-
-class ApprovalState(StrEnum):
-    """Where the approval of one model version stands."""
-
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Who may approve, how many must, and for how long the request stands."""
-
-    approvers: frozenset[str] | None = None
-    """Entra object ids or UPNs (lower case); None: anyone in the conversation."""
-    required_approvals: int = 1
-    forbid_self_approval: bool = True
-    expiry: timedelta = DEFAULT_EXPIRY
+from domain.policy import Policy, Refused
+from domain.records import ApprovalRecord
+from domain.statuses import ApprovalState
 
 
 @dataclass(frozen=True)
@@ -113,15 +94,23 @@ class Expire:
 Event = Approve | Reject | Expire
 
 
-@dataclass(frozen=True)
-class Refused:
-    """The event changes nothing; ``key`` is the catalog message that tells the clicker why."""
-
-    key: str
-    params: dict[str, str] = field(default_factory=dict)
-
-
 Outcome = Approval | Refused
+
+
+def approval_of(record: ApprovalRecord) -> Approval:
+    """The approval a stored record stands for, as :func:`decide` works on it."""
+    return Approval(
+        state=record.state,
+        requested_at=record.requested_at,
+        creator=record.version.created_by,
+        creator_is_app=record.version.registered_by_app,
+        requester=record.requested_by,
+        approvals=tuple(
+            (Person(vote.voter_id, vote.upn, vote.name), vote.at) for vote in record.votes
+        ),
+        reason=record.reason,
+        decided_at=record.decided_at,
+    )
 
 
 def decide(approval: Approval, event: Event, policy: Policy) -> Outcome:

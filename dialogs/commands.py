@@ -13,13 +13,10 @@ import shlex
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from dialogs.policy import (
-    MAX_EXPIRY_HOURS,
-    MAX_REQUIRED,
-    PolicyOverrides,
-    is_target,
-    parse_approvers,
-)
+from dialogs.policy import MAX_EXPIRY_HOURS, MAX_REQUIRED, parse_approvers
+from domain.policy import PolicyOverrides
+from domain.statuses import SourceKind
+from domain.target import is_target
 
 
 class CommandName(StrEnum):
@@ -68,13 +65,6 @@ TAG_KEY = re.compile(r"^[^\s=]{1,128}$")
 MAX_TAG_VALUE = 256
 MAX_TAGS = 10
 MAX_ID_DIGITS = 18  # fits a 64-bit integer column
-
-
-class SourceKind(StrEnum):
-    """Where a model version comes from."""
-
-    WORKSPACE = "workspace"
-    REGISTRY = "registry"
 
 
 @dataclass(frozen=True)

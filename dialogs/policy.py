@@ -18,9 +18,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from dialogs.approval import DEFAULT_EXPIRY, Policy
+from domain.policy import DEFAULT_EXPIRY, Policy, PolicyOverrides
 
-TARGET = re.compile(r"^(release|pipeline):([1-9][0-9]{0,8})(?::([A-Za-z0-9_.-]{1,64}))?$")
 APPROVER = re.compile(r"^[^\s,@]{1,128}(@[^\s,@]{1,253})?$")
 MAX_APPROVERS = 50
 MAX_REQUIRED = 20
@@ -54,25 +53,6 @@ class FloorBreach:
 
     key: str
     params: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class PolicyOverrides:
-    """What one subscription sets; None takes the default."""
-
-    approvers: frozenset[str] | None = None
-    required_approvals: int | None = None
-    expiry_hours: int | None = None
-    target: str | None = None
-
-    def is_empty(self) -> bool:
-        """Whether the subscription only follows the defaults."""
-        return self == PolicyOverrides()
-
-
-def is_target(text: str) -> bool:
-    """Whether ``text`` names a deployment target (``release:12``, ``pipeline:42``)."""
-    return TARGET.match(text) is not None
 
 
 def parse_approvers(text: str) -> frozenset[str] | None:

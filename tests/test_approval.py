@@ -10,16 +10,15 @@ from bot.i18n import LANGUAGES, Translator
 from dialogs.approval import (
     TRANSITIONS,
     Approval,
-    ApprovalState,
     Approve,
     Expire,
     Person,
-    Policy,
-    Refused,
     Reject,
     decide,
     expires_at,
 )
+from domain.policy import Policy, Refused
+from domain.statuses import ApprovalState
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 ADA = Person("00000000-0000-0000-0000-0000000000a1", "ada@contoso.com", "Ada")

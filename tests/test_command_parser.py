@@ -13,13 +13,13 @@ from dialogs.commands import (
     ListPending,
     ListSubscriptions,
     Rollback,
-    SourceKind,
     Status,
     Subscribe,
     Unsubscribe,
     normalise_text,
     parse_command,
 )
+from domain.statuses import SourceKind
 
 
 @pytest.mark.parametrize(

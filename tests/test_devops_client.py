@@ -23,14 +23,9 @@ from bot.pipelines.azure_devops import (
     release_url_for,
     retry_after,
 )
-from bot.pipelines.deployer import (
-    DeployError,
-    DeployErrorCode,
-    DeploymentRequest,
-    RunStatus,
-    Target,
-    TargetKind,
-)
+from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest
+from domain.statuses import RunStatus
+from domain.target import Target, TargetKind
 from fakes.devops import BEARER, PAT, PROJECT, FakeAsyncCredential, FakeDevOps
 
 RELEASE = Target(TargetKind.RELEASE, 12)

@@ -39,7 +39,9 @@ import pytest
 from aiohttp import ClientSession, TraceConfig, TraceRequestEndParams
 
 from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
-from bot.pipelines.deployer import DeployError, DeploymentRequest, RunStatus, Target, TargetKind
+from bot.pipelines.deployer import DeployError, DeploymentRequest
+from domain.statuses import RunStatus
+from domain.target import Target, TargetKind
 from fakes.devops import FakeAsyncCredential
 from fakes.ports import free_port
 

@@ -14,12 +14,13 @@ from sqlalchemy import func, insert, select
 from app import STORE
 from bot.cards.lists import history_card
 from bot.cards.verbs import APPROVE, REJECT
-from bot.domain import ModelVersion
 from bot.i18n import Translator
-from bot.store.queries import DecisionSummary, VersionHistory
 from bot.store.repository import new_approval_values, utcnow
 from bot.store.tables import approval_audit, approvals, conversations, deployments, model_versions
-from dialogs.approval import ApprovalState, Policy
+from domain.policy import Policy
+from domain.records import ModelVersion
+from domain.releases import DecisionSummary, VersionHistory
+from domain.statuses import ApprovalState
 from tests.support.activities import BOB, CONVERSATIONS, USER_ID, message
 from tests.support.approvals import announce, click, start
 from tests.support.bot import BotUnderTest

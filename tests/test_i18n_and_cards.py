@@ -11,10 +11,10 @@ import pytest
 from bot.cards import error_card, help_card, subscribed_card, subscriptions_card, unsubscribed_card
 from bot.cards.announcement import MISSING, approval_card, key_metrics, studio_url
 from bot.cards.verbs import APPROVE, REJECT
-from bot.domain import ModelVersion, Subscription
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
-from dialogs.approval import ApprovalState
 from dialogs.commands import ALIASES, CommandName
+from domain.records import ModelVersion, Subscription
+from domain.statuses import ApprovalState
 from tests.support.cards import card_text, execute_actions
 from tests.support.store import approval_of
 

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from bot.domain import ModelVersion, Subscription
 from bot.matching import literal_prefix, matches
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
+from domain.records import ModelVersion, Subscription
 from tests.support.store import conversation
 
 VERSION = ModelVersion(

@@ -24,14 +24,9 @@ from jwt.exceptions import PyJWKClientConnectionError
 from bot.cards.verbs import APPROVE
 from bot.network import client_session, network_problem
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from bot.pipelines.deployer import (
-    DeployError,
-    DeployErrorCode,
-    DeploymentRequest,
-    Target,
-    TargetKind,
-)
+from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest
 from bot.registry.azureml import failure_reason, workspace_registry
+from domain.target import Target, TargetKind
 from fakes.azureml import WORKSPACE, FakeArm, FakeCredential
 from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.support.approvals import announce, click, start, wait_for_update

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.domain import ModelVersion
 from bot.outbox import OutboxSender, backoff
 from bot.ratelimit import CannotBook, RateLimiter
 from bot.store.repository import Store
 from bot.store.tables import announcements, approvals
+from domain.records import ModelVersion
 from tests.support.activities import installation
 from tests.support.bot import BotUnderTest
 from tests.support.events import ANNOUNCING, post_events, registered, sample

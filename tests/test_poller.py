@@ -9,7 +9,6 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 from sqlalchemy import select
 
-from bot.domain import ModelVersion
 from bot.outbox import OutboxSender
 from bot.registry.azureml import Container
 from bot.registry.watcher import RegistryWatcher
@@ -17,6 +16,7 @@ from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store, model_version
 from bot.store.tables import model_versions
+from domain.records import ModelVersion
 from fakes.azureml import FakeArm, FakeCredential
 from tests.support.activities import installation
 from tests.support.bot import BotUnderTest

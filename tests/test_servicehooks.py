@@ -16,13 +16,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.pipelines.deployer import TargetKind
 from bot.pipelines.servicehooks import (
     HookHint,
     MalformedHookError,
     ServiceHookEndpoint,
     parse_service_hook,
 )
+from domain.target import TargetKind
 
 SECRET = "hook-secret-5e1f"
 ROUTE = "/api/hooks/azure-devops"

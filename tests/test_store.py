@@ -12,11 +12,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.domain import ModelVersion
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
-from bot.store.repository import RecordedVersion, Store, utcnow
+from bot.store.repository import Store, utcnow
 from bot.store.tables import metadata, model_versions, subscriptions
+from domain.records import ModelVersion, RecordedVersion
 from tests.support.store import conversation
 
 pytestmark = pytest.mark.both_stores

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot.cards.text import NAME_LIMIT, plain
-from bot.domain import Subscription
 from bot.i18n import Translator
 from dialogs.commands import CommandName
-from dialogs.policy import PolicyOverrides
+from domain.policy import PolicyOverrides
+from domain.records import Subscription
+from domain.statuses import SourceKind
 
 Card = dict[str, Any]
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -94,9 +95,9 @@ def _examples(t: Translator) -> list[str]:
 def describe_filters(t: Translator, subscription: Subscription) -> str:
     """The source and tag filters of a subscription in words."""
     name = plain(subscription.source_name or "", NAME_LIMIT)
-    if subscription.source_kind == "workspace":
+    if subscription.source_kind == SourceKind.WORKSPACE:
         source = t("subs.source_workspace", name=name)
-    elif subscription.source_kind == "registry":
+    elif subscription.source_kind == SourceKind.REGISTRY:
         source = t("subs.source_registry", name=name)
     else:
         source = t("subs.source_any")

@@ -12,10 +12,10 @@ from bot.cards import Card, adaptive_card, text_block
 from bot.cards.text import DETAIL_LIMIT, NAME_LIMIT, REASON_LIMIT, cut, json_bytes, plain
 from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
 from bot.cloud import CLOUDS, CloudName
-from bot.domain import ModelVersion
 from bot.i18n import Translator
-from bot.store.approvals import ApprovalRecord
-from dialogs.approval import ApprovalState
+from domain.records import ApprovalRecord, DeploymentRecord, ModelVersion
+from domain.statuses import ApprovalState, DeploymentStatus, RunStatus, SourceKind
+from domain.target import Target
 
 PUBLIC_STUDIO = CLOUDS[CloudName.PUBLIC].studio
 MAX_METRICS = 6
@@ -36,7 +36,7 @@ def studio_url(version: ModelVersion, studio: str = PUBLIC_STUDIO) -> str | None
     """The model version's page in Azure ML studio (of the cloud at ``studio``), when we know
     where it lives."""
     name, number = quote(version.name, safe=""), quote(version.version, safe="")
-    if version.source_kind == "registry":
+    if version.source_kind == SourceKind.REGISTRY:
         registry = quote(version.source_name, safe="")
         return f"{studio}/registries/{registry}/models/{name}/version/{number}"
     if version.source_id:
@@ -187,7 +187,7 @@ def when(moment: datetime) -> str:
 
 def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
     version = record.version
-    source_key = "announce.registry" if version.source_kind == "registry" else "announce.workspace"
+    source_key = f"announce.{version.source_kind}"
     facts = [
         (t("announce.fact_model"), plain(version.name, NAME_LIMIT)),
         (t("announce.fact_version"), plain(version.version, NAME_LIMIT)),
@@ -207,8 +207,8 @@ def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
 
 def describe_target(t: Translator, target: str) -> str:
     """``release:12`` or ``pipeline:42`` in words."""
-    kind, _, rest = target.partition(":")
-    return t(f"approval.target_{kind}", id=plain(rest.split(":")[0], NAME_LIMIT))
+    parsed = Target.parse(target)
+    return t(f"approval.target_{parsed.kind.value}", id=str(parsed.definition_id))
 
 
 def status_section(t: Translator, record: ApprovalRecord) -> dict[str, Any]:
@@ -262,14 +262,14 @@ def _deployment_lines(t: Translator, record: ApprovalRecord) -> list[dict[str, A
     deployment = record.deployment
     if deployment is None:
         return [text_block(t("approval.no_target"), isSubtle=True)]
-    if deployment.status == "error":
+    if deployment.status == DeploymentStatus.ERROR:
         fix = t(
             f"deploy.fix_{deployment.error_code or 'invalid'}",
             target=describe_target(t, deployment.target),
             detail=plain(deployment.last_error or "", DETAIL_LIMIT),
         )
         return [text_block(t("deploy.error"), color="Attention", weight="Bolder"), text_block(fix)]
-    status = deployment.run_status or ("starting" if deployment.status == "requested" else "queued")
+    status = status_key(deployment)
     lines = [
         text_block(
             t(f"deploy.status_{status}", run=plain(deployment.run_name or "", NAME_LIMIT)),
@@ -280,7 +280,7 @@ def _deployment_lines(t: Translator, record: ApprovalRecord) -> list[dict[str, A
         lines.append(
             text_block(plain(deployment.detail, DETAIL_LIMIT), isSubtle=True, spacing="Small")
         )
-    if deployment.status == "requested" and deployment.attempts:
+    if deployment.status == DeploymentStatus.REQUESTED and deployment.attempts:
         lines.append(
             text_block(
                 t("deploy.retrying", attempts=deployment.attempts), isSubtle=True, spacing="Small"
@@ -295,12 +295,20 @@ _STATE_COLOR = {
     ApprovalState.REJECTED: "Attention",
     ApprovalState.EXPIRED: "Warning",
 }
-_RUN_COLOR = {
-    "succeeded": "Good",
-    "partially_succeeded": "Warning",
-    "failed": "Attention",
-    "canceled": "Warning",
+_RUN_COLOR: dict[str, str] = {
+    RunStatus.SUCCEEDED: "Good",
+    RunStatus.PARTIALLY_SUCCEEDED: "Warning",
+    RunStatus.FAILED: "Attention",
+    RunStatus.CANCELED: "Warning",
 }
+
+
+def status_key(deployment: DeploymentRecord) -> str:
+    """The catalog suffix of where a deployment stands (``deploy.status_<key>``): its run's
+    status, else "starting" before a run was started and "queued" after."""
+    if deployment.run_status is not None:
+        return deployment.run_status.value
+    return "starting" if deployment.status == DeploymentStatus.REQUESTED else "queued"
 
 
 def fact_set(facts: list[tuple[str, str]]) -> dict[str, Any]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from bot.cards import Card, adaptive_card, text_block, title
-from bot.cards.announcement import describe_target, fact_set, when
+from bot.cards.announcement import describe_target, fact_set, status_key, when
 from bot.cards.text import NAME_LIMIT, REASON_LIMIT, json_bytes, plain
 from bot.i18n import Translator
-from bot.store.approvals import ApprovalRecord, DeploymentRecord
-from bot.store.queries import DecisionSummary, Deployed, ModelStatus, VersionHistory
-from dialogs.approval import ApprovalState
+from domain.records import ApprovalRecord, DeploymentRecord
+from domain.releases import DecisionSummary, Deployed, ModelStatus, VersionHistory
+from domain.statuses import ApprovalState, DeploymentStatus
 
-RUNNING = ("requested", "triggered")
 # Teams refuses messages over about 28 KB: the list stays well below, leaving room for the rest.
 MAX_LIST_BYTES = 20_000
 MAX_PENDING_SHOWN = 25
@@ -130,9 +129,9 @@ def _deployment_line(t: Translator, deployment: DeploymentRecord) -> str:
 
 def run_status(t: Translator, deployment: DeploymentRecord, *, link: bool = False) -> str:
     """Where a deployment stands, in words; with ``link``, its run name as a markdown link."""
-    if deployment.status == "error":
+    if deployment.status == DeploymentStatus.ERROR:
         return t("deploy.error")
-    status = deployment.run_status or ("starting" if deployment.status == "requested" else "queued")
+    status = status_key(deployment)
     run = plain(deployment.run_name or "", NAME_LIMIT)
     if link and deployment.web_url and deployment.web_url.startswith("https://"):
         text = run or t("deploy.open_run")
@@ -165,7 +164,7 @@ def status_card(t: Translator, name: str, status: ModelStatus) -> Card:
 def _current_facts(t: Translator, current: Deployed) -> list[tuple[str, str]]:
     deployment = current.deployment
     version = current.version
-    source = "announce.registry" if version.source_kind == "registry" else "announce.workspace"
+    source = f"announce.{version.source_kind}"
     return [
         (t("announce.fact_version"), plain(version.version, NAME_LIMIT)),
         (t("announce.fact_source"), t(source, name=plain(version.source_name, NAME_LIMIT))),
@@ -177,7 +176,7 @@ def _current_facts(t: Translator, current: Deployed) -> list[tuple[str, str]]:
 
 def _newer_line(t: Translator, newer: Deployed) -> dict[str, Any]:
     deployment = newer.deployment
-    running = deployment.status in RUNNING
+    running = deployment.status.running
     key = "status.newer_running" if running else "status.newer_failed"
     return text_block(
         t(

@@ -27,15 +27,9 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from bot.metrics import DEVOPS_REQUEST_SECONDS
 from bot.network import network_problem
-from bot.pipelines.deployer import (
-    DeployError,
-    DeployErrorCode,
-    DeploymentRequest,
-    RunInfo,
-    RunStatus,
-    Target,
-    TargetKind,
-)
+from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest, RunInfo
+from domain.statuses import RunStatus
+from domain.target import Target, TargetKind
 
 log = logging.getLogger(__name__)
 

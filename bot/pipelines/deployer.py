@@ -13,32 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from domain.statuses import RunStatus
+from domain.target import Target
+
 DEPLOYMENT_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """Our deployment keys: short and plain, so they fit a YAML run name and a release description."""
-
-
-class TargetKind(StrEnum):
-    """Which kind of Azure DevOps definition deploys a model."""
-
-    RELEASE = "release"
-    PIPELINE = "pipeline"
-
-
-@dataclass(frozen=True)
-class Target:
-    """A classic release definition or a YAML pipeline."""
-
-    kind: TargetKind
-    definition_id: int
-    """The release definition id, or the YAML pipeline id."""
-    artifact_alias: str | None = None
-    """Release only: the artifact that is the model; None means the one aliased ``_<model name>``,
-    else the primary artifact."""
-
-    def describe(self) -> str:
-        """A short human name, for cards: "release definition 12", "pipeline 42"."""
-        noun = "release definition" if self.kind is TargetKind.RELEASE else "pipeline"
-        return f"{noun} {self.definition_id}"
 
 
 @dataclass(frozen=True)
@@ -66,22 +45,6 @@ class DeploymentRequest:
             )
         if self.not_before.tzinfo is None:
             raise ValueError("not_before must be timezone-aware (UTC)")
-
-
-class RunStatus(StrEnum):
-    """Where a release or run is, as the cards tell it."""
-
-    QUEUED = "queued"
-    IN_PROGRESS = "in_progress"
-    SUCCEEDED = "succeeded"
-    PARTIALLY_SUCCEEDED = "partially_succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-    @property
-    def final(self) -> bool:
-        """True once nothing will change any more."""
-        return self not in (RunStatus.QUEUED, RunStatus.IN_PROGRESS)
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,11 @@ from bot.pipelines.deployer import (
     DeployErrorCode,
     DeploymentRequest,
     RunInfo,
-    Target,
-    TargetKind,
 )
-from bot.store.deployments import REQUESTED, DeploymentJob, DeploymentStore, RunUpdate
-from dialogs.policy import TARGET
+from bot.store.deployments import DeploymentStore
+from domain.records import DeploymentJob, RunUpdate
+from domain.statuses import DeploymentStatus
+from domain.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,6 @@ COMMIT_GRACE = timedelta(seconds=60)
 DevOps may still carry out a request the client stopped waiting for (after 30 s), and lists the
 run only once it is committed. The claim's lease is longer, so a worker that dies during a create
 is not taken over sooner either."""
-
-
-def parse_target(text: str) -> Target:
-    """``release:12[:alias]`` or ``pipeline:42`` as a :class:`Target`."""
-    match = TARGET.match(text)
-    if match is None:
-        raise ValueError(f"not a deployment target: {text!r}")
-    kind, definition_id, alias = match.groups()
-    return Target(TargetKind(kind), int(definition_id), alias)
 
 
 def poll_delay(unchanged_polls: int) -> timedelta:
@@ -144,7 +135,7 @@ class DeploymentWorker:
             if self._deployer is None:
                 await self._store.failed(job, "not_configured", "Azure DevOps is not configured")
                 RUNS.labels(result="error").inc()
-            elif job.status == REQUESTED:
+            elif job.status is DeploymentStatus.REQUESTED:
                 await self._start(self._deployer, job, fresh=fresh)
             else:
                 await self._follow(self._deployer, job)
@@ -159,7 +150,7 @@ class DeploymentWorker:
     async def _start(self, deployer: Deployer, job: DeploymentJob, *, fresh: bool) -> None:
         request = DeploymentRequest(
             deployment_key=job.key,
-            target=parse_target(job.target),
+            target=Target.parse(job.target),
             model_name=job.model_name,
             model_version=job.model_version,
             source=job.source,
@@ -185,7 +176,7 @@ class DeploymentWorker:
         await self._store.triggered(job, _update(run), poll_delay(0))
         reached("run_recorded")
         if run.status.final:
-            RUNS.labels(result=run.status.value).inc()
+            RUNS.labels(result=run.status).inc()
         self._wake_later(poll_delay(0).total_seconds())
 
     async def _create(
@@ -210,16 +201,16 @@ class DeploymentWorker:
 
     async def _follow(self, deployer: Deployer, job: DeploymentJob) -> None:
         assert job.run_id is not None  # noqa: S101 - triggered rows carry their run
-        run = await deployer.status(parse_target(job.target), job.run_id)
-        delay = poll_delay(0 if run.status.value != job.run_status else job.attempts + 1)
+        run = await deployer.status(Target.parse(job.target), job.run_id)
+        delay = poll_delay(0 if run.status != job.run_status else job.attempts + 1)
         await self._store.progressed(job, _update(run), delay)
         if run.status.final:
-            RUNS.labels(result=run.status.value).inc()
+            RUNS.labels(result=run.status).inc()
         else:
             self._wake_later(delay.total_seconds())
 
     async def _refused(self, job: DeploymentJob, error: DeployError) -> None:
-        starting = job.status == REQUESTED
+        starting = job.status is DeploymentStatus.REQUESTED
         searches_left = error.uncertain and job.attempts + 1 < MAX_START_ATTEMPTS + FINAL_SEARCHES
         exhausted = job.attempts + 1 >= MAX_START_ATTEMPTS and not searches_left
         if starting and (not error.retryable or exhausted):
@@ -244,7 +235,7 @@ def _update(run: RunInfo) -> RunUpdate:
     return RunUpdate(
         run_id=run.run_id,
         name=run.name,
-        status=run.status.value,
+        status=run.status,
         final=run.status.final,
         web_url=run.web_url,
         logs_url=run.logs_url,

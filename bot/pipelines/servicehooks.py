@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.pipelines.deployer import TargetKind
+from domain.target import TargetKind
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.config import Workspace
-from bot.domain import ModelVersion
 from bot.network import network_problem
+from domain.records import ModelVersion
+from domain.statuses import SourceKind
 
 # Plain strings: on Python 3.11 the SDK sends the enum's name for ListViewType (a known bug).
 ACTIVE_ONLY = "ActiveOnly"
@@ -39,7 +40,7 @@ class Container:
 class ModelRegistry(Protocol):
     """Where model versions are registered: a workspace or a registry."""
 
-    source_kind: str
+    source_kind: SourceKind
     source_name: str
 
     async def containers(self) -> list[Container]:
@@ -65,7 +66,7 @@ class AzureMLRegistry:
 
     def __init__(
         self,
-        source_kind: str,
+        source_kind: SourceKind,
         source_name: str,
         client_factory: ClientFactory,
         source_id: str | None = None,
@@ -183,7 +184,7 @@ def workspace_registry(
     source_id = WORKSPACE_ID.format(
         workspace.subscription_id, workspace.resource_group, workspace.name
     )
-    return AzureMLRegistry("workspace", workspace.name, build, source_id)
+    return AzureMLRegistry(SourceKind.WORKSPACE, workspace.name, build, source_id)
 
 
 def registry_registry(
@@ -196,7 +197,7 @@ def registry_registry(
 
         return MLClient(credential(), registry_name=name, enable_telemetry=False, **client_options)
 
-    return AzureMLRegistry("registry", name, build)
+    return AzureMLRegistry(SourceKind.REGISTRY, name, build)
 
 
 def default_credential(authority_host: str = "login.microsoftonline.com") -> Any:

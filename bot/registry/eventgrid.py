@@ -26,7 +26,6 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Secret, Workspace
-from bot.domain import ModelVersion
 from bot.failpoints import reached
 from bot.logs import correlated, version_correlation
 from bot.metrics import EVENT_VERSIONS, EVENTS, VERSIONS
@@ -36,6 +35,7 @@ from bot.registry.entra import EntraTokenValidator, sent_by_event_grid
 from bot.registry.events import EventError, ValidationHandshake, VersionHint, parse_delivery
 from bot.store.repository import Store
 from bot.web import error_response
+from domain.records import ModelVersion
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Workspace
+from domain.statuses import SourceKind
 
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
@@ -45,7 +46,7 @@ class ValidationHandshake:
 class VersionHint:
     """An event's word that a version of a configured workspace was registered."""
 
-    source_kind: str
+    source_kind: SourceKind
     source_name: str
     name: str
     version: str
@@ -124,7 +125,7 @@ def _hint(
         raise EventError(f"event {index}: no model name and version in data or subject")
     if len(name) > 255 or len(version) > 128:
         raise EventError(f"event {index}: the model name or version is too long")
-    return VersionHint("workspace", workspace.name, name, version)
+    return VersionHint(SourceKind.WORKSPACE, workspace.name, name, version)
 
 
 def _configured_workspace(source: str, workspaces: tuple[Workspace, ...]) -> Workspace | None:

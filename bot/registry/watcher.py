@@ -23,13 +23,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.domain import ModelVersion
 from bot.metrics import VERSIONS
 from bot.outbox import OutboxSender, backoff
 from bot.registry.azureml import ModelRegistry, failure_reason
 from bot.store.approvals import aware
 from bot.store.leases import Leases
 from bot.store.repository import Store
+from domain.records import ModelVersion
 
 log = logging.getLogger(__name__)
 

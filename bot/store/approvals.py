@@ -9,7 +9,7 @@ new revision are written in that same transaction, so a crash leaves all of them
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal, overload
@@ -17,7 +17,6 @@ from typing import Any, Literal, overload
 from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.domain import ModelVersion
 from bot.store.repository import model_version, utcnow
 from bot.store.tables import (
     approval_audit,
@@ -27,19 +26,11 @@ from bot.store.tables import (
     deployments,
     model_versions,
 )
-from dialogs.approval import (
-    Approval,
-    ApprovalState,
-    Approve,
-    Event,
-    Expire,
-    Person,
-    Policy,
-    Refused,
-    Reject,
-    decide,
-)
+from dialogs.approval import Approval, Approve, Event, Expire, Person, Reject, approval_of, decide
 from dialogs.policy import policy_from_json
+from domain.policy import Refused
+from domain.records import ApprovalRecord, Decision, DeploymentRecord, ModelVersion, Vote
+from domain.statuses import DEPLOYED, ApprovalState, DeploymentStatus, RunStatus
 
 MAX_CAS_ATTEMPTS = 50
 DISPATCH_LEASE = timedelta(seconds=120)
@@ -61,102 +52,6 @@ CREATOR_NEEDED = Needed.CREATOR
 
 class ApprovalBusyError(RuntimeError):
     """Too many concurrent changes to one approval: the click should be tried again."""
-
-
-@dataclass(frozen=True)
-class Vote:
-    """One person's approval."""
-
-    voter_id: str
-    name: str | None
-    upn: str | None
-    at: datetime
-
-
-@dataclass(frozen=True)
-class DeploymentRecord:
-    """The deployment an approval started, as far as we know."""
-
-    id: int
-    key: str
-    target: str
-    requested_by: str
-    status: str
-    """requested, triggered, finished or error."""
-    run_status: str | None
-    run_id: int | None
-    run_name: str | None
-    web_url: str | None
-    logs_url: str | None
-    detail: str | None
-    error_code: str | None
-    last_error: str | None
-    attempts: int
-    created_at: datetime
-    finished_at: datetime | None
-    result_reported: bool
-
-
-@dataclass(frozen=True)
-class ApprovalRecord:
-    """An approval with everything its card shows."""
-
-    id: int
-    conversation_ref: int
-    reference: str
-    locale: str | None
-    version_id: int
-    version: ModelVersion
-    kind: str
-    state: ApprovalState
-    revision: int
-    policy: Policy
-    target: str | None
-    requested_by: str | None
-    """The object id of who asked for it (deploy, rollback); None for an announcement."""
-    requested_by_name: str | None
-    requested_at: datetime
-    expires_at: datetime
-    decided_at: datetime | None
-    rejected_by_name: str | None
-    reason: str | None
-    votes: tuple[Vote, ...]
-    activity_id: str | None
-    card_revision: int
-    deployment: DeploymentRecord | None
-    deployed_now: ModelVersion | None = None
-    """The other version of this model (same source) whose deployment succeeded last: what the
-    card compares the version with."""
-    card_claims: int = 0
-    """The number of the card's claim when it was loaded (see
-    :meth:`ApprovalStore.renew_card_claim`)."""
-
-    def as_approval(self) -> Approval:
-        """The pure model that :func:`dialogs.approval.decide` works on."""
-        return Approval(
-            state=self.state,
-            requested_at=self.requested_at,
-            creator=self.version.created_by,
-            creator_is_app=self.version.registered_by_app,
-            requester=self.requested_by,
-            approvals=tuple(
-                (Person(vote.voter_id, vote.upn, vote.name), vote.at) for vote in self.votes
-            ),
-            reason=self.reason,
-            decided_at=self.decided_at,
-        )
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What a click did: the approval after it, and the refusal if it changed nothing."""
-
-    record: ApprovalRecord
-    refused: Refused | None
-    changed: bool
-    """Whether the approval changed (a click after the expiry time expires it, and is refused)."""
-    new_deployment: DeploymentRecord | None = None
-    """The deployment this decision requested, claimed for the caller to start at once."""
 
 
 class ApprovalStore:
@@ -193,7 +88,7 @@ class ApprovalStore:
                     return UPN_NEEDED
                 if not creator_looked_up and _needs_creator(record, event):
                     return CREATOR_NEEDED
-                outcome = decide(record.as_approval(), event, record.policy)
+                outcome = decide(approval_of(record), event, record.policy)
                 if isinstance(outcome, Refused):
                     await _audit(connection, record.id, conversation_ref, event, outcome.key)
                     return Decision(record, outcome, changed=False)
@@ -398,7 +293,7 @@ def _needs_upn(record: ApprovalRecord, event: Event) -> bool:
 
 def _needs_creator(record: ApprovalRecord, event: Event) -> bool:
     """An approval of a version whose creator is unknown: "no self-approval" cannot be checked."""
-    approval = record.as_approval()
+    approval = approval_of(record)
     unknown = not approval.creator and not approval.creator_is_app
     return isinstance(event, Approve) and unknown and record.policy.forbid_self_approval
 
@@ -425,7 +320,7 @@ async def _request_deployment(
             deployment_key=key,
             target=record.target,
             requested_by=approvers[:512],
-            status="requested",
+            status=DeploymentStatus.REQUESTED,
             attempts=0,
             next_attempt_at=now,
             claimed_until=now + DISPATCH_LEASE,
@@ -512,7 +407,7 @@ async def _deployed_now(connection: AsyncConnection, record: ApprovalRecord) -> 
                 model_versions.c.source_name == version.source_name,
                 model_versions.c.name == version.name,
                 model_versions.c.id != record.version_id,
-                deployments.c.run_status.in_(("succeeded", "partially_succeeded")),
+                deployments.c.run_status.in_(DEPLOYED),
             )
             .order_by(deployments.c.finished_at.desc(), deployments.c.id.desc())
             .limit(1)
@@ -580,8 +475,8 @@ def _deployment(row: Row[Any]) -> DeploymentRecord:
         key=row.deployment_key,
         target=row.target,
         requested_by=row.requested_by,
-        status=row.status,
-        run_status=row.run_status,
+        status=DeploymentStatus(row.status),
+        run_status=RunStatus(row.run_status) if row.run_status else None,
         run_id=row.run_id,
         run_name=row.run_name,
         web_url=row.web_url,

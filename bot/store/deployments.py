@@ -5,55 +5,17 @@ their approval in the same transaction, so the card in Teams follows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.approvals import WRITER_CLAIM, ApprovalRecord, DeploymentRecord, aware, bump_card
+from bot.store.approvals import WRITER_CLAIM, aware, bump_card
 from bot.store.repository import utcnow
 from bot.store.tables import approvals, deployments, model_versions
-
-REQUESTED = "requested"
-TRIGGERED = "triggered"
-FINISHED = "finished"
-ERROR = "error"
-
-
-@dataclass(frozen=True)
-class DeploymentJob:
-    """A claimed deployment: to start (requested) or to follow (triggered)."""
-
-    id: int
-    approval_id: int
-    key: str
-    target: str
-    status: str
-    attempts: int
-    claims: int
-    """The number of the claim this job was handed out under."""
-    run_id: int | None
-    run_status: str | None
-    model_name: str
-    model_version: str
-    source: str
-    requested_by: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class RunUpdate:
-    """What Azure DevOps told us about the run."""
-
-    run_id: int
-    name: str
-    status: str
-    final: bool
-    web_url: str | None
-    logs_url: str | None
-    detail: str | None
+from domain.records import ApprovalRecord, DeploymentJob, DeploymentRecord, RunUpdate
+from domain.statuses import DeploymentStatus, RunStatus
 
 
 def job_for(record: ApprovalRecord, deployment: DeploymentRecord) -> DeploymentJob:
@@ -86,7 +48,7 @@ class DeploymentStore:
         """Claim due deployments (to start or to follow) that nobody else holds."""
         now = utcnow()
         claimable = and_(
-            deployments.c.status.in_((REQUESTED, TRIGGERED)),
+            deployments.c.status.in_((DeploymentStatus.REQUESTED, DeploymentStatus.TRIGGERED)),
             deployments.c.next_attempt_at <= now,
             or_(deployments.c.claimed_until.is_(None), deployments.c.claimed_until < now),
         )
@@ -127,8 +89,8 @@ class DeploymentStore:
         """Azure DevOps has the run: remember it (found again, or just created)."""
         await self._change(
             job,
-            REQUESTED,
-            status=FINISHED if run.final else TRIGGERED,
+            DeploymentStatus.REQUESTED,
+            status=DeploymentStatus.FINISHED if run.final else DeploymentStatus.TRIGGERED,
             attempts=0,
             next_attempt_at=utcnow() + next_check,
             error_code=None,
@@ -141,9 +103,9 @@ class DeploymentStore:
         changed = run.status != job.run_status
         await self._change(
             job,
-            TRIGGERED,
+            DeploymentStatus.TRIGGERED,
             bump=changed,
-            status=FINISHED if run.final else TRIGGERED,
+            status=DeploymentStatus.FINISHED if run.final else DeploymentStatus.TRIGGERED,
             attempts=0 if changed else job.attempts + 1,
             next_attempt_at=utcnow() + next_check,
             **_run_values(run),
@@ -154,7 +116,7 @@ class DeploymentStore:
         await self._change(
             job,
             job.status,
-            bump=job.status == REQUESTED and job.attempts == 0,
+            bump=job.status == DeploymentStatus.REQUESTED and job.attempts == 0,
             attempts=job.attempts + 1,
             next_attempt_at=utcnow() + delay,
             error_code=code,
@@ -163,7 +125,9 @@ class DeploymentStore:
 
     async def failed(self, job: DeploymentJob, code: str, error: str) -> None:
         """Azure DevOps refused for good (or would not answer for too long): show what to fix."""
-        await self._change(job, job.status, status=ERROR, error_code=code, last_error=error[:512])
+        await self._change(
+            job, job.status, status=DeploymentStatus.ERROR, error_code=code, last_error=error[:512]
+        )
 
     async def hint(self, kind: str, run_id: int) -> bool:
         """A service hook says the run changed: check it now rather than at the next poll."""
@@ -171,7 +135,7 @@ class DeploymentStore:
             result = await connection.execute(
                 update(deployments)
                 .where(
-                    deployments.c.status == TRIGGERED,
+                    deployments.c.status == DeploymentStatus.TRIGGERED,
                     deployments.c.run_id == run_id,
                     deployments.c.target.like(f"{kind}:%"),
                 )
@@ -182,7 +146,7 @@ class DeploymentStore:
     async def _change(
         self, job: DeploymentJob, expected_status: str, *, bump: bool = True, **values: Any
     ) -> None:
-        if values.get("status") == FINISHED:
+        if values.get("status") == DeploymentStatus.FINISHED:
             values["finished_at"] = utcnow()
         async with self.engine.begin() as connection:
             changed = await connection.execute(
@@ -231,11 +195,11 @@ async def _jobs(connection: AsyncConnection, ids: list[int]) -> list[DeploymentJ
             approval_id=row.approval_id,
             key=row.deployment_key,
             target=row.target,
-            status=row.status,
+            status=DeploymentStatus(row.status),
             attempts=row.attempts,
             claims=row.claims,
             run_id=row.run_id,
-            run_status=row.run_status,
+            run_status=RunStatus(row.run_status) if row.run_status else None,
             model_name=row.model_name,
             model_version=row.model_version,
             source=row.source_name,

@@ -8,15 +8,13 @@ subscriptions match them.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.domain import ModelVersion
-from bot.store.approvals import DeploymentRecord, aware, deployment_record
+from bot.store.approvals import aware, deployment_record
 from bot.store.repository import (
     _matching_conversations,  # the rule that picks a conversation's subscription, shared
     model_version,
@@ -31,94 +29,29 @@ from bot.store.tables import (
     deployments,
     model_versions,
 )
-from dialogs.approval import ApprovalState, Person, Policy
-from dialogs.policy import PolicyDefaults, PolicyOverrides, policy_from_json, resolve
+from dialogs.approval import Person
+from dialogs.policy import PolicyDefaults, policy_from_json, resolve
+from domain.policy import Policy, PolicyOverrides
+from domain.records import DeploymentRecord, ModelVersion
+from domain.releases import (
+    ApprovalRequest,
+    DecisionSummary,
+    Deployed,
+    ModelStatus,
+    NoRollback,
+    VersionHistory,
+    VersionNotFound,
+)
+from domain.statuses import DEPLOYED, ApprovalState, RunStatus
 
 HISTORY_LIMIT = 15
 # Per version in the history, newest first: enough to tell the story, small enough for a card.
 DECISIONS_PER_VERSION = 5
 DEPLOYMENTS_PER_VERSION = 5
-DEPLOYED = ("succeeded", "partially_succeeded")
 MAX_SUGGESTIONS = 3
 MAX_KNOWN_VERSIONS = 5
 # How many model names the closest-name suggestion compares with, at most.
 MAX_NAMES_COMPARED = 5000
-
-
-@dataclass(frozen=True)
-class DecisionSummary:
-    """One approval of a version in a conversation, as the history shows it."""
-
-    approval_id: int
-    kind: str
-    state: ApprovalState
-    required: int
-    approved_by: tuple[str, ...]
-    rejected_by: str | None
-    reason: str | None
-    requested_by: str | None
-    requested_at: datetime
-    expires_at: datetime
-    decided_at: datetime | None
-
-
-@dataclass(frozen=True)
-class VersionHistory:
-    """A version with its decisions in the conversation and all its deployments, newest first."""
-
-    version: ModelVersion
-    decisions: tuple[DecisionSummary, ...]
-    deployments: tuple[DeploymentRecord, ...]
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """A deployment and the version it deployed."""
-
-    version: ModelVersion
-    version_id: int
-    deployment: DeploymentRecord
-    ended_at: datetime
-    """When it finished (or last changed, if it has no end time): what "latest" orders by."""
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """What is deployed now, and the newest deployment after it that did not succeed."""
-
-    current: Deployed | None
-    newer: Deployed | None
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """The approval a deploy or rollback asked for, or the one already pending for it."""
-
-    approval_id: int
-    created: bool
-    has_card: bool
-    """Whether a card of it was posted already (its activity id is known)."""
-
-
-@dataclass(frozen=True)
-class VersionNotFound:
-    """No such version: the model's newest versions, or the closest model names."""
-
-    name: str
-    version: str
-    source: tuple[str, str] | None
-    known_versions: tuple[str, ...]
-    similar_names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class NoRollback:
-    """Nothing to roll back to: ``current`` is None when nothing was ever deployed (to
-    ``target``, the conversation's, if it has one)."""
-
-    name: str
-    current: Deployed | None
-    target: str | None = None
 
 
 class ModelReleases:
@@ -388,7 +321,7 @@ async def _previous(connection: AsyncConnection, name: str, current: Deployed) -
         .join(model_versions, model_versions.c.id == deployments.c.model_version_id)
         .where(
             _named(name),
-            deployments.c.run_status == "succeeded",
+            deployments.c.run_status == RunStatus.SUCCEEDED,
             deployments.c.target == current.deployment.target,
             deployments.c.model_version_id != current.version_id,
             or_(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.domain import ConversationInfo, ModelVersion, Subscription
 from bot.matching import literal_prefix, matches
 from bot.store.tables import (
     announcements,
@@ -38,8 +37,18 @@ from bot.store.tables import (
     registry_watermarks,
     subscriptions,
 )
-from dialogs.approval import ApprovalState, Person, Policy
-from dialogs.policy import PolicyDefaults, PolicyOverrides, policy_to_json, resolve
+from dialogs.approval import Person
+from dialogs.policy import PolicyDefaults, policy_to_json, resolve
+from domain.policy import Policy, PolicyOverrides
+from domain.records import (
+    ConversationInfo,
+    ModelVersion,
+    PendingAnnouncement,
+    RecordedVersion,
+    Subscription,
+    SubscriptionChange,
+)
+from domain.statuses import AnnouncementStatus, ApprovalState, SourceKind
 
 # Hot-path statements, built once: SQLAlchemy then only binds the parameters.
 _LIST_SUBSCRIPTIONS = (
@@ -79,42 +88,6 @@ class TooManySubscriptionsError(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"a conversation holds at most {limit} subscriptions")
         self.limit = limit
-
-
-@dataclass(frozen=True)
-class SubscriptionChange:
-    """What ``subscribe`` did: the subscription as it is now, whether it is new, and as it was
-    before its policy changed (None: unchanged or new)."""
-
-    subscription: Subscription
-    created: bool
-    before: Subscription | None = None
-
-
-@dataclass(frozen=True)
-class RecordedVersion:
-    """The outcome of recording a model version."""
-
-    new: bool
-    claimed: list[PendingAnnouncement] = field(default_factory=list)
-    """Its announcements, queued and already claimed for the caller to send (none when the
-    version was known already)."""
-
-
-@dataclass(frozen=True)
-class PendingAnnouncement:
-    """A claimed announcement with what sending it needs."""
-
-    id: int
-    conversation_ref: int
-    reference: str
-    locale: str | None
-    attempts: int
-    claims: int
-    """The number of this claim: see :meth:`Store.renew_claim`."""
-    version_id: int
-    version: ModelVersion
-    approval_id: int
 
 
 def new_approval_values(
@@ -332,7 +305,7 @@ class Store:
                         {
                             "conversation_ref": conversation_ref,
                             "model_version_id": row.id,
-                            "status": "queued",
+                            "status": AnnouncementStatus.QUEUED,
                             "attempts": 0,
                             "next_attempt_at": now,
                             "claimed_until": now + lease,
@@ -396,7 +369,7 @@ class Store:
         at a time, the compare-and-set alone is the claim."""
         now = utcnow()
         claimable = and_(
-            announcements.c.status == "queued",
+            announcements.c.status == AnnouncementStatus.QUEUED,
             announcements.c.next_attempt_at <= now,
             or_(announcements.c.claimed_until.is_(None), announcements.c.claimed_until < now),
         )
@@ -457,7 +430,7 @@ class Store:
                 .where(
                     announcements.c.id == item.id,
                     announcements.c.claims == item.claims,
-                    announcements.c.status == "queued",
+                    announcements.c.status == AnnouncementStatus.QUEUED,
                 )
                 .values(claimed_until=utcnow() + lease)
             )
@@ -471,7 +444,7 @@ class Store:
             first = await _finish(
                 connection,
                 announcement_id,
-                status="sent",
+                status=AnnouncementStatus.SENT,
                 activity_id=activity_id,
                 sent_at=utcnow(),
             )
@@ -488,7 +461,10 @@ class Store:
         async with self.engine.begin() as connection:
             await connection.execute(
                 update(announcements)
-                .where(announcements.c.id == announcement_id, announcements.c.status == "queued")
+                .where(
+                    announcements.c.id == announcement_id,
+                    announcements.c.status == AnnouncementStatus.QUEUED,
+                )
                 .values(
                     attempts=announcements.c.attempts + 1,
                     next_attempt_at=utcnow() + delay,
@@ -500,7 +476,12 @@ class Store:
     async def fail_announcement(self, announcement_id: int, error: str) -> None:
         """The connector refused the card for good (not a transient error)."""
         async with self.engine.begin() as connection:
-            await _finish(connection, announcement_id, status="failed", last_error=error[:512])
+            await _finish(
+                connection,
+                announcement_id,
+                status=AnnouncementStatus.FAILED,
+                last_error=error[:512],
+            )
 
     async def drop_conversation(self, conversation_ref: int, error: str) -> int:
         """The bot can no longer post there: deactivate the conversation (so its subscriptions
@@ -515,9 +496,11 @@ class Store:
                 update(announcements)
                 .where(
                     announcements.c.conversation_ref == conversation_ref,
-                    announcements.c.status == "queued",
+                    announcements.c.status == AnnouncementStatus.QUEUED,
                 )
-                .values(status="dropped", claimed_until=None, last_error=error[:512])
+                .values(
+                    status=AnnouncementStatus.DROPPED, claimed_until=None, last_error=error[:512]
+                )
             )
             return int(dropped.rowcount)
 
@@ -720,7 +703,10 @@ async def _finish(connection: AsyncConnection, announcement_id: int, **values: A
     """Set the final state of a queued announcement; False if it was no longer queued."""
     finished = await connection.execute(
         update(announcements)
-        .where(announcements.c.id == announcement_id, announcements.c.status == "queued")
+        .where(
+            announcements.c.id == announcement_id,
+            announcements.c.status == AnnouncementStatus.QUEUED,
+        )
         .values(claimed_until=None, **values)
     )
     return bool(finished.rowcount)
@@ -784,7 +770,7 @@ def _subscription(row: Row[Any]) -> Subscription:
         id=row.id,
         conversation_ref=row.conversation_ref,
         name_pattern=row.name_pattern,
-        source_kind=row.source_kind or None,
+        source_kind=SourceKind(row.source_kind) if row.source_kind else None,
         source_name=row.source_name or None,
         tags=tags,
         created_by=row.created_by,
@@ -884,7 +870,7 @@ def _pending(row: Row[Any]) -> PendingAnnouncement:
 def model_version(row: Mapping[Any, Any]) -> ModelVersion:
     """A model version from its stored columns."""
     return ModelVersion(
-        source_kind=row["source_kind"],
+        source_kind=SourceKind(row["source_kind"]),
         source_name=row["source_name"],
         name=row["name"],
         version=row["version"],

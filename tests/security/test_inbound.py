@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from app import STORE
-from bot.domain import ModelVersion
 from bot.store.tables import approval_votes, command_audit, conversations, subscriptions
+from domain.records import ModelVersion
 from fakes.identity import ENTRA_ISSUER, TENANT_ID
 from tests.support.activities import card_action, installation, message
 from tests.support.bot import BotUnderTest

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from app import STORE
-from bot.domain import ModelVersion
 from bot.store.repository import MAX_SUBSCRIPTIONS
 from bot.store.tables import approval_audit, approvals, command_audit, subscriptions
+from domain.records import ModelVersion
 from tests.support.activities import USER_ID, card_action
 from tests.support.approvals import click
 from tests.support.bot import BotUnderTest

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app import STORE
-from bot.domain import ModelVersion
 from bot.store.tables import approval_audit, approval_votes, model_versions
+from domain.records import ModelVersion
 from fakes.azureml import FakeArm
 from tests.support.approvals import click
 from tests.support.bot import BotUnderTest

@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.pipelines import azure_devops, dispatcher
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from bot.pipelines.deployer import Deployer, DeploymentRequest, RunInfo, Target
-from bot.pipelines.dispatcher import DeploymentWorker, parse_target
+from bot.pipelines.deployer import Deployer, DeploymentRequest, RunInfo
+from bot.pipelines.dispatcher import DeploymentWorker
 from bot.store.deployments import DeploymentStore
 from bot.store.repository import utcnow
 from bot.store.tables import deployments
+from domain.target import Target
 from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.support.outbox import queued_store
 from tests.support.waiting import wait_until
@@ -224,7 +225,7 @@ def searches(fake: FakeDevOps) -> int:
 def deploying(key: str, target: str) -> DeploymentRequest:
     return DeploymentRequest(
         deployment_key=key,
-        target=parse_target(target),
+        target=Target.parse(target),
         model_name=MODEL,
         model_version=VERSION,
         source="ws",

@@ -20,13 +20,13 @@ from bot.cards.announcement import DESCRIPTION_LIMIT, approval_card
 from bot.cards.lists import pending_card
 from bot.cards.text import card_bytes, json_bytes
 from bot.cards.verbs import APPROVE, REJECT
-from bot.domain import ModelVersion
 from bot.i18n import LANGUAGES, Translator
 from bot.logs import configure_logging
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from bot.store.approvals import DeploymentRecord, Vote
 from bot.web import Readiness
-from dialogs.approval import ApprovalState, Policy
+from domain.policy import Policy
+from domain.records import DeploymentRecord, ModelVersion, Vote
+from domain.statuses import ApprovalState
 from fakes.azureml import FakeArm
 from fakes.devops import PAT, PROJECT, FakeDevOps
 from fakes.identity import APP_ID

@@ -6,10 +6,10 @@ import asyncio
 import json
 from datetime import timedelta
 
-from bot.domain import ModelVersion
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.repository import Store
+from domain.records import ModelVersion
 from tests.support.store import conversation
 
 IN_FLIGHT = 4

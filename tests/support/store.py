@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app import STORE
-from bot.domain import ConversationInfo, ModelVersion
-from bot.store.approvals import ApprovalRecord
 from bot.store.engine import create_engine
 from bot.store.tables import announcements
-from dialogs.approval import ApprovalState, Policy
+from domain.policy import Policy
+from domain.records import ApprovalRecord, ConversationInfo, ModelVersion
+from domain.statuses import ApprovalState
 from tests.support.bot import BotUnderTest
 
 
