@@ -63,6 +63,7 @@ def _card(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def start(start_bot: Any, **settings: str) -> BotUnderTest:
+    """The bot watching ml-prod, installed in the release channel subscribed to sklearn_*."""
     bot: BotUnderTest = await start_bot(**ANNOUNCING, **settings)
     await bot.post(installation(bot.connector.url, "add", scope="channel"))
     await bot.say("subscribe sklearn_* workspace=ml-prod", scope="channel")

@@ -70,6 +70,7 @@ async def post_events(
     headers=None,
     content_type: str = "application/json",
 ) -> tuple[int, Any]:
+    """POST ``body`` to the bot's Event Grid endpoint; the status and the answer (JSON if it is)."""
     url = bot.server.make_url("/api/events/azureml")
     params = {"secret": secret} if secret is not None else {}
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -84,6 +85,7 @@ async def post_events(
 
 
 def announcement_cards(bot: BotUnderTest) -> list[dict[str, Any]]:
+    """The cards that announced a new version, in order."""
     return [card for card in bot.connector.cards() if card_text(card).startswith("New version")]
 
 

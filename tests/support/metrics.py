@@ -25,5 +25,6 @@ async def scrape(bot: BotUnderTest) -> dict[Sample, float]:
 def grew(
     before: dict[Sample, float], after: dict[Sample, float], name: str, **labels: str
 ) -> float:
+    """How much the sample ``name`` with ``labels`` grew from ``before`` to ``after``."""
     key = (name, tuple(sorted(labels.items())))
     return after.get(key, 0.0) - before.get(key, 0.0)

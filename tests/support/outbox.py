@@ -35,6 +35,7 @@ class RecordingChannel:
 
 
 async def queued_store(database_url: str, versions: int) -> Store:
+    """A migrated store: one conversation subscribed to ``m``, and ``versions`` of it queued."""
     engine = create_engine(database_url)
     await upgrade(engine)
     store = Store(engine)

@@ -20,6 +20,7 @@ from tests.support.bot import BotUnderTest
 def conversation(
     conversation_id: str = "19:c@thread.tacv2", service_url: str = "https://smba/"
 ) -> ConversationInfo:
+    """A Teams channel as the store saves it."""
     return ConversationInfo(
         channel_id="msteams",
         conversation_id=conversation_id,
@@ -33,6 +34,7 @@ def conversation(
 
 
 async def rows(bot: BotUnderTest) -> list[dict]:
+    """The announcement rows of the bot's store."""
     engine = create_engine(bot.settings.database_url)
     async with engine.connect() as connection:
         result = [dict(row) for row in (await connection.execute(select(announcements))).mappings()]
@@ -71,5 +73,6 @@ def approval_of(version: ModelVersion, approval_id: int = 7, **changes: Any) -> 
 
 
 async def count(bot: BotUnderTest, table: Any) -> int:
+    """How many rows ``table`` holds in the bot's store."""
     async with bot.server.app[STORE].engine.connect() as connection:
         return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
