@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 for the tests, from Debian's ``postgresql``.
+"""A throwaway PostgreSQL server on 127.0.0.1 for the tests and benchmarks, from Debian's
+``postgresql``.
 
 ``make test`` installs the package; the tests make their own cluster in a temporary folder (as
 the ``postgres`` user when they run as root, which PostgreSQL refuses to run as), with
