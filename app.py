@@ -46,7 +46,7 @@ from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.ratebook import rate_limiter
-from bot.store.repository import Store
+from bot.store.store import Store
 from bot.web import (
     Callers,
     MessageEndpoint,
@@ -95,7 +95,7 @@ async def create_app(
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     store = Store(engine, settings.policy_defaults())
-    if left := await store.deactivate_other_tenants(settings.allowed_tenants):
+    if left := await store.conversations.deactivate_other_tenants(settings.allowed_tenants):
         log.warning("%d conversation(s) of tenants not served any more get no cards", left)
     connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
     channel = AgentsChannel(adapter, settings.bot_client_id, rate_limiter(engine))

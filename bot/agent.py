@@ -39,8 +39,8 @@ from bot.i18n import Translator
 from bot.registry.azureml import ModelRegistry
 from bot.store.approvals import ApprovalStore
 from bot.store.audit import Asker, CommandAudit
-from bot.store.queries import ModelReleases
-from bot.store.repository import Store, TooManySubscriptionsError
+from bot.store.store import Store
+from bot.store.subscriptions import TooManySubscriptionsError
 from dialogs.approval import Person
 from dialogs.commands import (
     Command,
@@ -110,7 +110,8 @@ class ChatHandlers:
         self.store = store
         self.studio = studio
         self.approvals = ApprovalStore(store.engine)
-        self.releases = ModelReleases(store.engine, store.defaults)
+        self.releases = store.releases
+        self.requests = store.requests
         self.directory = ConversationDirectory(store)
         self.audit = CommandAudit(store.engine)
         self.subscription_managers = access.subscription_managers
@@ -140,7 +141,9 @@ class ChatHandlers:
         conversation_ref = context.turn_state[CONVERSATION_REF]
         assert isinstance(conversation_ref, int)  # noqa: S101 - set by remember_conversation
         if isinstance(command, ListSubscriptions):
-            return subscriptions_card(t, await self.store.list_subscriptions(conversation_ref))
+            return subscriptions_card(
+                t, await self.store.subscriptions.in_conversation(conversation_ref)
+            )
         if isinstance(command, ListPending | History | Status):
             return await self._report(command, conversation_ref, t)
         refusals = self._refusals(command, context.activity)
@@ -213,18 +216,18 @@ class ChatHandlers:
         )
         # An earlier card of a pending approval stays the one that is kept current.
         if sent is not None and sent.id and not outcome.has_card:
-            await self.releases.card_posted(record.id, sent.id)
+            await self.requests.card_posted(record.id, sent.id)
         return None
 
     async def _ask(
         self, command: Deploy | Rollback, conversation_ref: int, requester: Person | None
     ) -> ApprovalRequest | VersionNotFound | NoRollback:
         if isinstance(command, Rollback):
-            return await self.releases.request_rollback(
+            return await self.requests.request_rollback(
                 conversation_ref, command.model, requester=requester
             )
         kind, name = command.source_kind, command.source_name
-        return await self.releases.request_deploy(
+        return await self.requests.request_deploy(
             conversation_ref,
             command.model,
             command.version,
@@ -247,7 +250,7 @@ class ChatHandlers:
         )
         user = context.activity.from_property
         try:
-            change = await self.store.add_subscription(
+            change = await self.store.subscriptions.add(
                 conversation_ref,
                 command.pattern,
                 source=source,
@@ -269,7 +272,7 @@ class ChatHandlers:
     async def _unsubscribe(
         self, command: Unsubscribe, conversation_ref: int, t: Translator
     ) -> Card:
-        removed = await self.store.remove_subscriptions(
+        removed = await self.store.subscriptions.remove(
             conversation_ref,
             subscription_id=command.subscription_id,
             name_pattern=command.pattern,

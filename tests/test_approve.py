@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from app import STORE
 from bot.cards.verbs import APPROVE, REJECT
-from bot.store.repository import utcnow
+from bot.store.clock import utcnow
 from bot.store.tables import approval_audit, approvals, deployments, model_versions
 from tests.conftest import BotUnderTest, base_activity, installation
 from tests.test_announce import ANNOUNCING, post_events, registered, sample

@@ -247,7 +247,7 @@ async def test_a_failing_turn_answers_without_exposing_the_error(bot: BotUnderTe
     async def broken(*_args, **_kwargs):
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setattr("bot.store.repository.Store.list_subscriptions", broken)
+    monkeypatch.setattr("bot.store.subscriptions.Subscriptions.in_conversation", broken)
     status, _ = await bot.post(message(bot.connector.url, "subscriptions", locale="de-DE"))
 
     assert status == 202

@@ -15,8 +15,8 @@ from aiohttp import ClientSession
 from sqlalchemy import select, update
 
 from bot.cards.verbs import APPROVE
+from bot.store.clock import utcnow
 from bot.store.engine import create_engine
-from bot.store.repository import utcnow
 from bot.store.tables import announcements, approvals, deployments
 from demo.azureml import FakeArm
 from demo.devops import FakeDevOps
