@@ -22,7 +22,7 @@ from microsoft_agents.hosting.core import (
 from bot.agent import Access, AgentExtension, build_agent
 from bot.cardsync import CardSync
 from bot.channel import AgentsChannel
-from bot.config import Settings, SettingsError, load_settings, sdk_configuration
+from bot.config import Settings, load_settings
 from bot.connector import PooledClientFactory
 from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
@@ -41,6 +41,8 @@ from bot.registry.azureml import (
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.registry.watcher import RegistryWatcher
+from bot.sdk_config import sdk_configuration
+from bot.settings_values import SettingsError
 from bot.store.approvals import ApprovalStore
 from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
+from bot.chat_commands import COMMANDS, Permission
+from dialogs.commands import Command
 from tests.conftest import USER_ID, BotUnderTest, message
 
 
@@ -254,3 +256,17 @@ async def test_a_failing_turn_answers_without_exposing_the_error(bot: BotUnderTe
     reply = bot.connector.calls[-1].body
     assert "Bei mir ist etwas schiefgegangen" in card_text(bot.connector.last_card())
     assert "hunter2" not in json.dumps(reply)
+
+
+def test_every_command_has_its_handler_and_who_may_send_it():
+    changing = {
+        name.__name__: spec.permission for name, spec in COMMANDS.items() if spec.permission.changes
+    }
+
+    assert set(COMMANDS) == set(get_args(Command))
+    assert changing == {
+        "Deploy": Permission.REQUEST,
+        "Rollback": Permission.REQUEST,
+        "Subscribe": Permission.MANAGE,
+        "Unsubscribe": Permission.MANAGE,
+    }
