@@ -19,13 +19,19 @@ from tests.test_approve import announce, click, start, wait_for_update
 VERSION = "ml-prod/sklearn_regression_model:20"
 
 
+AZURE_HTTP = "azure.core.pipeline.policies.http_logging_policy"
+TUNED = ("", "azure", "microsoft_agents", "azure.ai.ml._telemetry")
+
+
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    levels = {name: logging.getLogger(name).level for name in TUNED}
     yield
     root.handlers[:] = handlers
-    root.setLevel(level)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def test_json_lines_carry_the_correlation_id_and_mask_secrets(restored_logging, capsys):
@@ -40,6 +46,18 @@ def test_json_lines_carry_the_correlation_id_and_mask_secrets(restored_logging, 
     assert (inside["level"], inside["logger"]) == ("WARNING", "releasebot.test")
     assert inside["correlation_id"] == VERSION
     assert "correlation_id" not in outside
+
+
+@pytest.mark.parametrize("name", [AZURE_HTTP, "azure.identity"])
+def test_the_azure_sdk_speaks_at_info_only_when_debugging(restored_logging, capsys, name):
+    configure_logging("INFO", [])
+    logging.getLogger(name).info("Request headers: 'Authorization': 'REDACTED'")
+    logging.getLogger(name).warning("the SDK warns")
+    assert capsys.readouterr().err.count(name) == 1
+
+    configure_logging("DEBUG", [])
+    logging.getLogger(name).info("Request headers: 'Authorization': 'REDACTED'")
+    assert "Request headers" in capsys.readouterr().err
 
 
 async def test_one_correlation_id_follows_a_version_from_event_to_deployment(start_bot, caplog):
