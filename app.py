@@ -22,7 +22,7 @@ from microsoft_agents.hosting.core import (
 from bot.agent import Access, AgentExtension, build_agent
 from bot.cardsync import CardSync
 from bot.channel import AgentsChannel
-from bot.config import Settings, SettingsError, load_settings, sdk_configuration
+from bot.config import Settings, load_settings
 from bot.connector import PooledClientFactory
 from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
@@ -41,12 +41,14 @@ from bot.registry.azureml import (
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.registry.watcher import RegistryWatcher
+from bot.sdk_config import sdk_configuration
+from bot.settings_values import SettingsError
 from bot.store.approvals import ApprovalStore
 from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.ratebook import rate_limiter
-from bot.store.repository import Store
+from bot.store.store import Store
 from bot.web import (
     Callers,
     MessageEndpoint,
@@ -95,7 +97,7 @@ async def create_app(
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     store = Store(engine, settings.policy_defaults())
-    if left := await store.deactivate_other_tenants(settings.allowed_tenants):
+    if left := await store.conversations.deactivate_other_tenants(settings.allowed_tenants):
         log.warning("%d conversation(s) of tenants not served any more get no cards", left)
     connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
     channel = AgentsChannel(adapter, settings.bot_client_id, rate_limiter(engine))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.store.engine import create_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
-from bot.store.repository import Store  # noqa: E402
+from bot.store.store import Store  # noqa: E402
 from domain.records import ConversationInfo  # noqa: E402
 from fakes.azureml import FakeArm  # noqa: E402
 from fakes.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
@@ -223,8 +223,8 @@ async def seed_subscribers(
             "en-US",
             json.dumps(reference),
         )
-        ref, _ = await store.save_conversation(info)
-        await store.add_subscription(
+        ref, _ = await store.conversations.save(info)
+        await store.subscriptions.add(
             ref,
             pattern.format(n=number % models if models else number),
             source=None,

@@ -32,7 +32,8 @@ from bot.i18n import Translator
 from bot.metrics import APPROVALS, CLICK_SECONDS
 from bot.registry.azureml import ModelRegistry, failure_reason
 from bot.store.approvals import CREATOR_NEEDED, UPN_NEEDED, ApprovalBusyError, ApprovalStore, Needed
-from bot.store.repository import Store, utcnow
+from bot.store.clock import utcnow
+from bot.store.store import Store
 from dialogs.approval import Approve, Event, Person, Reject
 from domain.records import Decision, ModelVersion
 from domain.statuses import SourceKind
@@ -196,7 +197,7 @@ class CardActions:
                 reason or failure_reason(error),
             )
             return
-        await self._store.remember_versions([read], "click")
+        await self._store.versions.remember([read], "click")
 
     def _answer(self, t: Translator, decision: Decision) -> tuple[AdaptiveCardInvokeResponse, str]:
         if decision.changed:

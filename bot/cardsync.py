@@ -9,7 +9,6 @@ once. Nothing is lost across a crash: the revision stays behind until Teams took
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -19,9 +18,11 @@ from bot.cards.text import NAME_LIMIT, plain
 from bot.channel import Channel, DeliveryError
 from bot.failpoints import reached
 from bot.i18n import Translator
-from bot.outbox import GONE, backoff, refused_for_good
+from bot.outbox import GONE, refused_for_good
+from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
-from bot.store.repository import utcnow
+from bot.store.clock import utcnow
+from bot.workers import ClaimWorker
 from dialogs.approval import Expire
 from domain.records import ApprovalRecord, Decision
 from domain.statuses import DeploymentStatus
@@ -29,7 +30,7 @@ from domain.statuses import DeploymentStatus
 log = logging.getLogger(__name__)
 
 
-class CardSync:
+class CardSync(ClaimWorker):
     """Updates cards that are behind their approval, replies with results, sweeps expiries."""
 
     def __init__(
@@ -43,44 +44,15 @@ class CardSync:
         expiry_sweep: float = 30.0,
         studio: str = PUBLIC_STUDIO,
     ) -> None:
+        super().__init__("card sync", idle_poll=idle_poll)
         self._approvals = approvals
         self._channel = channel
         self._lease = lease
-        self._idle_poll = idle_poll
         self._batch_size = batch_size
         self._expiry_sweep = expiry_sweep
         self._studio = studio
         self._next_sweep = 0.0
-        self._wakeup = asyncio.Event()
-        self._stopping = False
-        self._running: asyncio.Task[object] | None = None
         self._failures: dict[int, int] = {}
-
-    def wake(self) -> None:
-        """Look for cards to update now, not at the next idle poll."""
-        self._wakeup.set()
-
-    async def run(self) -> None:
-        """Update cards until stopped."""
-        self._running = asyncio.current_task()
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                await self._sweep_when_due()
-                busy = await self.sync_once()
-            except Exception:
-                log.exception("the card sync failed; trying again")
-                busy = 0
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
-
-    async def stop(self, grace: float) -> None:
-        """End ``run`` after the cards in hand, waiting for them up to ``grace`` seconds."""
-        self._stopping = True
-        self._wakeup.set()
-        if self._running is not None:
-            await asyncio.wait([self._running], timeout=grace)
 
     async def _sweep_when_due(self) -> None:
         """Expire requests every ``expiry_sweep`` seconds, not on every card update."""
@@ -97,8 +69,10 @@ class CardSync:
             expired += isinstance(decision, Decision) and decision.changed
         return expired
 
-    async def sync_once(self) -> int:
-        """Update the cards that are behind; how many were claimed."""
+    async def work_once(self) -> int:
+        """Expire the requests whose time ran out (every ``expiry_sweep`` seconds), and update
+        the cards that are behind; how many were claimed."""
+        await self._sweep_when_due()
         records = await self._approvals.claim_card_updates(self._batch_size, self._lease)
         await asyncio.gather(*(self._sync(record) for record in records))
         return len(records)
@@ -163,4 +137,4 @@ class CardSync:
         await self._approvals.card_shown(
             record.id, record.card_revision, retry_in=timedelta(seconds=delay)
         )
-        asyncio.get_running_loop().call_later(delay, self._wakeup.set)
+        asyncio.get_running_loop().call_later(delay, self.wake)

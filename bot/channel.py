@@ -16,7 +16,7 @@ from multidict import MultiMapping
 from bot.cards import CARD_CONTENT_TYPE, Card
 from bot.network import network_problem
 from bot.ratelimit import CannotBook, Limiter
-from bot.store.repository import utcnow
+from bot.store.clock import utcnow
 
 
 def card_message(card: Card) -> Activity:

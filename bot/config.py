@@ -13,17 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from microsoft_agents.activity import load_configuration_from_env
 
+from bot import settings_values as values
 from bot.cloud import CLOUDS, Cloud, CloudName
-from dialogs.policy import PolicyDefaults, parse_approvers
+from bot.settings_values import PREFIX, SettingsError
+from dialogs.policy import PolicyDefaults
 from domain.target import is_target
 
-PREFIX = "RELEASEBOT_"
 SDK_PREFIX = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
@@ -43,13 +42,6 @@ _SECRETLESS_AUTH_TYPES = {
 }
 _SECRET_NAME = re.compile(r"(SECRET|PASSWORD|TOKEN|PAT|KEY)$")
 _WORKSPACE = re.compile(r"^[0-9a-fA-F-]{36}/[-\w._()]{1,90}/[A-Za-z0-9][\w-]{2,32}$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9][\w-]{2,32}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-class SettingsError(ValueError):
-    """A setting has a value we cannot use; the message names the setting and the expected form."""
 
 
 class Secret:
@@ -265,30 +257,34 @@ def load_settings(
 
     return Settings(
         host=get("HOST", Settings.host),
-        port=_port(get("PORT", str(Settings.port))),
+        port=values.port(get("PORT", str(Settings.port))),
         database_url=get("DATABASE_URL", Settings.database_url),
-        log_level=_choice("LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), _LOG_LEVELS),
-        log_format=_choice("LOG_FORMAT", get("LOG_FORMAT", "text").lower(), ("text", "json")),
-        max_body_bytes=_positive_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES", "262144")),
+        log_level=values.choice("LOG_LEVEL", get("LOG_LEVEL", "INFO").upper(), _LOG_LEVELS),
+        log_format=values.choice("LOG_FORMAT", get("LOG_FORMAT", "text").lower(), ("text", "json")),
+        max_body_bytes=values.positive_int("MAX_BODY_BYTES", get("MAX_BODY_BYTES", "262144")),
         poll_interval_seconds=float(
-            _positive_int("POLL_INTERVAL_SECONDS", get("POLL_INTERVAL_SECONDS", "60"))
+            values.positive_int("POLL_INTERVAL_SECONDS", get("POLL_INTERVAL_SECONDS", "60"))
         ),
-        dev_allow_anonymous=_bool("DEV_ALLOW_ANONYMOUS", get("DEV_ALLOW_ANONYMOUS")),
-        dev_local_connector=_bool("DEV_LOCAL_CONNECTOR", get("DEV_LOCAL_CONNECTOR")),
+        dev_allow_anonymous=values.boolean("DEV_ALLOW_ANONYMOUS", get("DEV_ALLOW_ANONYMOUS")),
+        dev_local_connector=values.boolean("DEV_LOCAL_CONNECTOR", get("DEV_LOCAL_CONNECTOR")),
         subscription_managers=frozenset(
-            item.lower() for item in _items(get("SUBSCRIPTION_MANAGERS"))
+            item.lower() for item in values.comma_separated(get("SUBSCRIPTION_MANAGERS"))
         ),
-        allowed_tenants=_tenants(get("ALLOWED_TENANTS"), env.get(SDK_TENANT_ID, "")),
+        allowed_tenants=values.tenants(get("ALLOWED_TENANTS"), env.get(SDK_TENANT_ID, "")),
         allowed_channels=frozenset(
-            item.lower() for item in _items(get("ALLOWED_CHANNELS", "msteams"))
+            item.lower() for item in values.comma_separated(get("ALLOWED_CHANNELS", "msteams"))
         ),
-        agent_app_ids=_guids("AGENT_APP_IDS", get("AGENT_APP_IDS")),
-        azureml_workspaces=tuple(_workspace(item) for item in _items(get("AZUREML_WORKSPACES"))),
-        azureml_registries=tuple(_registry(item) for item in _items(get("AZUREML_REGISTRIES"))),
+        agent_app_ids=values.guids("AGENT_APP_IDS", get("AGENT_APP_IDS")),
+        azureml_workspaces=tuple(
+            _workspace(item) for item in values.comma_separated(get("AZUREML_WORKSPACES"))
+        ),
+        azureml_registries=tuple(
+            values.registry_name(item) for item in values.comma_separated(get("AZUREML_REGISTRIES"))
+        ),
         eventgrid_secret=Secret(get("EVENTGRID_SECRET")) if get("EVENTGRID_SECRET") else None,
         eventgrid_audience=get("EVENTGRID_AUDIENCE"),
         eventgrid_tenant_id=(env.get("AZURE_TENANT_ID") or env.get(SDK_TENANT_ID) or "").strip(),
-        devops_organization_url=_https_url(
+        devops_organization_url=values.https_url(
             "DEVOPS_ORGANIZATION_URL", get("DEVOPS_ORGANIZATION_URL"), loopback_http=True
         ),
         devops_project=get("DEVOPS_PROJECT"),
@@ -297,16 +293,23 @@ def load_settings(
         metrics_token=_secret(get("METRICS_TOKEN")),
         deploy_target=_target("DEPLOY_TARGET", get("DEPLOY_TARGET")),
         deploy_targets=frozenset(
-            _target("DEPLOY_TARGETS", item) or item for item in _items(get("DEPLOY_TARGETS"))
+            _target("DEPLOY_TARGETS", item) or item
+            for item in values.comma_separated(get("DEPLOY_TARGETS"))
         ),
-        approvers=_approvers(get("APPROVERS")),
-        required_approvals=_bounded_int("REQUIRED_APPROVALS", get("REQUIRED_APPROVALS", "1"), 20),
-        approval_expiry_hours=_bounded_int(
+        approvers=values.approvers(get("APPROVERS")),
+        required_approvals=values.bounded_int(
+            "REQUIRED_APPROVALS", get("REQUIRED_APPROVALS", "1"), 20
+        ),
+        approval_expiry_hours=values.bounded_int(
             "APPROVAL_EXPIRY_HOURS", get("APPROVAL_EXPIRY_HOURS", "72"), 24 * 30
         ),
         developer_name=get("DEVELOPER_NAME", Settings.developer_name),
-        developer_url=_https_url("DEVELOPER_URL", get("DEVELOPER_URL", Settings.developer_url)),
-        cloud=CLOUDS[CloudName(_choice("CLOUD", get("CLOUD", "public").lower(), _CLOUD_NAMES))],
+        developer_url=values.https_url(
+            "DEVELOPER_URL", get("DEVELOPER_URL", Settings.developer_url)
+        ),
+        cloud=CLOUDS[
+            CloudName(values.choice("CLOUD", get("CLOUD", "public").lower(), _CLOUD_NAMES))
+        ],
         ca_bundle=_ca_bundle(env),
         proxy=_proxy_variables(env),
         agents_sdk={k: v for k, v in env.items() if k.startswith("CONNECTIONS__")},
@@ -328,31 +331,6 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _CLOUD_NAMES = tuple(CloudName)
 
 
-def _items(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _bool(name: str, value: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise SettingsError(f"{PREFIX}{name} must be true or false, not {value!r}")
-
-
-def _positive_int(name: str, value: str) -> int:
-    if not value.isdigit() or int(value) <= 0:
-        raise SettingsError(f"{PREFIX}{name} must be a positive whole number, not {value!r}")
-    return int(value)
-
-
-def _bounded_int(name: str, value: str, maximum: int) -> int:
-    number = _positive_int(name, value)
-    if number > maximum:
-        raise SettingsError(f"{PREFIX}{name} must be at most {maximum}, not {value!r}")
-    return number
-
-
 def _secret(value: str) -> Secret | None:
     return Secret(value) if value else None
 
@@ -366,47 +344,6 @@ def _target(name: str, value: str) -> str | None:
     return value or None
 
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-
-
-def _guids(name: str, value: str) -> frozenset[str]:
-    items = _items(value)
-    for item in items:
-        if not _GUID.match(item):
-            raise SettingsError(f"{PREFIX}{name}: {item!r} is not an Entra id (a GUID)")
-    return frozenset(item.lower() for item in items)
-
-
-def _tenants(value: str, bot_tenant: str) -> frozenset[str]:
-    """The tenants served: as listed, else the bot's own (none: nobody is served)."""
-    listed = _guids("ALLOWED_TENANTS", value)
-    return listed or frozenset({bot_tenant.strip().lower()} - {""})
-
-
-def _approvers(value: str) -> frozenset[str] | None:
-    if not value:
-        return None
-    approvers = parse_approvers(value)
-    if approvers is None:
-        raise SettingsError(
-            f"{PREFIX}APPROVERS must be comma-separated Entra object ids or UPNs, not {value!r}"
-        )
-    return approvers
-
-
-def _port(value: str) -> int:
-    port = _positive_int("PORT", value)
-    if port > 65535:
-        raise SettingsError(f"{PREFIX}PORT must be between 1 and 65535, not {value!r}")
-    return port
-
-
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise SettingsError(f"{PREFIX}{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
 def _workspace(item: str) -> Workspace:
     if not _WORKSPACE.match(item):
         raise SettingsError(
@@ -415,12 +352,6 @@ def _workspace(item: str) -> Workspace:
         )
     subscription_id, resource_group, name = item.split("/")
     return Workspace(subscription_id, resource_group, name)
-
-
-def _registry(item: str) -> str:
-    if not _REGISTRY.match(item):
-        raise SettingsError(f"{PREFIX}AZUREML_REGISTRIES: {item!r} is not a registry name")
-    return item
 
 
 def _ca_bundle(env: Mapping[str, str]) -> str | None:
@@ -440,40 +371,3 @@ def _proxy_variables(env: Mapping[str, str]) -> dict[str, str]:
     """The proxy variables, by their upper-case names (the lower-case ones count too)."""
     found = {name: env.get(name) or env.get(name.lower()) for name in PROXY_VARIABLES}
     return {name: value.strip() for name, value in found.items() if value and value.strip()}
-
-
-def _https_url(name: str, value: str, *, loopback_http: bool = False) -> str:
-    """An https:// URL; with ``loopback_http`` also http:// to this machine (the demo's simulated
-    Azure DevOps), where nothing sent can be read on the way."""
-    secure = re.match(r"^https://[^\s/]+(/[^\s]*)?$", value)
-    loopback = loopback_http and re.match(
-        r"^http://(127\.0\.0\.1|localhost)(:\d{1,5})?(/[^\s]*)?$", value
-    )
-    if value and not (secure or loopback):
-        raise SettingsError(f"{PREFIX}{name} must be an https:// URL, not {value!r}")
-    return value.rstrip("/")
-
-
-def sdk_configuration(settings: Settings) -> dict[str, Any]:
-    """The Agents SDK configuration, with the weak defaults closed.
-
-    Issuer validation is always on; anonymous access follows only our explicit development switch.
-    """
-    env = _cloud_configuration(settings) | dict(settings.agents_sdk)
-    env[SDK_PREFIX + "VALIDATE_ISSUER"] = "true"
-    env[SDK_PREFIX + "ANONYMOUS_ALLOWED"] = "true" if settings.dev_allow_anonymous else "false"
-    config: dict[str, Any] = load_configuration_from_env(env)
-    return config
-
-
-def _cloud_configuration(settings: Settings) -> dict[str, str]:
-    """Outside the public cloud, the SDK's Entra authority and the issuers it accepts: the SDK
-    knows the US Government by its authority, and nothing of China."""
-    cloud, tenant = settings.cloud, settings.agents_sdk.get(SDK_TENANT_ID, "")
-    if cloud.name is CloudName.PUBLIC or not tenant:
-        return {}
-    issuers = [cloud.botframework_issuer, *cloud.entra_issuers(tenant)]
-    return {
-        SDK_PREFIX + "AUTHORITY": f"{cloud.entra_authority}/{tenant}",
-        SDK_PREFIX + "ISSUERS": ",".join(issuers),
-    }

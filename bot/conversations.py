@@ -7,7 +7,7 @@ from typing import Any
 
 from microsoft_agents.activity import Activity
 
-from bot.store.repository import Store
+from bot.store.store import Store
 from domain.records import ConversationInfo
 
 # A reply in a channel thread carries the thread's root message id: ";messageid=123".
@@ -67,7 +67,7 @@ class ConversationDirectory:
     async def install(self, activity: Activity) -> tuple[int, bool]:
         """Store the conversation as active; its id and whether it just became active."""
         info = _required_info(activity)
-        conversation_ref, activated = await self._store.save_conversation(info)
+        conversation_ref, activated = await self._store.conversations.save(info)
         self._known[info.key] = (_fingerprint(activity), conversation_ref)
         return conversation_ref, activated
 
@@ -75,7 +75,7 @@ class ConversationDirectory:
         """Deactivate the conversation: the bot was removed from it."""
         info = _required_info(activity)
         self._known.pop(info.key, None)
-        return await self._store.deactivate_conversation(*info.key)
+        return await self._store.conversations.deactivate(*info.key)
 
 
 Fingerprint = tuple[object, ...]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.config import PREFIX, SDK_PREFIX, MissingSetting, Settings
+from bot.config import SDK_PREFIX, MissingSetting, Settings
+from bot.settings_values import PREFIX
 
 
 def configuration_checks(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -111,6 +111,10 @@ def configure_logging(level: str, secrets: Iterable[str], log_format: str = "tex
     # The SDK logs its whole connection set-up over many lines at INFO; keep that for DEBUG.
     sdk_level = max(logging.getLevelName(level), logging.WARNING) if level != "DEBUG" else level
     logging.getLogger("microsoft_agents").setLevel(sdk_level)
+    # azure-core's HTTP logging policy writes the headers of every Azure ML request and response
+    # at INFO (about twenty lines a poll), azure-identity each token it gets: the whole Azure SDK
+    # tree speaks from WARNING up unless debugging.
+    logging.getLogger("azure").setLevel(sdk_level)
     # azure-ai-ml logs every call, and each failure with the exception's text; the poller and the
     # event path say once, in their own words, what failed and what to do.
     quiet = logging.CRITICAL if level != "DEBUG" else level

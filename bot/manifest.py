@@ -13,12 +13,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bot.config import (
-    SDK_CLIENT_ID,
-    Settings,
-    SettingsError,
-    load_settings,
-)
+from bot.config import SDK_CLIENT_ID, Settings, load_settings
+from bot.settings_values import SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "manifest" / "manifest.template.json"

@@ -11,9 +11,7 @@ replica once the lease has run out, picks up whatever was not marked sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 from datetime import timedelta
 
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card
@@ -22,8 +20,10 @@ from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
 from bot.metrics import CARD_SEND_SECONDS, CARDS
+from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
-from bot.store.repository import Store
+from bot.store.store import Store
+from bot.workers import ClaimWorker
 from domain.records import PendingAnnouncement
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,6 @@ GONE = {403, 404}
 # The connector refused the bot's token: worth a few tries (a token being renewed), not more.
 REFUSED = {401}
 MAX_REFUSALS = 5
-BASE_DELAY = 0.5
-MAX_DELAY = 300.0
-MAX_RETRY_AFTER = 3600.0
 RETRY_WAKE_SLACK = 0.01  # seconds after a retry's due time, so that the row is due when we look
 
 
@@ -51,15 +48,7 @@ def refused_for_good(error: DeliveryError, tries: int) -> str | None:
     )
 
 
-def backoff(attempts: int, retry_after: float | None) -> float:
-    """Seconds until the next try: the connector's Retry-After, else exponential with jitter."""
-    if retry_after is not None:
-        return min(retry_after, MAX_RETRY_AFTER)
-    ceiling: float = min(MAX_DELAY, BASE_DELAY * 2.0**attempts)
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
-
-
-class OutboxSender:
+class OutboxSender(ClaimWorker):
     """Sends announcements: those dispatched to it at once, and any due row (``run``)."""
 
     def __init__(
@@ -73,6 +62,7 @@ class OutboxSender:
         idle_poll: float = 1.0,
         studio: str = PUBLIC_STUDIO,
     ) -> None:
+        super().__init__("outbox sender", idle_poll=idle_poll)
         self._store = store
         self._approvals = ApprovalStore(store.engine)
         self._channel = channel
@@ -80,50 +70,16 @@ class OutboxSender:
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self.lease = lease
         """How long a claim holds: after it, another sender may take the row."""
-        self._idle_poll = idle_poll
         self._studio = studio
-        self._wakeup = asyncio.Event()  # ends the idle wait: a retry fell due, or stop
-        self._stopping = False
-        self._dispatched: set[asyncio.Task[None]] = set()
-        self._running: asyncio.Task[object] | None = None
 
     def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
         """Send announcements the caller has just queued and claimed, without waiting for a poll."""
         for item in claimed:
-            task = asyncio.create_task(self._deliver(item))
-            self._dispatched.add(task)
-            task.add_done_callback(self._dispatched.discard)
+            self._spawn(self._deliver(item))
 
-    async def run(self) -> None:
-        """Send until stopped: due rows (retries, other processes' rows, claims that ran out)."""
-        self._running = asyncio.current_task()
-        failures = 0
-        while not self._stopping:
-            try:
-                sent = await self.send_due()
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("the outbox sender failed; trying again")
-                sent = 0
-                await asyncio.sleep(backoff(failures, None))
-            if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
-                self._wakeup.clear()
-
-    async def stop(self, grace: float) -> None:
-        """End ``run`` and wait up to ``grace`` seconds for sends in flight; unsent rows stay
-        queued (their claims run out) for the next start."""
-        self._stopping = True
-        self._wakeup.set()
-        pending = [*self._dispatched, *([self._running] if self._running else [])]
-        if pending:
-            await asyncio.wait(pending, timeout=grace)
-
-    async def send_due(self) -> int:
+    async def work_once(self) -> int:
         """Claim the due rows and send them; how many were claimed."""
-        claimed = await self._store.claim_announcements(self._batch_size, self.lease)
+        claimed = await self._store.outbox.claim(self._batch_size, self.lease)
         await asyncio.gather(*(self._deliver(item) for item in claimed))
         return len(claimed)
 
@@ -142,13 +98,13 @@ class OutboxSender:
     async def _send(self, item: PendingAnnouncement) -> None:
         record = await self._approvals.get(item.approval_id)
         if record is None:  # the conversation or version was deleted meanwhile
-            await self._store.fail_announcement(item.id, "its approval is gone")
+            await self._store.outbox.failed(item.id, "its approval is gone")
             return
         card = approval_card(Translator(item.locale), record, studio=self._studio)
         reached("announcement_queued")
         # The claim may have run out while this waited for its turn: send only if it is still
         # ours, and hold it for the longest a send can take from here.
-        if not await self._store.renew_claim(item, self.lease):
+        if not await self._store.outbox.renew(item, self.lease):
             log.info("announcement %d was taken over by another sender; not sent here", item.id)
             return
         try:
@@ -157,7 +113,7 @@ class OutboxSender:
         except DeliveryError as error:
             await self._undelivered(item, error)
             return
-        await self._store.mark_announced(item.id, activity_id)
+        await self._store.outbox.sent(item.id, activity_id)
         reached("card_sent")
         CARDS.labels(outcome="sent").inc()
 
@@ -166,10 +122,10 @@ class OutboxSender:
         if given_up is not None:
             CARDS.labels(outcome="failed").inc()
             log.warning("announcement %d not sent: %s", item.id, given_up)
-            await self._store.fail_announcement(item.id, given_up)
+            await self._store.outbox.failed(item.id, given_up)
         elif error.status in GONE:
             CARDS.labels(outcome="dropped").inc()
-            dropped = await self._store.drop_conversation(item.conversation_ref, str(error))
+            dropped = await self._store.outbox.drop_conversation(item.conversation_ref, str(error))
             log.warning(
                 "conversation %d gone (%s): its subscriptions are off, %d queued card(s) dropped",
                 item.conversation_ref,
@@ -180,10 +136,10 @@ class OutboxSender:
             CARDS.labels(outcome="retried").inc()
             delay = backoff(item.attempts, error.retry_after)
             log.info("announcement %d not sent (%s); next try in %.1f s", item.id, error, delay)
-            await self._store.retry_announcement(item.id, timedelta(seconds=delay), str(error))
+            await self._store.outbox.retry(item.id, timedelta(seconds=delay), str(error))
             # Look again when it falls due, rather than at the next idle poll.
-            asyncio.get_running_loop().call_later(delay + RETRY_WAKE_SLACK, self._wakeup.set)
+            asyncio.get_running_loop().call_later(delay + RETRY_WAKE_SLACK, self.wake)
         else:
             CARDS.labels(outcome="failed").inc()
             log.error("announcement %d refused for good: %s", item.id, error)
-            await self._store.fail_announcement(item.id, str(error))
+            await self._store.outbox.failed(item.id, str(error))

@@ -222,11 +222,18 @@ async def entra_bot(start_bot, signing_keys, monkeypatch) -> BotUnderTest:
     await server.close()
 
 
+TUNED = ("", "azure", "microsoft_agents", "azure.ai.ml._telemetry")
+"""The loggers whose level configure_logging sets."""
+
+
 @pytest.fixture
 def restored_logging() -> Iterator[None]:
-    """The root logger's handlers and level put back after a test that configures logging."""
+    """The root logger's handlers and the tuned loggers' levels put back after a test that
+    configures logging."""
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    levels = {name: logging.getLogger(name).level for name in TUNED}
     yield
     root.handlers[:] = handlers
-    root.setLevel(level)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)

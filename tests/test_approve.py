@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from app import STORE
 from bot.cards.verbs import APPROVE, REJECT
-from bot.store.repository import utcnow
+from bot.store.clock import utcnow
 from bot.store.tables import approval_audit, approvals, deployments, model_versions
 from tests.support.activities import BOB
 from tests.support.approvals import announce, click, start, wait_for_update

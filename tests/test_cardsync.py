@@ -11,7 +11,8 @@ from sqlalchemy import insert, update
 
 from bot.cardsync import CardSync
 from bot.store.approvals import ApprovalStore
-from bot.store.repository import Store, utcnow
+from bot.store.clock import utcnow
+from bot.store.store import Store
 from bot.store.tables import approvals, deployments
 from tests.support.outbox import queued_store
 
@@ -40,8 +41,8 @@ class ThreadChannel:
 
 async def finished_deployment(store: Store) -> None:
     """The announced card's approval was approved and its run succeeded; the card is behind."""
-    (item,) = await store.claim_announcements(1, timedelta(seconds=60))
-    await store.mark_announced(item.id, "activity-1")
+    (item,) = await store.outbox.claim(1, timedelta(seconds=60))
+    await store.outbox.sent(item.id, "activity-1")
     now = utcnow()
     async with store.engine.begin() as connection:
         await connection.execute(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 
+from bot.chat_commands import COMMANDS, Permission
+from dialogs.commands import Command
 from tests.support.activities import USER_ID, message
 from tests.support.bot import BotUnderTest
 from tests.support.cards import card_text
@@ -212,10 +215,24 @@ async def test_a_failing_turn_answers_without_exposing_the_error(bot: BotUnderTe
     async def broken(*_args, **_kwargs):
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setattr("bot.store.repository.Store.list_subscriptions", broken)
+    monkeypatch.setattr("bot.store.subscriptions.Subscriptions.in_conversation", broken)
     status, _ = await bot.post(message(bot.connector.url, "subscriptions", locale="de-DE"))
 
     assert status == 202
     reply = bot.connector.calls[-1].body
     assert "Bei mir ist etwas schiefgegangen" in card_text(bot.connector.last_card())
     assert "hunter2" not in json.dumps(reply)
+
+
+def test_every_command_has_its_handler_and_who_may_send_it():
+    changing = {
+        name.__name__: spec.permission for name, spec in COMMANDS.items() if spec.permission.changes
+    }
+
+    assert set(COMMANDS) == set(get_args(Command))
+    assert changing == {
+        "Deploy": Permission.REQUEST,
+        "Rollback": Permission.REQUEST,
+        "Subscribe": Permission.MANAGE,
+        "Unsubscribe": Permission.MANAGE,
+    }

@@ -16,7 +16,9 @@ from microsoft_agents.hosting.core.authorization.jwt.jwt_token_validator import 
 )
 
 from bot.cloud import CLOUDS, CloudName
-from bot.config import SDK_PREFIX, SettingsError, load_settings, sdk_configuration
+from bot.config import SDK_PREFIX, load_settings
+from bot.sdk_config import sdk_configuration
+from bot.settings_values import SettingsError
 from fakes.identity import TENANT_ID, StubTokenProvider
 from tests.support.activities import message
 

@@ -15,7 +15,8 @@ from app import STORE
 from bot.cards.lists import history_card
 from bot.cards.verbs import APPROVE, REJECT
 from bot.i18n import Translator
-from bot.store.repository import new_approval_values, utcnow
+from bot.store.approvals import new_approval_values
+from bot.store.clock import utcnow
 from bot.store.tables import approval_audit, approvals, conversations, deployments, model_versions
 from domain.policy import Policy
 from domain.records import ModelVersion

@@ -15,7 +15,7 @@ from bot.registry.watcher import POLLER_LEASE, RegistryWatcher
 from bot.store.engine import create_engine
 from bot.store.leases import Leases
 from bot.store.migrate import upgrade
-from bot.store.repository import Store
+from bot.store.store import Store
 from fakes.azureml import FakeArm
 from tests.support.outbox import RecordingChannel
 

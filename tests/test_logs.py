@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from aiohttp import ClientSession
 
 from bot.cards.verbs import APPROVE
@@ -15,6 +16,7 @@ from fakes.devops import PAT, PROJECT, FakeDevOps
 from tests.support.approvals import announce, click, start, wait_for_update
 
 VERSION = "ml-prod/sklearn_regression_model:20"
+AZURE_HTTP = "azure.core.pipeline.policies.http_logging_policy"
 
 
 def test_json_lines_carry_the_correlation_id_and_mask_secrets(restored_logging, capsys):
@@ -29,6 +31,18 @@ def test_json_lines_carry_the_correlation_id_and_mask_secrets(restored_logging, 
     assert (inside["level"], inside["logger"]) == ("WARNING", "releasebot.test")
     assert inside["correlation_id"] == VERSION
     assert "correlation_id" not in outside
+
+
+@pytest.mark.parametrize("name", [AZURE_HTTP, "azure.identity"])
+def test_the_azure_sdk_speaks_at_info_only_when_debugging(restored_logging, capsys, name):
+    configure_logging("INFO", [])
+    logging.getLogger(name).info("Request headers: 'Authorization': 'REDACTED'")
+    logging.getLogger(name).warning("the SDK warns")
+    assert capsys.readouterr().err.count(name) == 1
+
+    configure_logging("DEBUG", [])
+    logging.getLogger(name).info("Request headers: 'Authorization': 'REDACTED'")
+    assert "Request headers" in capsys.readouterr().err
 
 
 async def test_one_correlation_id_follows_a_version_from_event_to_deployment(start_bot, caplog):

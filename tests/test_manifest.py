@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SettingsError, load_settings
+from bot.config import load_settings
 from bot.manifest import ICONS, TEMPLATE, build_manifest, manifest_values, write_package
+from bot.settings_values import SettingsError
 from dialogs.commands import CommandName
 from fakes.identity import APP_ID
 

@@ -9,7 +9,7 @@ import pytest
 from bot.matching import literal_prefix, matches
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
-from bot.store.repository import Store
+from bot.store.store import Store
 from domain.records import ModelVersion, Subscription
 from tests.support.store import conversation
 
@@ -70,12 +70,12 @@ async def test_the_store_queues_exactly_the_matching_conversations(database_url)
     }
     refs = {}
     for key, (pattern, source) in patterns.items():
-        refs[key], _ = await store.save_conversation(conversation(f"19:{key}@thread.tacv2"))
-        await store.add_subscription(
+        refs[key], _ = await store.conversations.save(conversation(f"19:{key}@thread.tacv2"))
+        await store.subscriptions.add(
             refs[key], pattern, source=source, tags={}, created_by=None, created_by_name=None
         )
 
-    recorded = await store.record_version(VERSION, "event", timedelta(seconds=60))
+    recorded = await store.versions.record(VERSION, "event", timedelta(seconds=60))
 
     assert sorted(item.conversation_ref for item in recorded.claimed) == [
         refs["a"],

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.outbox import OutboxSender, backoff
+from bot.outbox import OutboxSender
 from bot.ratelimit import CannotBook, RateLimiter
-from bot.store.repository import Store
+from bot.retrying import backoff
+from bot.store.store import Store
 from bot.store.tables import announcements, approvals
 from domain.records import ModelVersion
 from tests.support.activities import installation
@@ -144,15 +145,15 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
     lease = timedelta(seconds=1.5)
     dying = RecordingChannel(hang_after=4)
     first = OutboxSender(store, dying, lease=lease, max_in_flight=IN_FLIGHT)
-    task = asyncio.create_task(first.send_due())
+    task = asyncio.create_task(first.work_once())
     await asyncio.wait_for(dying.all_slots_hang.wait(), 10)
     task.cancel()  # killed with 4 sent and marked, the rest claimed, 4 of them in flight
 
     survivor = RecordingChannel()
     second = OutboxSender(store, survivor, lease=lease)
-    assert await second.send_due() == 0  # the dead sender's lease still holds
+    assert await second.work_once() == 0  # the dead sender's lease still holds
     await asyncio.sleep(1.6)
-    assert await second.send_due() == 6
+    assert await second.work_once() == 6
 
     titles = [title for _, title in dying.sent + survivor.sent]
     assert sorted(titles) == sorted(f"New version: m {n}" for n in range(10))
@@ -167,7 +168,7 @@ async def test_two_senders_never_claim_the_same_row(database_url):
     channels = [RecordingChannel(), RecordingChannel()]
     senders = [OutboxSender(store, channel, batch_size=7) for channel in channels]
 
-    while sum(await asyncio.gather(*(sender.send_due() for sender in senders))):
+    while sum(await asyncio.gather(*(sender.work_once() for sender in senders))):
         pass
 
     titles = [title for channel in channels for _, title in channel.sent]
@@ -184,7 +185,7 @@ async def test_on_postgresql_a_claim_skips_rows_another_replica_has_locked(datab
         )
         locked_id = locked.scalar_one()
 
-        claimed = await asyncio.wait_for(store.claim_announcements(10, timedelta(seconds=60)), 5)
+        claimed = await asyncio.wait_for(store.outbox.claim(10, timedelta(seconds=60)), 5)
 
     assert len(claimed) == 2
     assert locked_id not in {item.id for item in claimed}
@@ -194,10 +195,10 @@ async def test_on_postgresql_a_claim_skips_rows_another_replica_has_locked(datab
 @pytest.mark.both_stores
 async def test_only_the_first_sender_to_mark_a_card_sent_sets_the_cards_activity(database_url):
     store = await queued_store(database_url, versions=1)
-    (item,) = await store.claim_announcements(1, timedelta(0))  # a claim that has run out
+    (item,) = await store.outbox.claim(1, timedelta(0))  # a claim that has run out
 
-    await store.mark_announced(item.id, "first-activity")
-    await store.mark_announced(item.id, "late-activity")  # a sender whose claim ran out
+    await store.outbox.sent(item.id, "first-activity")
+    await store.outbox.sent(item.id, "late-activity")  # a sender whose claim ran out
 
     async with store.engine.connect() as connection:
         activities = (
@@ -214,8 +215,8 @@ async def test_only_the_first_sender_to_mark_a_card_sent_sets_the_cards_activity
 @pytest.mark.both_stores
 async def test_a_sender_whose_claim_was_taken_over_while_it_waited_does_not_send(database_url):
     store = await queued_store(database_url, versions=1)
-    (stale,) = await store.claim_announcements(1, timedelta(0))  # ran out at once
-    (taken_over,) = await store.claim_announcements(1, timedelta(seconds=60))
+    (stale,) = await store.outbox.claim(1, timedelta(0))  # ran out at once
+    (taken_over,) = await store.outbox.claim(1, timedelta(seconds=60))
     channel = RecordingChannel()
     sender = OutboxSender(store, channel)
 
@@ -236,7 +237,7 @@ async def test_a_sender_whose_claim_was_taken_over_while_it_waited_does_not_send
 async def test_a_version_recorded_twice_queues_once(database_url):
     store = await queued_store(database_url, versions=1)
 
-    again = await store.record_version(
+    again = await store.versions.record(
         ModelVersion("workspace", "ws", "m", "0"), "poll", timedelta(0)
     )
 
@@ -351,9 +352,9 @@ async def test_an_unexpected_failure_is_logged_and_the_card_sent_after_the_claim
     channel = BrokenChannel()
     sender = OutboxSender(store, channel, lease=timedelta(milliseconds=200))
 
-    assert await sender.send_due() == 1
+    assert await sender.work_once() == 1
     await asyncio.sleep(0.25)
-    assert await sender.send_due() == 1
+    assert await sender.work_once() == 1
 
     assert "failed unexpectedly" in caplog.text
     assert [title for _, title in channel.sent] == ["New version: m 0"]

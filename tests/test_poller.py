@@ -14,7 +14,8 @@ from bot.registry.azureml import Container
 from bot.registry.watcher import RegistryWatcher
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
-from bot.store.repository import Store, model_version
+from bot.store.rows import model_version
+from bot.store.store import Store
 from bot.store.tables import model_versions
 from domain.records import ModelVersion
 from fakes.azureml import FakeArm, FakeCredential
@@ -50,8 +51,8 @@ async def store(database_url):
     engine = create_engine(database_url)
     await upgrade(engine)
     the_store = Store(engine)
-    ref, _ = await the_store.save_conversation(conversation())
-    await the_store.add_subscription(
+    ref, _ = await the_store.conversations.save(conversation())
+    await the_store.subscriptions.add(
         ref, "*", source=None, tags={}, created_by=None, created_by_name=None
     )
     yield the_store
@@ -125,7 +126,7 @@ async def test_a_version_pushed_and_polled_is_announced_once(arm: FakeArm, store
     watcher, sender = watcher_for(store, registry, channel)
     await watcher.poll(registry)
     arm.register("fraud", "3")
-    pushed = await store.record_version(
+    pushed = await store.versions.record(
         ModelVersion("workspace", "ml-prod", "fraud", "3"), "event", timedelta(0)
     )
     sender.dispatch(pushed.claimed)
@@ -234,7 +235,7 @@ async def test_a_version_registered_by_an_application_says_so(arm: FakeArm, stor
     registry = arm.registry()
 
     read = await registry.version_details("fraud", "3")
-    await store.record_version(read, "event", timedelta(0))
+    await store.versions.record(read, "event", timedelta(0))
 
     assert (read.created_by, read.created_by_type) == ("b7e1c0de-pipeline", "Application")
     async with store.engine.connect() as connection:
@@ -261,7 +262,7 @@ async def test_a_poll_fills_in_the_creator_a_pushed_version_lacks(
         await watcher.poll(registry)
     arm.register("fraud", "3", createdBy="grace@contoso.com")
     event = ModelVersion("workspace", "ml-prod", "fraud", "3")  # no creator in an event
-    sender.dispatch((await store.record_version(event, "event", timedelta(0))).claimed)
+    sender.dispatch((await store.versions.record(event, "event", timedelta(0))).claimed)
 
     assert await watcher.poll(registry) == 0
     await sender.stop(grace=5)

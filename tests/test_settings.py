@@ -14,9 +14,11 @@ import urllib.request
 
 import pytest
 
-from bot.config import Secret, Settings, SettingsError, Workspace, load_settings, sdk_configuration
+from bot.config import Secret, Settings, Workspace, load_settings
 from bot.health import startup_warnings
 from bot.logs import SecretMaskingFormatter
+from bot.sdk_config import sdk_configuration
+from bot.settings_values import SettingsError
 from fakes.ports import free_port
 from tests.support.bot import CLIENT_SECRET, bot_environment
 

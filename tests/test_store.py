@@ -12,9 +12,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
+from bot.store.clock import utcnow
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
-from bot.store.repository import Store, utcnow
+from bot.store.store import Store
 from bot.store.tables import metadata, model_versions, subscriptions
 from domain.records import ModelVersion, RecordedVersion
 from tests.support.store import conversation
@@ -43,7 +44,7 @@ async def test_the_migrations_create_exactly_the_declared_tables(store: Store):
 async def test_migrating_twice_changes_nothing(store: Store):
     await upgrade(store.engine)
 
-    assert await store.list_subscriptions(1) == []
+    assert await store.subscriptions.in_conversation(1) == []
 
 
 async def test_replicas_starting_together_migrate_an_empty_store_once(database_url: str):
@@ -76,8 +77,8 @@ async def test_a_source_baselined_before_migration_0008_stays_baselined_watched_
     await upgrade(engine)
 
     store = Store(engine)
-    assert await store.watermarks("workspace", "ml-prod") == {}
-    since = await store.start_watching("workspace", "ml-prod")
+    assert await store.sources.watermarks("workspace", "ml-prod") == {}
+    since = await store.sources.start_watching("workspace", "ml-prod")
     assert since.replace(tzinfo=UTC) == baselined
     await engine.dispose()
 
@@ -86,7 +87,7 @@ async def test_a_source_baselined_before_migration_0008_stays_baselined_watched_
 async def test_the_unique_constraint_refuses_a_duplicate_subscription_written_directly(
     store: Store,
 ):
-    conversation_ref, _ = await store.save_conversation(conversation())
+    conversation_ref, _ = await store.conversations.save(conversation())
     row = {
         "conversation_ref": conversation_ref,
         "name_pattern": "m",
@@ -106,14 +107,14 @@ async def test_the_unique_constraint_refuses_a_duplicate_subscription_written_di
 
 async def test_the_foreign_key_refuses_a_subscription_of_an_unknown_conversation(store: Store):
     with pytest.raises(IntegrityError):
-        await store.add_subscription(
+        await store.subscriptions.add(
             999, "m", source=None, tags={}, created_by=None, created_by_name=None
         )
 
 
 @pytest.mark.slow
 async def test_concurrent_saves_of_a_new_conversation_activate_it_once(store: Store):
-    results = await asyncio.gather(*(store.save_conversation(conversation()) for _ in range(20)))
+    results = await asyncio.gather(*(store.conversations.save(conversation()) for _ in range(20)))
 
     assert len({conversation_ref for conversation_ref, _ in results}) == 1
     assert sum(activated for _, activated in results) == 1
@@ -121,11 +122,11 @@ async def test_concurrent_saves_of_a_new_conversation_activate_it_once(store: St
 
 @pytest.mark.slow
 async def test_concurrent_identical_subscribes_make_one_subscription(store: Store):
-    conversation_ref, _ = await store.save_conversation(conversation())
+    conversation_ref, _ = await store.conversations.save(conversation())
 
     results = await asyncio.gather(
         *(
-            store.add_subscription(
+            store.subscriptions.add(
                 conversation_ref,
                 "fraud-*",
                 source=("workspace", "ws1"),
@@ -138,15 +139,15 @@ async def test_concurrent_identical_subscribes_make_one_subscription(store: Stor
     )
 
     assert sum(change.created for change in results) == 1
-    assert len(await store.list_subscriptions(conversation_ref)) == 1
+    assert len(await store.subscriptions.in_conversation(conversation_ref)) == 1
 
 
 async def test_reactivation_after_removal_is_reported_once(store: Store):
-    await store.save_conversation(conversation())
-    assert await store.deactivate_conversation("msteams", "19:c@thread.tacv2") is True
-    assert await store.deactivate_conversation("msteams", "19:c@thread.tacv2") is False
+    await store.conversations.save(conversation())
+    assert await store.conversations.deactivate("msteams", "19:c@thread.tacv2") is True
+    assert await store.conversations.deactivate("msteams", "19:c@thread.tacv2") is False
 
-    results = await asyncio.gather(*(store.save_conversation(conversation()) for _ in range(5)))
+    results = await asyncio.gather(*(store.conversations.save(conversation()) for _ in range(5)))
 
     assert sum(activated for _, activated in results) == 1
     async with store.engine.connect() as connection:
@@ -154,8 +155,8 @@ async def test_reactivation_after_removal_is_reported_once(store: Store):
 
 
 async def test_a_refresh_keeps_the_newest_reference(store: Store):
-    first, _ = await store.save_conversation(conversation(service_url="https://old/"))
-    second, activated = await store.save_conversation(conversation(service_url="https://new/"))
+    first, _ = await store.conversations.save(conversation(service_url="https://old/"))
+    second, activated = await store.conversations.save(conversation(service_url="https://new/"))
 
     assert (first, activated) == (second, False)
     async with store.engine.connect() as connection:
@@ -182,14 +183,14 @@ REGISTERED_AT = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
 async def test_a_known_version_without_creator_gets_it_from_a_later_record(store: Store):
-    conversation_ref, _ = await store.save_conversation(conversation())
-    await store.add_subscription(
+    conversation_ref, _ = await store.conversations.save(conversation())
+    await store.subscriptions.add(
         conversation_ref, "*", source=None, tags={}, created_by=None, created_by_name=None
     )
-    first = await store.record_version(PUSHED, "event", timedelta(0))
+    first = await store.versions.record(PUSHED, "event", timedelta(0))
     polled = replace(PUSHED, created_by="grace@contoso.com", created_at=REGISTERED_AT)
 
-    again = await store.record_version(polled, "poll", timedelta(0))
+    again = await store.versions.record(polled, "poll", timedelta(0))
 
     assert (first.new, len(first.claimed)) == (True, 1)
     assert again == RecordedVersion(new=False)  # no second announcement
@@ -200,11 +201,11 @@ async def test_a_known_version_without_creator_gets_it_from_a_later_record(store
 
 
 async def test_a_first_poll_fills_in_the_creator_of_a_version_pushed_before_it(store: Store):
-    await store.record_version(PUSHED, "event", timedelta(0))
+    await store.versions.record(PUSHED, "event", timedelta(0))
 
     older = replace(PUSHED, version="2", created_by="ada@contoso.com")
 
-    await store.remember_versions(
+    await store.versions.remember(
         [replace(PUSHED, created_by="grace@contoso.com"), older, replace(PUSHED, version="1")],
         "poll",
     )
@@ -214,27 +215,27 @@ async def test_a_first_poll_fills_in_the_creator_of_a_version_pushed_before_it(s
 
 
 async def test_a_poll_records_only_what_the_store_lacks(store: Store):
-    await store.record_version(PUSHED, "event", timedelta(0))  # without its creator
+    await store.versions.record(PUSHED, "event", timedelta(0))  # without its creator
     complete = replace(PUSHED, version="2", created_by="ada@contoso.com")
-    await store.record_version(complete, "poll", timedelta(0))
+    await store.versions.record(complete, "poll", timedelta(0))
     creator_now_known = replace(PUSHED, created_by="grace@contoso.com")
     new = replace(PUSHED, version="4")
     elsewhere = replace(PUSHED, source_name="ml-dev", version="2")
 
-    news = await store.news([creator_now_known, complete, replace(PUSHED), new, elsewhere])
+    news = await store.versions.news([creator_now_known, complete, replace(PUSHED), new, elsewhere])
 
     assert news == [creator_now_known, new, elsewhere]
 
 
 async def test_a_known_creator_is_never_overwritten(store: Store):
-    await store.record_version(
+    await store.versions.record(
         replace(PUSHED, created_by="grace@contoso.com"), "poll", timedelta(0)
     )
     other = replace(PUSHED, created_by="mallory@contoso.com", created_at=REGISTERED_AT)
 
-    again = await store.record_version(other, "event", timedelta(0))
-    await store.remember_versions([other], "poll")
-    await store.record_version(PUSHED, "event", timedelta(0))  # and none does not erase it
+    again = await store.versions.record(other, "event", timedelta(0))
+    await store.versions.remember([other], "poll")
+    await store.versions.record(PUSHED, "event", timedelta(0))  # and none does not erase it
 
     assert again == RecordedVersion(new=False)
     assert await stored_creator(store, PUSHED) == ("grace@contoso.com", None)

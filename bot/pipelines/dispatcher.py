@@ -14,7 +14,6 @@ interval, and a service hook makes the next poll happen at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,7 +23,6 @@ from bot.failpoints import reached
 from bot.heartbeat import held
 from bot.logs import correlated, version_correlation
 from bot.metrics import RUNS
-from bot.outbox import backoff
 from bot.pipelines.deployer import (
     Deployer,
     DeployError,
@@ -32,7 +30,9 @@ from bot.pipelines.deployer import (
     DeploymentRequest,
     RunInfo,
 )
+from bot.retrying import backoff
 from bot.store.deployments import DeploymentStore
+from bot.workers import ClaimWorker
 from domain.records import DeploymentJob, RunUpdate
 from domain.statuses import DeploymentStatus
 from domain.target import Target
@@ -57,7 +57,7 @@ def poll_delay(unchanged_polls: int) -> timedelta:
     return timedelta(seconds=min(MAX_POLL, FIRST_POLL * 1.5**unchanged_polls))
 
 
-class DeploymentWorker:
+class DeploymentWorker(ClaimWorker):
     """Claims due deployments: starts the requested ones, follows the triggered ones."""
 
     def __init__(
@@ -71,21 +71,13 @@ class DeploymentWorker:
         batch_size: int = 20,
         commit_grace: timedelta = COMMIT_GRACE,
     ) -> None:
+        super().__init__("deployment worker", idle_poll=idle_poll)
         self._store = store
         self._deployer = deployer
         self._on_change = on_change
         self._lease = lease
         self._commit_grace = commit_grace
-        self._idle_poll = idle_poll
         self._batch_size = batch_size
-        self._wakeup = asyncio.Event()
-        self._stopping = False
-        self._running: asyncio.Task[object] | None = None
-        self._dispatched: set[asyncio.Task[None]] = set()
-
-    def wake(self) -> None:
-        """Look for due deployments now (a hook arrived)."""
-        self._wakeup.set()
 
     def dispatch(self, job: DeploymentJob) -> None:
         """Start a deployment its writer has just requested and claimed, without a poll.
@@ -93,32 +85,7 @@ class DeploymentWorker:
         Its first try skips the search for an earlier run: nobody can have started it yet. Any
         later try (after a failure, or by another worker once the claim ran out) searches first.
         """
-        task = asyncio.create_task(self._correlated(job, fresh=True))
-        self._dispatched.add(task)
-        task.add_done_callback(self._dispatched.discard)
-
-    async def run(self) -> None:
-        """Work until stopped."""
-        self._running = asyncio.current_task()
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                busy = await self.work_once()
-            except Exception:
-                log.exception("the deployment worker failed; trying again")
-                busy = 0
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
-
-    async def stop(self, grace: float) -> None:
-        """End ``run``, waiting up to ``grace`` seconds for the calls in flight; a deployment
-        cut off stays claimed until its lease runs out, then is found again, not repeated."""
-        self._stopping = True
-        self._wakeup.set()
-        pending = [*self._dispatched, *([self._running] if self._running else [])]
-        if pending:
-            await asyncio.wait(pending, timeout=grace)
+        self._spawn(self._correlated(job, fresh=True))
 
     async def work_once(self) -> int:
         """Claim the due deployments and handle them; how many were claimed."""
@@ -228,7 +195,7 @@ class DeploymentWorker:
         RUNS.labels(result="error").inc()
 
     def _wake_later(self, seconds: float) -> None:
-        asyncio.get_running_loop().call_later(seconds + 0.01, self._wakeup.set)
+        asyncio.get_running_loop().call_later(seconds + 0.01, self.wake)
 
 
 def _update(run: RunInfo) -> RunUpdate:

@@ -33,7 +33,7 @@ from bot.outbox import OutboxSender
 from bot.registry.azureml import ModelRegistry, failure_reason, is_not_found
 from bot.registry.entra import EntraTokenValidator, sent_by_event_grid
 from bot.registry.events import EventError, ValidationHandshake, VersionHint, parse_delivery
-from bot.store.repository import Store
+from bot.store.store import Store
 from bot.web import error_response
 from domain.records import ModelVersion
 
@@ -138,7 +138,7 @@ class EventGridEndpoint:
         """Store one version as its source answered it; its announcements go to the sender at
         once."""
         with correlated(version_correlation(version.source_name, version.name, version.version)):
-            recorded = await self.store.record_version(version, "event", self.sender.lease)
+            recorded = await self.store.versions.record(version, "event", self.sender.lease)
             reached("version_stored")
             EVENT_VERSIONS.labels(outcome="recorded").inc()
             if recorded.new:

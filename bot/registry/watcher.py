@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.metrics import VERSIONS
-from bot.outbox import OutboxSender, backoff
+from bot.outbox import OutboxSender
 from bot.registry.azureml import ModelRegistry, failure_reason
-from bot.store.approvals import aware
+from bot.retrying import backoff
+from bot.store.clock import aware
 from bot.store.leases import Leases
-from bot.store.repository import Store
+from bot.store.store import Store
 from domain.records import ModelVersion
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class RegistryWatcher:
     async def poll(self, registry: ModelRegistry) -> int:
         """One cycle for one source; how many new versions were recorded."""
         kind, name = registry.source_kind, registry.source_name
-        marks = await self._store.watermarks(kind, name)
+        marks = await self._store.sources.watermarks(kind, name)
         if marks is None:
             return await self._baseline(registry)
         recorded = 0
@@ -136,8 +137,8 @@ class RegistryWatcher:
             if latest is None or marks.get(container.name) == latest:
                 continue
             versions = await registry.versions(container.name)
-            recorded += await self._record(await self._store.news(versions))
-            await self._store.set_watermark(kind, name, container.name, latest)
+            recorded += await self._record(await self._store.versions.news(versions))
+            await self._store.sources.set_watermark(kind, name, container.name, latest)
         if recorded:
             log.info("polling %s found %d new version(s)", _label(registry), recorded)
         return recorded
@@ -146,18 +147,18 @@ class RegistryWatcher:
         """The source's first poll: remember the versions created before the bot began watching
         it, record (and announce) the others; how many of those were new."""
         kind, name = registry.source_kind, registry.source_name
-        since = aware(await self._store.start_watching(kind, name))
+        since = aware(await self._store.sources.start_watching(kind, name))
         containers = await registry.containers()
         recorded = 0
         for container in containers:
             old, new = _created_since(await registry.versions(container.name), since)
-            await self._store.remember_versions(old, "poll")
+            await self._store.versions.remember(old, "poll")
             recorded += await self._record(new)
             if container.latest_version is not None:
-                await self._store.set_watermark(
+                await self._store.sources.set_watermark(
                     kind, name, container.name, container.latest_version
                 )
-        await self._store.mark_baselined(kind, name)
+        await self._store.sources.mark_baselined(kind, name)
         log.info(
             "%s: %d model(s) known; %d version(s) registered since the bot watches it "
             "announced, and new versions from now on",
@@ -171,7 +172,7 @@ class RegistryWatcher:
         """Record ``versions`` and send their announcements; how many were new."""
         recorded = 0
         for version in versions:
-            result = await self._store.record_version(version, "poll", self._sender.lease)
+            result = await self._store.versions.record(version, "poll", self._sender.lease)
             recorded += result.new
             VERSIONS.labels(via="poll").inc(result.new)
             self._sender.dispatch(result.claimed)

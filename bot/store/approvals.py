@@ -10,33 +10,31 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.repository import model_version, utcnow
-from bot.store.tables import (
-    approval_audit,
-    approval_votes,
-    approvals,
-    conversations,
-    deployments,
-    model_versions,
-)
+from bot.store.approval_records import load_approval
+from bot.store.audit import audit_approval
+from bot.store.claims import Lease, claim, renew
+from bot.store.clock import utcnow
+from bot.store.rows import deployment_record
+from bot.store.tables import approval_votes, approvals, deployments
 from dialogs.approval import Approval, Approve, Event, Expire, Person, Reject, approval_of, decide
-from dialogs.policy import policy_from_json
-from domain.policy import Refused
-from domain.records import ApprovalRecord, Decision, DeploymentRecord, ModelVersion, Vote
-from domain.statuses import DEPLOYED, ApprovalState, DeploymentStatus, RunStatus
+from dialogs.policy import policy_to_json
+from domain.policy import Policy, Refused
+from domain.records import ApprovalRecord, Decision, DeploymentRecord, Vote
+from domain.statuses import ApprovalState, DeploymentStatus
 
 MAX_CAS_ATTEMPTS = 50
 DISPATCH_LEASE = timedelta(seconds=120)
 """How long the writer of a new deployment row holds it (another worker may take it after)."""
 WRITER_CLAIM = 1
 """The number of the claim the writer of a new deployment row holds: its first."""
+CARD_LEASE = Lease(approvals, approvals.c.card_claimed_until, approvals.c.card_claims)
 
 
 class Needed(Enum):
@@ -63,7 +61,7 @@ class ApprovalStore:
     async def get(self, approval_id: int) -> ApprovalRecord | None:
         """An approval with its version, votes and deployment; None if there is no such id."""
         async with self.engine.connect() as connection:
-            return await _load(connection, approval_id)
+            return await load_approval(connection, approval_id)
 
     async def decide(
         self,
@@ -81,7 +79,7 @@ class ApprovalStore:
         ``creator_looked_up`` is false; look it up and click again."""
         for _ in range(MAX_CAS_ATTEMPTS):
             async with self.engine.begin() as connection:
-                record = await _load(connection, approval_id)
+                record = await load_approval(connection, approval_id)
                 if record is None or conversation_ref not in (None, record.conversation_ref):
                     return None
                 if _needs_upn(record, event):
@@ -139,49 +137,26 @@ class ApprovalStore:
                 .order_by(approvals.c.id)
                 .limit(50)
             )
-            return [r for i in ids.scalars() if (r := await _load(connection, i)) is not None]
+            return [
+                r for i in ids.scalars() if (r := await load_approval(connection, i)) is not None
+            ]
 
     async def claim_card_updates(self, limit: int, lease: timedelta) -> list[ApprovalRecord]:
         """Approvals whose card in Teams is behind, claimed for ``lease`` (compare-and-set)."""
-        now = utcnow()
-        behind = and_(
-            approvals.c.activity_id.is_not(None),
-            approvals.c.shown_revision < approvals.c.card_revision,
-            or_(approvals.c.card_claimed_until.is_(None), approvals.c.card_claimed_until < now),
+        behind = approvals.c.activity_id.is_not(None) & (
+            approvals.c.shown_revision < approvals.c.card_revision
         )
         async with self.engine.begin() as connection:
-            candidates = list(
-                (
-                    await connection.execute(
-                        select(approvals.c.id)
-                        .where(behind)
-                        .order_by(approvals.c.id)
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)  # as the outbox's claim
-                    )
-                ).scalars()
+            ids = await claim(
+                connection, CARD_LEASE, behind, order_by=(approvals.c.id,), limit=limit, hold=lease
             )
-            if not candidates:
-                return []
-            claimed = await connection.execute(
-                update(approvals)
-                .where(approvals.c.id.in_(candidates), behind)
-                .values(card_claimed_until=now + lease, card_claims=approvals.c.card_claims + 1)
-                .returning(approvals.c.id)
-            )
-            ids = sorted(claimed.scalars())
-            return [r for i in ids if (r := await _load(connection, i)) is not None]
+            return [r for i in ids if (r := await load_approval(connection, i)) is not None]
 
     async def renew_card_claim(self, record: ApprovalRecord, lease: timedelta) -> bool:
         """Hold the card claim of ``record`` for ``lease`` from now, right before posting into its
         thread; False if another sender claimed the card since (this claim ran out meanwhile)."""
         async with self.engine.begin() as connection:
-            renewed = await connection.execute(
-                update(approvals)
-                .where(approvals.c.id == record.id, approvals.c.card_claims == record.card_claims)
-                .values(card_claimed_until=utcnow() + lease)
-            )
-            return bool(renewed.rowcount)
+            return await renew(connection, CARD_LEASE, record.id, record.card_claims, lease)
 
     async def card_shown(
         self, approval_id: int, revision: int, *, retry_in: timedelta | None = None
@@ -209,6 +184,36 @@ class ApprovalStore:
                 .where(deployments.c.id == deployment_id)
                 .values(result_reported=True)
             )
+
+
+def new_approval_values(
+    conversation_ref: int,
+    version_id: int,
+    policy: Policy,
+    target: str | None,
+    *,
+    kind: str = "announce",
+    announcement_id: int | None = None,
+    requested_by: Person | None = None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The row of a new, pending approval."""
+    return {
+        "conversation_ref": conversation_ref,
+        "model_version_id": version_id,
+        "announcement_id": announcement_id,
+        "kind": kind,
+        "state": ApprovalState.PENDING.value,
+        "revision": 1,
+        "policy": policy_to_json(policy),
+        "target": target,
+        "requested_by": requested_by.object_id if requested_by else None,
+        "requested_by_name": requested_by.name if requested_by else None,
+        "requested_at": now,
+        "expires_at": now + policy.expiry,
+        "card_revision": 1,
+        "shown_revision": 1,
+    }
 
 
 async def bump_card(connection: AsyncConnection, approval_id: int) -> None:
@@ -331,7 +336,7 @@ async def _request_deployment(
         )
         .returning(deployments)
     )
-    return _deployment(inserted.one())
+    return deployment_record(inserted.one())
 
 
 async def _audit(
@@ -344,148 +349,16 @@ async def _audit(
     person = event.person if isinstance(event, Approve | Reject) else None
     action = {Approve: "approve", Reject: "reject", Expire: "expire"}[type(event)]
     refused = detail is not None and detail.startswith("approval.")
-    await connection.execute(
-        insert(approval_audit).values(
-            approval_id=approval_id,
-            conversation_ref=conversation_ref,
-            actor_id=person.object_id if person else None,
-            actor_name=person.name if person else None,
-            action="refused" if refused else action,
-            detail=f"{action}: {detail}" if refused else detail,
-            at=event.at,
-        )
+    await audit_approval(
+        connection,
+        approval_id,
+        conversation_ref,
+        actor=person,
+        action="refused" if refused else action,
+        detail=f"{action}: {detail}" if refused else detail,
+        at=event.at,
     )
 
 
 def _name(person: Person) -> str:
     return person.name or person.upn or person.object_id
-
-
-async def _load(connection: AsyncConnection, approval_id: int) -> ApprovalRecord | None:
-    row = (
-        await connection.execute(
-            select(
-                approvals,
-                conversations.c.reference,
-                conversations.c.locale,
-                *(c.label(f"mv_{c.name}") for c in model_versions.c),
-            )
-            .join(conversations, conversations.c.id == approvals.c.conversation_ref)
-            .join(model_versions, model_versions.c.id == approvals.c.model_version_id)
-            .where(approvals.c.id == approval_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    votes = await connection.execute(
-        select(approval_votes)
-        .where(approval_votes.c.approval_id == approval_id)
-        .order_by(approval_votes.c.voted_at, approval_votes.c.id)
-    )
-    deployment = None
-    if row.state == ApprovalState.APPROVED.value:  # only an approval starts a deployment
-        deployment = (
-            await connection.execute(
-                select(deployments).where(deployments.c.approval_id == approval_id)
-            )
-        ).first()
-    record = _record(
-        row, [_vote(v) for v in votes], _deployment(deployment) if deployment else None
-    )
-    return replace(record, deployed_now=await _deployed_now(connection, record))
-
-
-async def _deployed_now(connection: AsyncConnection, record: ApprovalRecord) -> ModelVersion | None:
-    """The version of the same model and source deployed last with success, other than this."""
-    version = record.version
-    row = (
-        await connection.execute(
-            select(model_versions)
-            .join(deployments, deployments.c.model_version_id == model_versions.c.id)
-            .where(
-                model_versions.c.source_kind == version.source_kind,
-                model_versions.c.source_name == version.source_name,
-                model_versions.c.name == version.name,
-                model_versions.c.id != record.version_id,
-                deployments.c.run_status.in_(DEPLOYED),
-            )
-            .order_by(deployments.c.finished_at.desc(), deployments.c.id.desc())
-            .limit(1)
-        )
-    ).first()
-    return model_version(row._mapping) if row else None
-
-
-def _record(
-    row: Row[Any], votes: list[Vote], deployment: DeploymentRecord | None
-) -> ApprovalRecord:
-    version = model_version({k[3:]: v for k, v in row._mapping.items() if k.startswith("mv_")})
-    return ApprovalRecord(
-        id=row.id,
-        conversation_ref=row.conversation_ref,
-        reference=row.reference,
-        locale=row.locale,
-        version_id=row.model_version_id,
-        version=version,
-        kind=row.kind,
-        state=ApprovalState(row.state),
-        revision=row.revision,
-        policy=policy_from_json(row.policy),
-        target=row.target,
-        requested_by=row.requested_by,
-        requested_by_name=row.requested_by_name,
-        requested_at=aware(row.requested_at),
-        expires_at=aware(row.expires_at),
-        decided_at=aware(row.decided_at),
-        rejected_by_name=row.rejected_by_name,
-        reason=row.reason,
-        votes=tuple(votes),
-        activity_id=row.activity_id,
-        card_revision=row.card_revision,
-        deployment=deployment,
-        card_claims=row.card_claims,
-    )
-
-
-@overload
-def aware(moment: datetime) -> datetime: ...
-@overload
-def aware(moment: None) -> None: ...
-def aware(moment: datetime | None) -> datetime | None:
-    """A stored time, timezone-aware (SQLite hands back naive datetimes; they are UTC)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def _vote(row: Row[Any]) -> Vote:
-    return Vote(
-        voter_id=row.voter_id, name=row.voter_name, upn=row.voter_upn, at=aware(row.voted_at)
-    )
-
-
-def deployment_record(row: Row[Any]) -> DeploymentRecord:
-    """A deployment from its stored columns."""
-    return _deployment(row)
-
-
-def _deployment(row: Row[Any]) -> DeploymentRecord:
-    return DeploymentRecord(
-        id=row.id,
-        key=row.deployment_key,
-        target=row.target,
-        requested_by=row.requested_by,
-        status=DeploymentStatus(row.status),
-        run_status=RunStatus(row.run_status) if row.run_status else None,
-        run_id=row.run_id,
-        run_name=row.run_name,
-        web_url=row.web_url,
-        logs_url=row.logs_url,
-        detail=row.detail,
-        error_code=row.error_code,
-        last_error=row.last_error,
-        attempts=row.attempts,
-        created_at=aware(row.created_at),
-        finished_at=aware(row.finished_at),
-        result_reported=row.result_reported,
-    )

@@ -1,14 +1,17 @@
-"""The audit of refused chat commands: every "no" the bot says to a request is written down."""
+"""The audit trail: every step of an approval (requests, votes, refusals, expiry) and every refused
+chat command is written down, with who and when."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.repository import utcnow
-from bot.store.tables import command_audit
+from bot.store.clock import utcnow
+from bot.store.tables import approval_audit, command_audit
+from dialogs.approval import Person
 
 
 @dataclass(frozen=True)
@@ -42,3 +45,27 @@ class CommandAudit:
                     at=utcnow(),
                 )
             )
+
+
+async def audit_approval(
+    connection: AsyncConnection,
+    approval_id: int,
+    conversation_ref: int | None,
+    *,
+    actor: Person | None,
+    action: str,
+    detail: str | None,
+    at: datetime,
+) -> None:
+    """Write one step of an approval, in the transaction that made it."""
+    await connection.execute(
+        insert(approval_audit).values(
+            approval_id=approval_id,
+            conversation_ref=conversation_ref,
+            actor_id=actor.object_id if actor else None,
+            actor_name=actor.name if actor else None,
+            action=action,
+            detail=detail,
+            at=at,
+        )
+    )

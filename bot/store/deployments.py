@@ -8,14 +8,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.approvals import WRITER_CLAIM, aware, bump_card
-from bot.store.repository import utcnow
+from bot.store.approvals import WRITER_CLAIM, bump_card
+from bot.store.claims import Lease, claim, renew
+from bot.store.clock import aware, utcnow
 from bot.store.tables import approvals, deployments, model_versions
 from domain.records import ApprovalRecord, DeploymentJob, DeploymentRecord, RunUpdate
 from domain.statuses import DeploymentStatus, RunStatus
+
+LEASE = Lease(deployments, deployments.c.claimed_until, deployments.c.claims)
+RUNNING = (DeploymentStatus.REQUESTED, DeploymentStatus.TRIGGERED)
 
 
 def job_for(record: ApprovalRecord, deployment: DeploymentRecord) -> DeploymentJob:
@@ -46,44 +50,18 @@ class DeploymentStore:
 
     async def claim(self, limit: int, lease: timedelta) -> list[DeploymentJob]:
         """Claim due deployments (to start or to follow) that nobody else holds."""
-        now = utcnow()
-        claimable = and_(
-            deployments.c.status.in_((DeploymentStatus.REQUESTED, DeploymentStatus.TRIGGERED)),
-            deployments.c.next_attempt_at <= now,
-            or_(deployments.c.claimed_until.is_(None), deployments.c.claimed_until < now),
-        )
+        due = deployments.c.status.in_(RUNNING) & (deployments.c.next_attempt_at <= utcnow())
+        order = (deployments.c.next_attempt_at, deployments.c.id)
         async with self.engine.begin() as connection:
-            candidates = list(
-                (
-                    await connection.execute(
-                        select(deployments.c.id)
-                        .where(claimable)
-                        .order_by(deployments.c.next_attempt_at, deployments.c.id)
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)  # as the outbox's claim
-                    )
-                ).scalars()
-            )
-            if not candidates:
-                return []
-            claimed = await connection.execute(
-                update(deployments)
-                .where(deployments.c.id.in_(candidates), claimable)
-                .values(claimed_until=now + lease, claims=deployments.c.claims + 1)
-                .returning(deployments.c.id)
-            )
-            return await _jobs(connection, sorted(claimed.scalars()))
+            ids = await claim(connection, LEASE, due, order_by=order, limit=limit, hold=lease)
+            return await _jobs(connection, ids)
 
     async def renew(self, job: DeploymentJob, lease: timedelta) -> bool:
         """Hold the claim on ``job`` for ``lease`` from now; False if another worker has claimed
         the deployment since (this claim ran out meanwhile)."""
+        still = deployments.c.status == job.status
         async with self.engine.begin() as connection:
-            renewed = await connection.execute(
-                update(deployments)
-                .where(_held(job), deployments.c.status == job.status)
-                .values(claimed_until=utcnow() + lease)
-            )
-            return bool(renewed.rowcount)
+            return await renew(connection, LEASE, job.id, job.claims, lease, still)
 
     async def triggered(self, job: DeploymentJob, run: RunUpdate, next_check: timedelta) -> None:
         """Azure DevOps has the run: remember it (found again, or just created)."""

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 WAL_ATTEMPTS = 100
 WAL_RETRY_SECONDS = 0.02
+
+Insert = Callable[[Table], postgresql.Insert] | Callable[[Table], sqlite.Insert]
+"""An INSERT with the dialect's ``ON CONFLICT`` clauses (both dialects spell them the same)."""
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -54,3 +59,8 @@ def _switch_to_wal(cursor: Any) -> None:
             time.sleep(WAL_RETRY_SECONDS)
         else:
             return
+
+
+def dialect_insert(engine: AsyncEngine) -> Insert:
+    """The INSERT of ``engine``'s dialect, for ``ON CONFLICT DO NOTHING / DO UPDATE``."""
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert

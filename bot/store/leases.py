@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.repository import utcnow
+from bot.store.clock import utcnow
+from bot.store.engine import dialect_insert
 from bot.store.tables import leases
 
 
@@ -18,7 +18,7 @@ class Leases:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(engine)
 
     async def hold(self, name: str, holder: str, ttl: timedelta) -> bool:
         """Take the lease ``name`` for ``ttl``, or renew it; False while another holds it."""

@@ -19,7 +19,7 @@ from app import STORE, WATCHER
 from bot.cloud import CLOUDS, CloudName
 from bot.registry import eventgrid
 from bot.registry.entra import EVENT_GRID_APP_ID, EVENT_GRID_ROLE
-from bot.store.repository import model_version
+from bot.store.rows import model_version
 from bot.store.tables import announcements, model_versions
 from domain.records import ModelVersion
 from fakes.azureml import FakeArm, FakeCredential

@@ -37,7 +37,7 @@ async def pending_approval(bot: BotUnderTest) -> int:
     await bot.say("subscribe fraud_model", scope="channel")
     store = bot.server.app[STORE]
     version = ModelVersion("workspace", "ws", "fraud_model", "7", created_by="Someone Else")
-    recorded = await store.record_version(version, "poll", timedelta(seconds=60))
+    recorded = await store.versions.record(version, "poll", timedelta(seconds=60))
     return recorded.claimed[0].approval_id
 
 
@@ -197,7 +197,7 @@ async def test_conversations_of_a_tenant_no_longer_served_get_no_cards(start_bot
     ours_only = await start_bot()  # the operator no longer serves OTHER_TENANT
     version = ModelVersion("workspace", "ws", "fraud_model", "7", created_by="Someone Else")
 
-    recorded = await ours_only.server.app[STORE].record_version(
+    recorded = await ours_only.server.app[STORE].versions.record(
         version, "poll", timedelta(seconds=60)
     )
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app import STORE
-from bot.store.repository import MAX_SUBSCRIPTIONS
+from bot.store.subscriptions import MAX_SUBSCRIPTIONS
 from bot.store.tables import approval_audit, approvals, command_audit, subscriptions
 from domain.records import ModelVersion
 from tests.support.activities import USER_ID, card_action
@@ -108,7 +108,7 @@ async def test_a_conversation_holds_at_most_a_hundred_subscriptions(bot: BotUnde
 async def known_version(bot: BotUnderTest, version: str = "7") -> None:
     store = bot.server.app[STORE]
     registered = ModelVersion("workspace", "ws", "fraud_model", version, created_by="Carol")
-    await store.remember_versions([registered], "poll")
+    await store.versions.remember([registered], "poll")
 
 
 async def test_the_requester_cannot_approve_their_own_deploy(bot: BotUnderTest):
@@ -161,7 +161,7 @@ async def test_a_stored_subscription_is_held_to_a_raised_floor(start_bot, databa
     store = strict.server.app[STORE]
     version = ModelVersion("workspace", "ws", "fraud_model", "8", created_by="Carol")
 
-    recorded = await store.record_version(version, "poll", timedelta(seconds=60))
+    recorded = await store.versions.record(version, "poll", timedelta(seconds=60))
     approval_id = recorded.claimed[0].approval_id
     await click(strict, "approve", {"approvalId": approval_id}, user=BOB, name="Bob")
 
@@ -183,7 +183,7 @@ async def test_an_approval_in_a_personal_chat_is_refused(bot: BotUnderTest):
     await bot.say("subscribe fraud_model", scope="personal")
     version = ModelVersion("workspace", "ws", "fraud_model", "9", created_by="Carol")
     store = bot.server.app[STORE]
-    recorded = await store.record_version(version, "poll", timedelta(seconds=60))
+    recorded = await store.versions.record(version, "poll", timedelta(seconds=60))
     click_here = card_action(
         bot.connector.url, "approve", {"approvalId": recorded.claimed[0].approval_id}
     )

@@ -37,7 +37,7 @@ async def announced(
         created_by=created_by,
         created_by_type=created_by_type,
     )
-    recorded = await bot.server.app[STORE].record_version(pushed, "event", timedelta(seconds=60))
+    recorded = await bot.server.app[STORE].versions.record(pushed, "event", timedelta(seconds=60))
     return recorded.claimed[0].approval_id
 
 

@@ -22,8 +22,8 @@ from bot.pipelines import azure_devops, dispatcher
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
 from bot.pipelines.deployer import Deployer, DeploymentRequest, RunInfo
 from bot.pipelines.dispatcher import DeploymentWorker
+from bot.store.clock import utcnow
 from bot.store.deployments import DeploymentStore
-from bot.store.repository import utcnow
 from bot.store.tables import deployments
 from domain.target import Target
 from fakes.devops import PAT, PROJECT, FakeDevOps
@@ -72,7 +72,7 @@ async def due(database_url: str) -> AsyncIterator[Due]:
     async def deployment_to(target: str) -> DeploymentStore:
         store = await queued_store(database_url, versions=1)
         engines.append(store.engine)
-        (announcement,) = await store.claim_announcements(1, timedelta(seconds=60))
+        (announcement,) = await store.outbox.claim(1, timedelta(seconds=60))
         now = utcnow()
         async with store.engine.begin() as connection:
             await connection.execute(

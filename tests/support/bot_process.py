@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import ClientSession
 from sqlalchemy import update
 
+from bot.store.clock import utcnow
 from bot.store.engine import create_engine
-from bot.store.repository import utcnow
 from bot.store.tables import announcements, approvals, deployments
 from fakes.azureml import FakeArm
 from fakes.identity import SigningKeys

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
-from bot.store.repository import Store
+from bot.store.store import Store
 from domain.records import ModelVersion
 from tests.support.store import conversation
 
@@ -39,13 +39,13 @@ async def queued_store(database_url: str, versions: int) -> Store:
     engine = create_engine(database_url)
     await upgrade(engine)
     store = Store(engine)
-    ref, _ = await store.save_conversation(conversation())
-    await store.add_subscription(
+    ref, _ = await store.conversations.save(conversation())
+    await store.subscriptions.add(
         ref, "m", source=None, tags={}, created_by=None, created_by_name=None
     )
     for number in range(versions):
         # A lease of zero: queued, and free for any sender to claim.
-        await store.record_version(
+        await store.versions.record(
             ModelVersion("workspace", "ws", "m", str(number)), "event", timedelta(0)
         )
     return store

@@ -1,5 +1,5 @@
-"""What chat commands ask about a model's releases: its history in a conversation, what is
-deployed now, and requests to deploy a version or roll back, which become approvals.
+"""The releases read models: what chat commands ask about a model (its history in a
+conversation, what is deployed now), and the look-ups deploy and rollback requests start from.
 
 Every public method is one transaction. Model names compare without regard to case, as the
 subscriptions match them.
@@ -11,34 +11,24 @@ import difflib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.approvals import aware, deployment_record
-from bot.store.repository import (
-    _matching_conversations,  # the rule that picks a conversation's subscription, shared
-    model_version,
-    new_approval_values,
-    utcnow,
-)
+from bot.store.clock import aware
+from bot.store.rows import deployment_record, model_version
 from bot.store.tables import (
     announcements,
-    approval_audit,
     approval_votes,
     approvals,
     deployments,
     model_versions,
 )
-from dialogs.approval import Person
-from dialogs.policy import PolicyDefaults, policy_from_json, resolve
-from domain.policy import Policy, PolicyOverrides
-from domain.records import DeploymentRecord, ModelVersion
+from dialogs.policy import policy_from_json
+from domain.records import DeploymentRecord
 from domain.releases import (
-    ApprovalRequest,
     DecisionSummary,
     Deployed,
     ModelStatus,
-    NoRollback,
     VersionHistory,
     VersionNotFound,
 )
@@ -55,11 +45,10 @@ MAX_NAMES_COMPARED = 5000
 
 
 class ModelReleases:
-    """History, status and deploy or rollback requests of models."""
+    """History and status of models."""
 
-    def __init__(self, engine: AsyncEngine, defaults: PolicyDefaults) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.defaults = defaults
 
     async def history(self, conversation_ref: int, name: str) -> list[VersionHistory]:
         """The newest versions of a model announced or requested in this conversation (at most
@@ -81,7 +70,7 @@ class ModelReleases:
             rows = (
                 await connection.execute(
                     select(model_versions)
-                    .where(_named(name), here)
+                    .where(named(name), here)
                     .order_by(newest.desc(), model_versions.c.id.desc())
                     .limit(HISTORY_LIMIT)
                 )
@@ -102,157 +91,16 @@ class ModelReleases:
         """The model's latest successful deployment in any conversation, and the newest one
         after it that is still running or failed."""
         async with self.engine.connect() as connection:
-            current = await _current(connection, name)
+            current = await current_deployment(connection, name)
             newer = await _newer_than(connection, name, current)
         return ModelStatus(current, newer)
 
-    async def request_deploy(
-        self,
-        conversation_ref: int,
-        name: str,
-        version: str,
-        *,
-        source: tuple[str, str] | None,
-        requester: Person | None,
-    ) -> ApprovalRequest | VersionNotFound:
-        """Ask this conversation to approve deploying a known version (the newest received,
-        when several sources hold it), unless an approval of it is pending here already."""
-        async with self.engine.begin() as connection:
-            condition = [_named(name), model_versions.c.version == version]
-            if source is not None:
-                condition.append(_from_source(source))
-            row = (
-                await connection.execute(
-                    select(model_versions)
-                    .where(*condition)
-                    .order_by(model_versions.c.received_at.desc(), model_versions.c.id.desc())
-                    .limit(1)
-                )
-            ).first()
-            if row is None:
-                return await _not_found(connection, name, version, source)
-            return await self._request(
-                connection, conversation_ref, row, "deploy", requester=requester
-            )
 
-    async def request_rollback(
-        self, conversation_ref: int, name: str, *, requester: Person | None
-    ) -> ApprovalRequest | NoRollback:
-        """Ask this conversation to approve deploying again, with its own target and policy,
-        the version that succeeded there before the one deployed there now (without a target
-        here: before the latest successful deployment anywhere, to be approved only)."""
-        async with self.engine.begin() as connection:
-            latest = await _current(connection, name)
-            if latest is None:
-                return NoRollback(name, None)
-            # One policy and target for the whole request: those that cover what runs now.
-            here = await self._policy_here(connection, conversation_ref, latest.version)
-            target = here[1]
-            current = latest if target is None else await _current(connection, name, target)
-            if current is None:
-                return NoRollback(name, None, target)
-            previous = await _previous(connection, name, current)
-            if previous is None:
-                return NoRollback(name, current, target)
-            row = (
-                await connection.execute(
-                    select(model_versions).where(model_versions.c.id == previous)
-                )
-            ).one()
-            return await self._request(
-                connection, conversation_ref, row, "rollback", requester=requester, here=here
-            )
-
-    async def card_posted(self, approval_id: int, activity_id: str) -> None:
-        """The card of a requested approval is in Teams: the card sync updates it from now on.
-        A card posted earlier keeps its place."""
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                update(approvals)
-                .where(approvals.c.id == approval_id, approvals.c.activity_id.is_(None))
-                .values(activity_id=activity_id)
-            )
-
-    async def _policy_here(
-        self, connection: AsyncConnection, conversation_ref: int, version: ModelVersion
-    ) -> tuple[Policy, str | None]:
-        """The policy and target of this conversation's subscription to ``version`` (the
-        defaults if none matches it)."""
-        audience = (await _matching_conversations(connection, version)).get(conversation_ref)
-        return resolve(audience.policy if audience else PolicyOverrides(), self.defaults)
-
-    async def _request(
-        self,
-        connection: AsyncConnection,
-        conversation_ref: int,
-        version_row: Row[Any],
-        kind: str,
-        *,
-        requester: Person | None,
-        here: tuple[Policy, str | None] | None = None,
-    ) -> ApprovalRequest:
-        """Ask for the approval of ``version_row`` here (or find the one pending), under the
-        policy and target ``here`` (default: this conversation's for that version)."""
-        # A write first, so that concurrent requests for this version wait for each other before
-        # they look for a pending approval: a row lock on PostgreSQL, the write lock on SQLite.
-        # (Not of the key: SQLite would check every table that refers to it.)
-        await connection.execute(
-            update(model_versions)
-            .where(model_versions.c.id == version_row.id)
-            .values(name=model_versions.c.name)
-        )
-        now = utcnow()
-        pending = (
-            await connection.execute(
-                select(approvals.c.id, approvals.c.activity_id)
-                .where(
-                    approvals.c.conversation_ref == conversation_ref,
-                    approvals.c.model_version_id == version_row.id,
-                    approvals.c.state == ApprovalState.PENDING.value,
-                    approvals.c.expires_at > now,
-                )
-                .order_by(approvals.c.id)
-                .limit(1)
-            )
-        ).first()
-        if pending is not None:
-            return ApprovalRequest(pending.id, created=False, has_card=bool(pending.activity_id))
-        policy, target = here or await self._policy_here(
-            connection, conversation_ref, model_version(version_row._mapping)
-        )
-        values = new_approval_values(
-            conversation_ref,
-            version_row.id,
-            policy,
-            target,
-            kind=kind,
-            requested_by=requester,
-            now=now,
-        )
-        approval_id = int(
-            (
-                await connection.execute(insert(approvals).values(values).returning(approvals.c.id))
-            ).scalar_one()
-        )
-        await connection.execute(
-            insert(approval_audit).values(
-                approval_id=approval_id,
-                conversation_ref=conversation_ref,
-                actor_id=requester.object_id if requester else None,
-                actor_name=requester.name if requester else None,
-                action="request",
-                detail=kind,
-                at=now,
-            )
-        )
-        return ApprovalRequest(approval_id, created=True, has_card=False)
-
-
-def _named(name: str) -> ColumnElement[bool]:
+def named(name: str) -> ColumnElement[bool]:
     return func.lower(model_versions.c.name) == name.lower()
 
 
-def _from_source(source: tuple[str, str]) -> ColumnElement[bool]:
+def from_source(source: tuple[str, str]) -> ColumnElement[bool]:
     return and_(
         model_versions.c.source_kind == source[0],
         func.lower(model_versions.c.source_name) == source[1].lower(),
@@ -277,11 +125,11 @@ def _deployed(row: Row[Any]) -> Deployed:
     return Deployed(version, row.model_version_id, deployment_record(row), ended)
 
 
-async def _current(
+async def current_deployment(
     connection: AsyncConnection, name: str, target: str | None = None
 ) -> Deployed | None:
     """The latest successful deployment of the model (to ``target``, if given)."""
-    condition = [_named(name), deployments.c.run_status.in_(DEPLOYED)]
+    condition = [named(name), deployments.c.run_status.in_(DEPLOYED)]
     if target is not None:
         condition.append(deployments.c.target == target)
     row = (
@@ -299,7 +147,7 @@ async def _newer_than(
     connection: AsyncConnection, name: str, current: Deployed | None
 ) -> Deployed | None:
     condition = [
-        _named(name),
+        named(name),
         or_(deployments.c.run_status.is_(None), deployments.c.run_status.not_in(DEPLOYED)),
     ]
     if current is not None:
@@ -312,7 +160,9 @@ async def _newer_than(
     return _deployed(row) if row else None
 
 
-async def _previous(connection: AsyncConnection, name: str, current: Deployed) -> int | None:
+async def previous_deployment(
+    connection: AsyncConnection, name: str, current: Deployed
+) -> int | None:
     """The version of the last fully successful deployment to the current one's target that
     ended before it, of another version than the current one."""
     ended = current.ended_at
@@ -320,7 +170,7 @@ async def _previous(connection: AsyncConnection, name: str, current: Deployed) -
         select(deployments.c.model_version_id)
         .join(model_versions, model_versions.c.id == deployments.c.model_version_id)
         .where(
-            _named(name),
+            named(name),
             deployments.c.run_status == RunStatus.SUCCEEDED,
             deployments.c.target == current.deployment.target,
             deployments.c.model_version_id != current.version_id,
@@ -388,14 +238,14 @@ async def _deployments_of(
     return found
 
 
-async def _not_found(
+async def version_not_found(
     connection: AsyncConnection, name: str, version: str, source: tuple[str, str] | None
 ) -> VersionNotFound:
     if source is not None:  # the answer names the source; its versions would not help more
         return VersionNotFound(name, version, source, (), ())
     known = await connection.execute(
         select(model_versions.c.version)
-        .where(_named(name))
+        .where(named(name))
         .order_by(model_versions.c.received_at.desc(), model_versions.c.id.desc())
         .limit(MAX_KNOWN_VERSIONS * 4)
     )
