@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -11,12 +10,11 @@ from aiohttp import ClientError, ClientResponseError
 from microsoft_agents.activity import Activity, Attachment, ConversationReference
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import MessageFactory, TurnContext
-from multidict import MultiMapping
 
 from bot.cards import CARD_CONTENT_TYPE, Card
 from bot.network import network_problem
 from bot.ratelimit import CannotBook, Limiter
-from bot.store.clock import utcnow
+from bot.retrying import retry_after
 
 
 def card_message(card: Card) -> Activity:
@@ -116,7 +114,9 @@ class AgentsChannel:
             await self._adapter.continue_conversation(self._app_id, continuation, limited)
         except ClientResponseError as error:
             raise DeliveryError(
-                error.status, retry_after(error.headers), f"the connector answered {error.status}"
+                error.status,
+                retry_after(error.headers.get("Retry-After") if error.headers else None),
+                f"the connector answered {error.status}",
             ) from None
         except CannotBook as refusal:  # not sent: as if Teams had throttled it (or not answered)
             status = 429 if refusal.retry_after is not None else None
@@ -125,16 +125,3 @@ class AgentsChannel:
             problem = network_problem(error, urlsplit(continuation.service_url or "").hostname)
             reason = str(problem) if problem else f"no answer ({type(error).__name__})"
             raise DeliveryError(None, None, f"the connector: {reason}") from None
-
-
-def retry_after(headers: MultiMapping[str] | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), if there is one."""
-    value = headers.get("Retry-After") if headers else None
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-    except (TypeError, ValueError):
-        return None

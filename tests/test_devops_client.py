@@ -21,7 +21,6 @@ from bot.pipelines.azure_devops import (
     pat_auth,
     release_status,
     release_url_for,
-    retry_after,
 )
 from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest
 from domain.statuses import RunStatus
@@ -485,14 +484,6 @@ async def test_retry_after_is_honoured_and_devops_messages_kept(client, fake):
 
     assert caught.value.retry_after == 17
     assert caught.value.detail.startswith("RequestBlockedException: TF400733")
-
-
-def test_retry_after_as_an_http_date():
-    now = datetime(2026, 11, 24, 10, 0, 0, tzinfo=UTC)
-    assert retry_after("Tue, 24 Nov 2026 10:00:30 GMT", now=now) == 30
-    assert retry_after("Tue, 24 Nov 2026 09:00:00 GMT", now=now) == 0
-    assert retry_after("soon", now=now) is None
-    assert retry_after(None) is None
 
 
 @pytest.mark.slow

@@ -17,7 +17,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -28,6 +27,7 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError
 from bot.metrics import DEVOPS_REQUEST_SECONDS
 from bot.network import network_problem
 from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest, RunInfo
+from bot.retrying import retry_after
 from domain.statuses import RunStatus
 from domain.target import Target, TargetKind
 
@@ -841,21 +841,3 @@ def _server_too_old(message: str, status: int) -> DeployError:
     found = re.search(r"supports is ([0-9][0-9A-Za-z.-]{0,20})", message)
     latest = found[1].rstrip(".") if found else "an older version"
     return DeployError(DeployErrorCode.SERVER_TOO_OLD, f"REST API {latest}", status=status)
-
-
-def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
