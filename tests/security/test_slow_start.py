@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.pipelines import azure_devops, dispatcher
-from bot.pipelines.azure_devops import AzureDevOps, pat_auth
+from bot.pipelines import dispatcher
+from bot.pipelines.azure_devops import AzureDevOps, pat_auth, search
 from bot.pipelines.deployer import Deployer, DeploymentRequest, RunInfo
 from bot.pipelines.dispatcher import DeploymentWorker
 from bot.store.clock import utcnow
@@ -206,8 +206,8 @@ async def test_an_inconclusive_search_starts_nothing(
     for other in ("mrb-2-0ther", "mrb-3-0ther"):
         await devops.create(deploying(other, "pipeline:43"))
     # The search reads 1 page of 1 run: it cannot tell whether one of the others is ours.
-    monkeypatch.setattr(azure_devops, "MAX_PAGES", 1)
-    monkeypatch.setattr(azure_devops, "PAGE_SIZE", 1)
+    monkeypatch.setattr(search, "MAX_PAGES", 1)
+    monkeypatch.setattr(search, "PAGE_SIZE", 1)
     store = await due("pipeline:43")
 
     async with working(replica(store, devops)):
