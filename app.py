@@ -159,8 +159,8 @@ async def create_app(
             deployments.stop(grace=SHUTDOWN_GRACE_SECONDS),
             cards.stop(grace=SHUTDOWN_GRACE_SECONDS),
             sender.stop(grace=SHUTDOWN_GRACE_SECONDS),
-            # The poller stops at once, giving its lease back while the store is still open.
-            cancelled(workers[3:], grace=SHUTDOWN_GRACE_SECONDS),
+            # The poller gives its lease back while the store is still open.
+            watcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
         )
         await client_factory.close()
         if devops is not None:
@@ -171,14 +171,6 @@ async def create_app(
     app.on_startup.append(start_workers)
     app.on_cleanup.append(stop_workers)
     return app
-
-
-async def cancelled(tasks: Sequence[asyncio.Task[None]], grace: float) -> None:
-    """Cancel ``tasks`` and wait up to ``grace`` seconds for them to end."""
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.wait(tasks, timeout=grace)
 
 
 def _agents_sdk(

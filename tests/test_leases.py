@@ -100,3 +100,50 @@ async def test_a_replica_that_stops_gives_the_lease_back_at_once(store: Store, a
     await second._cycle()
 
     assert arm.requests["containers"] == 2
+
+
+async def test_a_replica_stopped_mid_poll_finishes_the_source_and_gives_the_lease_back(
+    store: Store, arm: FakeArm
+):
+    first = replica(store, arm)
+    registry = first._registries[0]
+    listing, go_on = asyncio.Event(), asyncio.Event()
+    list_versions = registry.versions
+
+    async def slow_versions(model_name: str) -> Any:
+        listing.set()
+        await go_on.wait()
+        return await list_versions(model_name)
+
+    registry.versions = slow_versions  # type: ignore[method-assign]
+    running = asyncio.create_task(first.run())
+    await asyncio.wait_for(listing.wait(), 10)
+    stopping = asyncio.create_task(first.stop(grace=10))
+    await asyncio.sleep(0.05)
+    go_on.set()
+    await asyncio.wait_for(stopping, 10)
+
+    assert running.done()
+    assert not running.cancelled()
+    assert await store.sources.watermarks(registry.source_kind, registry.source_name) == {
+        "fraud_model": "1"
+    }
+    assert await Leases(store.engine).hold(POLLER_LEASE, "second", SHORT)
+
+
+async def test_a_replica_stuck_in_a_poll_is_cancelled_after_the_grace(store: Store, arm: FakeArm):
+    first = replica(store, arm)
+    registry = first._registries[0]
+    listing = asyncio.Event()
+
+    async def stuck_versions(_model_name: str) -> Any:
+        listing.set()
+        await asyncio.Event().wait()
+
+    registry.versions = stuck_versions  # type: ignore[method-assign]
+    running = asyncio.create_task(first.run())
+    await asyncio.wait_for(listing.wait(), 10)
+    await first.stop(grace=0.1)
+
+    assert running.cancelled()
+    assert await Leases(store.engine).hold(POLLER_LEASE, "second", SHORT)

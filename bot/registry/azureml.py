@@ -7,16 +7,15 @@ thread, here and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.config import Workspace
 from bot.network import network_problem
+from bot.registry.threads import DaemonThreads
 from domain.records import ModelVersion
 from domain.statuses import SourceKind
 
@@ -78,23 +77,24 @@ class AzureMLRegistry:
         self._client: Any = None
         self._client_lock = threading.Lock()
         # Look-ups have their own few threads: callers give up on them after a few seconds, but a
-        # thread stuck on a slow ARM keeps going (azure-core retries), and must not starve the
-        # default executor (aiohttp resolves host names there).
-        self._lookups = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="azureml-lookup")
+        # thread stuck on a slow ARM keeps going (azure-core retries) and must not hold up the
+        # poller, nor the poller the look-ups.
+        self._polls = DaemonThreads("azureml-poll", 1)
+        self._lookups = DaemonThreads("azureml-lookup", LOOKUP_THREADS)
 
     async def containers(self) -> list[Container]:
         """Every model with its latest version."""
-        return await asyncio.to_thread(self._list_containers)
+        return await self._polls.run(self._list_containers)
 
     async def versions(self, model_name: str) -> list[ModelVersion]:
         """Every active version of one model, with tags, properties, creator and time."""
-        return await asyncio.to_thread(self._list_versions, model_name)
+        return await self._polls.run(functools.partial(self._list_versions, model_name))
 
     async def version_details(self, model_name: str, version: str) -> ModelVersion:
         """One version (archived ones too), with tags, properties, creator and time. Raises the
         SDK's errors (``ResourceNotFoundError``, ``ClientAuthenticationError``...)."""
         read = functools.partial(self._get_version, model_name, version)
-        return await asyncio.get_running_loop().run_in_executor(self._lookups, read)
+        return await self._lookups.run(read)
 
     def _ml(self) -> Any:
         with self._client_lock:  # the poller and a look-up may both be first

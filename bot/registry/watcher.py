@@ -67,6 +67,8 @@ class RegistryWatcher:
         self._leading = False
         self._failures: dict[str, int] = {}
         self._status: dict[str, str | None] = _not_polled_yet(registries)
+        self._stopping = asyncio.Event()
+        self._running: asyncio.Task[None] | None = None
 
     def health(self) -> dict[str, Any]:
         """The readiness entry: ok, or what is wrong with which source."""
@@ -80,15 +82,30 @@ class RegistryWatcher:
         return {"ok": True, "detail": f"{len(self._registries)} source(s) polled"}
 
     async def run(self) -> None:
-        """Poll while this replica holds the poller's lease, until cancelled; then give it back."""
+        """Poll while this replica holds the poller's lease, until stopped or cancelled; then give
+        it back."""
+        self._running = asyncio.current_task()
         try:
-            while True:
+            while not self._stopping.is_set():
                 delay = await self._cycle()
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
         finally:
             if self._leading:
                 with contextlib.suppress(Exception):  # the lease runs out by itself anyway
                     await asyncio.shield(self._leases.give_back(POLLER_LEASE, self._replica))
+
+    async def stop(self, grace: float) -> None:
+        """End :meth:`run` after the source in hand, cancelling it after ``grace`` seconds: a
+        poll cut off inside a write would hold the store's lock past the shutdown."""
+        self._stopping.set()
+        running = self._running
+        if running is None:
+            return
+        _done, late = await asyncio.wait([running], timeout=grace)
+        if late:
+            running.cancel()
+            await asyncio.wait([running], timeout=grace)
 
     async def _cycle(self) -> float:
         """One round: take or renew the lease, and poll if it is ours; the seconds to the next."""
@@ -103,7 +120,11 @@ class RegistryWatcher:
             self._status = _not_polled_yet(self._registries)
         if not leading:
             return self._interval
-        delays = [await self._poll_safely(registry) for registry in self._registries]
+        delays = []
+        for registry in self._registries:
+            if self._stopping.is_set():
+                break
+            delays.append(await self._poll_safely(registry))
         return min(delays, default=self._interval)
 
     async def _poll_safely(self, registry: ModelRegistry) -> float:
