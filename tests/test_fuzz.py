@@ -103,11 +103,15 @@ async def post_raw(bot: BotUnderTest, path: str, body: Any, **headers: str) -> i
 
 
 def assert_no_secret_leaked(
-    bot: BotUnderTest, caplog: pytest.LogCaptureFixture, calls_before: int
+    bot: BotUnderTest, caplog: pytest.LogCaptureFixture, calls_before: int, sent: str = ""
 ) -> None:
-    """Neither this example's log lines nor its replies hold a secret (then forget the lines)."""
+    """Neither this example's log lines nor its replies hold a secret (then forget the lines).
+    A secret the example ``sent`` itself (in any case) may come back: the bot quotes the words
+    it did not understand."""
     replies = json.dumps([call.body for call in bot.connector.calls[calls_before:]])
     for secret in SECRETS:
+        if secret.casefold() in sent.casefold():
+            continue
         assert secret not in caplog.text
         assert secret not in replies
     caplog.clear()
@@ -128,7 +132,7 @@ async def test_chat_commands_and_activities(fuzz_bot: BotUnderTest, caplog, text
     status, _ = await fuzz_bot.post(message(fuzz_bot.connector.url, text, scope=scope))
 
     assert status < 500
-    assert_no_secret_leaked(fuzz_bot, caplog, calls_before)
+    assert_no_secret_leaked(fuzz_bot, caplog, calls_before, sent=text)
 
 
 @FUZZ
