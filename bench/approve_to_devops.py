@@ -4,9 +4,11 @@ Our bot runs as in production (its own process, pinned to one core, SQLite store
 the real Azure DevOps client to the stateful loopback Azure DevOps of the tests. 220 channels are
 each subscribed to a model of their own and get one version announced; then each card's Approve is
 clicked (a signed adaptiveCard/action invoke, as Teams sends it), at most 20 per second, after 20
-for warm-up. Timed from the moment the click is sent: the invoke's answer (the refreshed card), and
-the arrival of the pipeline-run request (POST .../pipelines/42/runs) at the loopback Azure DevOps.
-Prints p50 and p99 of both (goal: invoke p99 ≤ 30 ms, click to DevOps p99 ≤ 50 ms).
+for warm-up. Before its click, the clicker's own view of the card is asked for as Teams' refresh
+asks (``trigger: automatic``). Timed from the moment each invoke is sent: the refresh's answer
+(the clicker's card), the click's answer, and the arrival of the pipeline-run request (POST
+.../pipelines/42/runs) at the loopback Azure DevOps. Prints p50 and p99 of each (goal: refresh
+and invoke p99 ≤ 30 ms, click to DevOps p99 ≤ 50 ms).
 """
 
 from __future__ import annotations
@@ -56,11 +58,20 @@ async def main() -> None:
             try:
                 await announce_all(session, base, microsoft, count)
                 targets = await approval_targets(data)
-                invoke, to_devops = [], []
+                refresh, invoke, to_devops = [], [], []
                 for approval_id, conversation_id in targets:
                     started = time.perf_counter()
+                    user = str(uuid.uuid4())
+                    refresh.append(
+                        await answer(
+                            session,
+                            base,
+                            microsoft,
+                            invoke_of(microsoft.url, approval_id, conversation_id, user, "view"),
+                        )
+                    )
                     answered, asked = await click(
-                        session, base, microsoft, devops, (approval_id, conversation_id)
+                        session, base, microsoft, devops, (approval_id, conversation_id), user=user
                     )
                     invoke.append(answered)
                     to_devops.append(asked)
@@ -69,6 +80,7 @@ async def main() -> None:
                 await stop_bot(process)
     await devops.close()
     await microsoft.stop()
+    report("refresh", refresh[WARMUP:])
     report("invoke", invoke[WARMUP:])
     report("click to devops", to_devops[WARMUP:])
 
@@ -114,29 +126,39 @@ async def click(
     microsoft: Microsoft,
     devops: FakeDevOps,
     target: tuple[int, str],
+    *,
+    user: str,
 ) -> tuple[float, float]:
-    """Approve one card (approval id, conversation id); seconds until the invoke answered and
-    until Azure DevOps was asked to run."""
+    """``user`` approves one card (approval id, conversation id); seconds until the invoke
+    answered and until Azure DevOps was asked to run."""
     approval_id, conversation_id = target
     runs_before = len(devops.requests_to("POST", "/runs"))
-    token = microsoft.keys.token(serviceurl=microsoft.url)
     started = time.perf_counter()
-    async with session.post(
-        f"{base}/api/messages",
-        json=invoke(microsoft.url, approval_id, conversation_id),
-        headers={"Authorization": f"Bearer {token}"},
-    ) as response:
-        body = await response.json()
-    answered = time.perf_counter() - started
-    if response.status != 200 or body.get("statusCode") != 200:
-        raise RuntimeError(f"the click was refused: {response.status} {body}")
+    activity = invoke_of(microsoft.url, approval_id, conversation_id, user, "approve")
+    answered = await answer(session, base, microsoft, activity)
     await devops.wait_for_requests_to("POST", "/runs", runs_before + 1)
     return answered, devops.requests_to("POST", "/runs")[-1].at - started
 
 
-def invoke(service_url: str, approval_id: int, conversation_id: str) -> dict:
-    """The adaptiveCard/action invoke of an Approve click in a channel."""
-    user = str(uuid.uuid4())
+async def answer(session: ClientSession, base: str, microsoft: Microsoft, activity: dict) -> float:
+    """Send a signed invoke; seconds until its answer (which must be a card)."""
+    token = microsoft.keys.token(serviceurl=microsoft.url)
+    started = time.perf_counter()
+    async with session.post(
+        f"{base}/api/messages", json=activity, headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        body = await response.json()
+    answered = time.perf_counter() - started
+    if response.status != 200 or body.get("statusCode") != 200:
+        raise RuntimeError(f"the invoke was refused: {response.status} {body}")
+    return answered
+
+
+def invoke_of(
+    service_url: str, approval_id: int, conversation_id: str, user: str, verb: str
+) -> dict:
+    """The adaptiveCard/action invoke of ``user`` in a channel: a click (``approve``), or the
+    card's refresh (``view``)."""
     return {
         "type": "invoke",
         "name": "adaptiveCard/action",
@@ -155,10 +177,10 @@ def invoke(service_url: str, approval_id: int, conversation_id: str) -> dict:
         "value": {
             "action": {
                 "type": "Action.Execute",
-                "verb": "approve",
+                "verb": verb,
                 "data": {"approvalId": approval_id},
             },
-            "trigger": "manual",
+            "trigger": "automatic" if verb == "view" else "manual",
         },
     }
 

@@ -103,7 +103,8 @@ class Microsoft:
         title = ""
         body = await request.json() if self.read_cards else {}
         for attachment in body.get("attachments") or []:
-            title = attachment["content"]["body"][0]["text"]
+            blocks = attachment["content"]["body"]
+            title = next(block["text"] for block in blocks if block["type"] == "TextBlock")
         self.cards.append((time.perf_counter(), request.match_info["conversation"], title))
         self.arrived.set()
         return web.json_response({"id": f"activity-{len(self.cards)}"})

@@ -28,7 +28,7 @@ from bot.admission import TenantGate, card_action_answer
 from bot.card_actions import CardActions
 from bot.cards import error_card
 from bot.cards.announcement import PUBLIC_STUDIO
-from bot.cards.verbs import APPROVE, CARD_ACTION, REJECT
+from bot.cards.verbs import APPROVE, CARD_ACTION, REJECT, VIEW
 from bot.channel import card_message
 from bot.chat_commands import ChatCommands
 from bot.i18n import Translator
@@ -96,7 +96,7 @@ async def _unsupported_invoke(context: TurnContext, _state: TurnState) -> None:
 async def _unknown_card_action(context: TurnContext, _state: TurnState) -> None:
     """A card action no verb handler took (an unknown verb, or no action at all): 400, not the
     SDK's 501."""
-    refusal = factory.bad_request("expected an Action.Execute with the verb approve or reject")
+    refusal = factory.bad_request("expected an Action.Execute with a verb: approve, reject, view")
     await context.send_activity(card_action_answer(refusal))
 
 
@@ -148,6 +148,7 @@ def build_agent(
     app.before_turn(membership.remember_conversation)
     app.adaptive_card.action_execute(APPROVE)(cards.on_approve)
     app.adaptive_card.action_execute(REJECT)(cards.on_reject)
+    app.adaptive_card.action_execute(VIEW)(cards.on_view)
     app.add_route(_is_card_action, _unknown_card_action, is_invoke=True, rank=RouteRank.LAST)
     app.add_route(_is_other_invoke, _unsupported_invoke, is_invoke=True, rank=RouteRank.LAST)
     routes: dict[str, Handler] = {

@@ -1,4 +1,5 @@
-"""Approve and Reject on a card (``Action.Execute``): who clicked, checked, then the decision.
+"""Approve and Reject on a card (``Action.Execute``): who clicked, checked, then the decision;
+and each viewer's own view of the card (its refresh).
 
 Who clicked comes from the Teams channel's activity (its token was checked at the HTTP edge). What
 the approval policy needs beyond that is looked up, and when a look-up fails the click is refused
@@ -34,8 +35,18 @@ from bot.registry.azureml import ModelRegistry, failure_reason
 from bot.store.approvals import CREATOR_NEEDED, UPN_NEEDED, ApprovalBusyError, ApprovalStore, Needed
 from bot.store.clock import utcnow
 from bot.store.store import Store
-from dialogs.approval import Approve, Event, Person, Reject
-from domain.records import Decision, ModelVersion
+from dialogs.approval import (
+    Approve,
+    Event,
+    Person,
+    Reject,
+    Role,
+    Viewer,
+    approval_of,
+    needs_upn,
+    viewer,
+)
+from domain.records import ApprovalRecord, Decision, ModelVersion
 from domain.statuses import SourceKind
 
 log = logging.getLogger(__name__)
@@ -101,6 +112,39 @@ class CardActions:
             context, data, lambda person, at: Reject(person, text, at), "reject"
         )
 
+    async def on_view(
+        self, context: TurnContext, _state: TurnState, data: Any
+    ) -> AdaptiveCardInvokeResponse:
+        """The clicker's own view of an approval card: asked by Teams' refresh (``trigger``
+        automatic) or by "Review and decide" (manual: a refusal is then said, too)."""
+        t = Translator(context.activity.locale)
+        approval_id = _approval_id(data)
+        user = context.activity.from_property
+        if approval_id is None or user is None or not user.aad_object_id:
+            return factory.bad_request("the action needs an approvalId and a Teams user")
+        record = await self.approvals.get(approval_id)
+        if record is None or record.conversation_ref != context.turn_state[CONVERSATION_REF]:
+            return factory.message(t("approval.gone"))
+        person = Person(user.aad_object_id.lower(), None, user.name)
+        seen = await self._viewer(context, record, person)
+        manual = _trigger(context) != "automatic"
+        refusal = seen.refusal if manual and seen.role is Role.WATCH else None
+        notice = t(refusal.key, **refusal.params) if refusal else None
+        card = approval_card(
+            t, record, notice, studio=self._studio, viewer=seen, refresh_for=[user.id]
+        )
+        return factory.adaptive_card(card)  # type: ignore[arg-type]
+
+    async def _viewer(self, context: TurnContext, record: ApprovalRecord, person: Person) -> Viewer:
+        """``person``'s view, with their UPN looked up when the policy needs it; the neutral
+        view when Teams cannot say who they are (their click would be refused the same way)."""
+        if needs_upn(record, person):
+            try:
+                person = await self._with_member_ids(context, person)
+            except LookupFailedError:
+                return Viewer(Role.WATCH)
+        return viewer(approval_of(record), person, record.policy, utcnow())
+
     async def _timed_decision(
         self, context: TurnContext, data: Any, event_for: EventFor, action: str
     ) -> AdaptiveCardInvokeResponse:
@@ -125,7 +169,7 @@ class CardActions:
         if isinstance(click.event, Approve) and _in_personal_chat(context):
             return await self._refuse(click, t, PERSONAL)
         try:
-            decision = await self._decide_with_lookups(
+            decision, person = await self._decide_with_lookups(
                 context, approval_id, conversation_ref, person, event_for
             )
         except ApprovalBusyError:
@@ -134,7 +178,7 @@ class CardActions:
             return await self._refuse(click, t, UNCHECKED)
         if not isinstance(decision, Decision):  # no such approval here
             return factory.message(t("approval.gone")), "gone"
-        return self._answer(t, decision)
+        return self._answer(t, decision, person, user.id)
 
     async def _refuse(
         self, click: Click, t: Translator, reason: str
@@ -152,9 +196,9 @@ class CardActions:
         conversation_ref: int,
         person: Person,
         event_for: EventFor,
-    ) -> Decision | None:
+    ) -> tuple[Decision | None, Person]:
         """Decide, first looking up what the policy needs and the store lacks (each look-up
-        at most once)."""
+        at most once); the decision, and the clicker as far as they were looked up."""
         creator_looked_up = False
         for _ in range(len(Needed) + 1):
             event = event_for(person, utcnow())
@@ -168,7 +212,7 @@ class CardActions:
                 creator_looked_up = True
             else:
                 break
-        return decision if isinstance(decision, Decision) else None
+        return (decision if isinstance(decision, Decision) else None), person
 
     async def _with_member_ids(self, context: TurnContext, person: Person) -> Person:
         """``person`` with the UPN and email Teams knows for them (Teams leaves both out of
@@ -199,14 +243,28 @@ class CardActions:
             return
         await self._store.versions.remember([read], "click")
 
-    def _answer(self, t: Translator, decision: Decision) -> tuple[AdaptiveCardInvokeResponse, str]:
+    def _answer(
+        self, t: Translator, decision: Decision, person: Person, user_id: str
+    ) -> tuple[AdaptiveCardInvokeResponse, str]:
+        """The clicker's own view of the card after their click, and what came of it."""
         if decision.changed:
             reached("quorum" if decision.new_deployment is not None else "approval_recorded")
             self._on_approval_changed(decision)
         notice = t(decision.refused.key, **decision.refused.params) if decision.refused else None
-        card = approval_card(t, decision.record, notice, studio=self._studio)
+        record = decision.record
+        seen = viewer(approval_of(record), person, record.policy, utcnow())
+        card = approval_card(
+            t, record, notice, studio=self._studio, viewer=seen, refresh_for=[user_id]
+        )
         outcome = "refused" if decision.refused else "recorded" if decision.changed else "unchanged"
         return factory.adaptive_card(card), outcome  # type: ignore[arg-type]
+
+
+def _trigger(context: TurnContext) -> str | None:
+    """How Teams sent a card action: "automatic" for a refresh, "manual" for a click."""
+    value = context.activity.value
+    trigger = value.get("trigger") if isinstance(value, dict) else None
+    return trigger if isinstance(trigger, str) else None
 
 
 def _in_personal_chat(context: TurnContext) -> bool:

@@ -13,7 +13,8 @@ import logging
 from datetime import timedelta
 
 from bot.cards import adaptive_card, text_block
-from bot.cards.announcement import PUBLIC_STUDIO, approval_card, status_section
+from bot.cards.announcement import PUBLIC_STUDIO, approval_card
+from bot.cards.status import status_section
 from bot.cards.text import NAME_LIMIT, plain
 from bot.channel import Channel, DeliveryError
 from bot.failpoints import reached
@@ -114,7 +115,7 @@ class CardSync(ClaimWorker):
             name=plain(version.name, NAME_LIMIT),
             version=plain(version.version, NAME_LIMIT),
         )
-        card = adaptive_card([text_block(title, weight="Bolder"), status_section(t, record)])
+        card = adaptive_card([text_block(title, weight="Bolder"), *status_section(t, record)])
         await self._channel.reply_card(record.reference, record.activity_id, card)
         await self._approvals.result_reported(deployment.id)
         reached("result_posted")

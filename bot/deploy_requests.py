@@ -9,7 +9,8 @@ from microsoft_agents.activity import Activity
 from microsoft_agents.hosting.core import TurnContext
 
 from bot.cards import Card, error_card
-from bot.cards.announcement import approval_card, describe_target
+from bot.cards.announcement import approval_card
+from bot.cards.status import describe_target
 from bot.channel import card_message
 from bot.i18n import Translator
 from bot.store.approvals import ApprovalStore

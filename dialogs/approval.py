@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 
 from domain.policy import Policy, Refused
 from domain.records import ApprovalRecord
@@ -113,6 +114,15 @@ def approval_of(record: ApprovalRecord) -> Approval:
     )
 
 
+def needs_upn(record: ApprovalRecord, person: Person) -> bool:
+    """Whether ``person``'s UPN is needed and unknown: the approval names people by UPN (its
+    approvers, or the version's creator), and Teams leaves the UPN out of invokes."""
+    if person.upn is not None:
+        return False
+    approvers = record.policy.approvers or frozenset()
+    return "@" in (record.version.created_by or "") or any("@" in a for a in approvers)
+
+
 def decide(approval: Approval, event: Event, policy: Policy) -> Outcome:
     """The approval after ``event``, or why the event is refused. Pure: stores nothing."""
     if approval.state is ApprovalState.PENDING and _expired(approval, event, policy):
@@ -191,6 +201,45 @@ def _self_approval(creator: str | None, person: Person) -> Refused | None:
     if person.is_named_by(creator):
         return Refused("approval.no_self_approval")
     return None
+
+
+class Role(StrEnum):
+    """What a viewer of a pending approval's card may do, and so which view of it they get."""
+
+    DECIDE = "decide"
+    """Approve and Reject."""
+    VOTED = "voted"
+    """Approved already: when, and no buttons."""
+    WITHDRAW = "withdraw"
+    """The creator or the requester: why they may not approve, and Reject (to withdraw)."""
+    WATCH = "watch"
+    """Anyone else, and everyone once the approval is decided: the neutral view."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """One person's view of an approval: their role, and the why or when that goes with it."""
+
+    role: Role
+    refusal: Refused | None = None
+    """Why they may not approve (WITHDRAW and WATCH while pending)."""
+    voted_at: datetime | None = None
+
+
+def viewer(approval: Approval, person: Person, policy: Policy, now: datetime) -> Viewer:
+    """Which view of the card ``person`` gets at ``now``: the buttons the same click would be
+    allowed to use (the click is checked again when it comes). Pure."""
+    if approval.state is not ApprovalState.PENDING or now >= expires_at(approval, policy):
+        return Viewer(Role.WATCH)
+    for voter, at in approval.approvals:
+        if voter.identities() & person.identities():
+            return Viewer(Role.VOTED, voted_at=at)
+    refusal = _may_decide(approval, person, policy, approving=True)
+    if refusal is None or refusal.key == "approval.creator_unknown":  # the click looks it up
+        return Viewer(Role.DECIDE)
+    if refusal.key == "approval.not_an_approver":
+        return Viewer(Role.WATCH, refusal)
+    return Viewer(Role.WITHDRAW, refusal)
 
 
 Handler = Callable[[Approval, Event, Policy], Outcome]

@@ -10,11 +10,11 @@ import json
 import pytest
 from aiohttp import ClientSession
 
-from bot.cards.verbs import APPROVE, REJECT
+from bot.cards.verbs import VIEW
 from bot.cloud import CLOUDS, CloudName
 from tests.support.activities import installation
 from tests.support.bot import BotUnderTest
-from tests.support.cards import card_text, execute_actions
+from tests.support.cards import card_text, card_title, execute_actions
 from tests.support.events import (
     ANNOUNCING,
     SECRET,
@@ -63,7 +63,8 @@ async def test_a_registered_version_reaches_the_subscribed_channel_as_a_card(
     assert "area" in text
     assert "diabetes" in text
     verbs = [action["verb"] for action in execute_actions(card)]
-    assert verbs == [APPROVE, REJECT]
+    assert verbs == [VIEW]  # each viewer asks for their own buttons
+    assert card["refresh"]["action"]["verb"] == VIEW
     studio = next(action["url"] for action in card["actions"] if action["type"] == "Action.OpenUrl")
     assert studio.startswith(
         "https://ml.azure.com/model/sklearn_regression_model:20/details?wsid=/subscriptions/"
@@ -102,7 +103,7 @@ async def test_the_same_event_five_times_and_out_of_order_gives_one_card_per_ver
     await bot.connector.wait_for_calls(4)  # greeting, subscribed, two cards
     await asyncio.sleep(0.3)
 
-    titles = sorted(card_text(card).splitlines()[0] for card in announcement_cards(bot))
+    titles = sorted(card_title(card) for card in announcement_cards(bot))
     assert titles == [
         "New version: sklearn_regression_model 20",
         "New version: sklearn_regression_model 21",

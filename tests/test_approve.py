@@ -210,4 +210,4 @@ async def test_an_unknown_verb_gets_a_bad_request(start_bot):
     answer = await click(bot, "deploy-now", {"approvalId": approval_id})
 
     assert answer["statusCode"] == 400
-    assert "approve or reject" in answer["value"]["message"]
+    assert "approve, reject, view" in answer["value"]["message"]

@@ -14,6 +14,7 @@ from bot.store.approvals import ApprovalStore
 from bot.store.clock import utcnow
 from bot.store.store import Store
 from bot.store.tables import approvals, deployments
+from tests.support.cards import card_title
 from tests.support.outbox import queued_store
 
 pytestmark = pytest.mark.both_stores
@@ -31,11 +32,11 @@ class ThreadChannel:
 
     async def update_card(self, reference: str, activity_id: str, card: dict[str, Any]) -> None:
         assert reference
-        self.updates.append((activity_id, card["body"][0]["text"]))
+        self.updates.append((activity_id, card_title(card)))
 
     async def reply_card(self, reference: str, activity_id: str, card: dict[str, Any]) -> str:
         assert reference
-        self.replies.append((activity_id, card["body"][0]["text"]))
+        self.replies.append((activity_id, card_title(card)))
         return f"reply-{len(self.replies)}"
 
 

@@ -19,7 +19,7 @@ from fakes.devops import FakeDevOps
 from fakes.identity import SigningKeys
 from tests.support.activities import card_action, installation, message
 from tests.support.bot_process import BotProcess, process_environment, release_claims
-from tests.support.cards import execute_actions
+from tests.support.cards import card_title, execute_actions
 from tests.support.connector import RecordingConnector
 from tests.support.events import registered, sample
 from tests.support.waiting import wait_until
@@ -130,4 +130,4 @@ async def test_a_sigterm_mid_flow_finishes_or_leaves_queued_and_a_restart_sends_
 
 
 def connector_card_title(call: Any) -> str:
-    return str(call.body["attachments"][0]["content"]["body"][0]["text"])
+    return card_title(call.body["attachments"][0]["content"])

@@ -17,7 +17,7 @@ from fakes.devops import FakeDevOps
 from fakes.identity import SigningKeys
 from tests.support.activities import card_action, installation, message
 from tests.support.bot_process import BotProcess, process_environment, release_claims
-from tests.support.cards import card_text, execute_actions
+from tests.support.cards import card_text, card_title, execute_actions
 from tests.support.connector import RecordingConnector
 from tests.support.events import registered, sample
 from tests.support.waiting import wait_until
@@ -91,11 +91,8 @@ def cards_titled(connector: RecordingConnector, title: str) -> list[Any]:
         call
         for call in connector.calls
         if call.method == "POST"
-        and (call.body.get("attachments") or [{}])[0]
-        .get("content", {})
-        .get("body", [{}])[0]
-        .get("text")
-        == title
+        and call.body.get("attachments")
+        and card_title(call.body["attachments"][0]["content"]) == title
     ]
 
 

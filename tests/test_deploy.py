@@ -107,7 +107,7 @@ async def test_an_approval_runs_the_pipeline_once_and_reports_the_result(
 
     card_activity = f"activity-{len(bot.connector.calls)}"
     await click(bot, APPROVE, {"approvalId": approval_id})
-    queued = await wait_for_update(bot, "Deployment in progress")
+    queued = await wait_for_update(bot, "Approved · deploying")
 
     assert devops.runs_created == 1
     run = devops.requests_to("POST", "/pipelines/42/runs")[0].json
@@ -119,13 +119,15 @@ async def test_an_approval_runs_the_pipeline_once_and_reports_the_result(
 
     devops.finish(1001, "succeeded")
     assert await hook(bot, run_state_changed(1001, "succeeded")) == 200
-    done = await wait_for_update(bot, "Deployed: deploy-mrb-")
-    assert "Approved" in card_text(done)
+    done = await wait_for_update(bot, "Deployed")
+    assert card_text(done).startswith("Deployed\n")
+    assert "Run deploy-mrb-" in card_text(done)
     await wait_until(lambda: replies_to(bot, card_activity))
     reply = replies_to(bot, card_activity)
     assert len(reply) == 1
     assert "Result for sklearn_regression_model 20" in reply[0]
-    assert "Deployed: deploy-mrb-" in reply[0]
+    assert reply[0].startswith("Result for sklearn_regression_model 20\nDeployed\n")
+    assert "Run deploy-mrb-" in reply[0]
     assert devops.runs_created == 1
 
 
@@ -146,7 +148,7 @@ async def test_an_approval_creates_a_classic_release_with_the_model_artifact(
     approval_id = await announce(bot)
 
     await click(bot, APPROVE, {"approvalId": approval_id})
-    await wait_for_update(bot, "Deployment")
+    await wait_for_update(bot, "Run Release-")
     release = devops.requests_to("POST", "/release/releases")[0].json
     devops.finish(1, "failed")
     await hook(bot, deployment_completed(1))
@@ -182,7 +184,7 @@ async def test_refusals_are_shown_with_what_to_fix_and_not_retried(
     calls = len(devops.requests)
     await asyncio.sleep(0.5)
 
-    assert "The deployment could not start" in card_text(card)
+    assert "Approved · the deployment could not start" in card_text(card)
     assert len(devops.requests) == calls == 1
     assert [row.status for row in await stored_deployments(bot)] == ["error"]
 
@@ -211,7 +213,7 @@ async def test_throttling_and_server_errors_are_retried_into_one_run(
     devops.fail_next(503)
 
     await click(bot, APPROVE, {"approvalId": approval_id})
-    await wait_for_update(bot, "Deployment in progress", within=10)
+    await wait_for_update(bot, "Approved · deploying", within=10)
 
     assert devops.runs_created == 1
     assert [row.status for row in await stored_deployments(bot)] == ["triggered"]
@@ -238,7 +240,7 @@ async def test_a_hundred_concurrent_approve_clicks_start_one_run(
     ]
 
     answers = await asyncio.gather(*clicks)
-    await wait_for_update(bot, "Deployment in progress", within=10)
+    await wait_for_update(bot, "Approved · deploying", within=10)
 
     assert {status for status, _ in answers} == {200}
     texts = [card_text(json.loads(body)["value"]) for _, body in answers]
@@ -268,10 +270,10 @@ async def test_the_next_version_is_compared_with_the_one_deployed(
     bot = await deploying_bot(start_bot, deployer, "pipeline:42")
     approval_id = await announce(bot, version=20)
     await click(bot, APPROVE, {"approvalId": approval_id})
-    await wait_for_update(bot, "Deployment in progress")
+    await wait_for_update(bot, "Approved · deploying")
     devops.finish(1001, "succeeded")
     await hook(bot, run_state_changed(1001, "succeeded"))
-    await wait_for_update(bot, "Deployed: deploy-mrb-")
+    await wait_for_update(bot, "Deployed")
 
     card = await announced_card(bot, version=21)
 

@@ -25,7 +25,7 @@ from domain.statuses import ApprovalState
 from tests.support.activities import BOB, CONVERSATIONS, USER_ID, message
 from tests.support.approvals import announce, click, start
 from tests.support.bot import BotUnderTest
-from tests.support.cards import card_text, execute_actions
+from tests.support.cards import card_text, execute_actions, facts
 
 MODEL = "sklearn_regression_model"
 RUN_URL = "https://dev.azure.com/contoso/ml/_build/results?buildId={run}"
@@ -49,24 +49,6 @@ async def decide(bot: BotUnderTest, verb: str, data: dict[str, Any], **who: Any)
                 if not await connection.scalar(behind):
                     return
             await asyncio.sleep(0.02)
-
-
-def facts(card: dict[str, Any]) -> dict[str, str]:
-    """Every fact of a card's fact sets, title to value (the last one wins)."""
-    found: dict[str, str] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "FactSet":
-                found.update({fact["title"]: fact["value"] for fact in node["facts"]})
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(card)
-    return found
 
 
 def open_urls(card: dict[str, Any]) -> list[str]:

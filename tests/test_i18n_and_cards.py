@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 
 from bot.cards import error_card, help_card, subscribed_card, subscriptions_card, unsubscribed_card
-from bot.cards.announcement import MISSING, approval_card, key_metrics, studio_url
-from bot.cards.verbs import APPROVE, REJECT
+from bot.cards.announcement import approval_card, studio_url
+from bot.cards.facts import MISSING, key_metrics
+from bot.cards.verbs import APPROVE, REJECT, VIEW
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
+from dialogs.approval import Role, Viewer
 from dialogs.commands import ALIASES, CommandName
 from domain.records import ModelVersion, Subscription
 from domain.statuses import ApprovalState
-from tests.support.cards import card_text, execute_actions
+from tests.support.cards import card_text, execute_actions, fact_tables
 from tests.support.store import approval_of
 
 
@@ -95,7 +97,7 @@ def all_cards(t: Translator) -> list[dict]:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_cards_are_adaptive_cards_1_5_made_of_known_elements(language):
-    known = {"TextBlock", "FactSet", "Container"}
+    known = {"TextBlock", "FactSet", "Container", "Table"}
     actions = {"Action.Execute", "Action.OpenUrl", "Action.ShowCard"}
     for card in all_cards(Translator(language)):
         assert card["type"] == "AdaptiveCard"
@@ -153,7 +155,7 @@ def test_cards_are_pure():
     ],
 )
 def test_the_announcement_card_shows_the_version_in_the_users_language(language, expected):
-    card = approval_card(Translator(language), approval_of(VERSION))
+    card = approval_card(Translator(language), approval_of(VERSION), viewer=Viewer(Role.DECIDE))
 
     text = card_text(card)
     for part in expected:
@@ -162,14 +164,42 @@ def test_the_announcement_card_shows_the_version_in_the_users_language(language,
 
 
 def test_the_buttons_carry_the_shared_verbs_and_the_approval():
-    card = approval_card(Translator("en"), approval_of(VERSION))
+    card = approval_card(Translator("en"), approval_of(VERSION), viewer=Viewer(Role.DECIDE))
 
     execute = [(a["verb"], a["data"]) for a in execute_actions(card)]
     assert execute == [(APPROVE, {"approvalId": 7}), (REJECT, {"approvalId": 7})]
+    assert card["refresh"]["action"] == {
+        "type": "Action.Execute",
+        "verb": VIEW,
+        "data": {"approvalId": 7},
+    }
+
+
+def test_the_card_everyone_sees_has_no_decision_buttons_but_asks_for_each_viewers_own():
+    card = approval_card(Translator("en"), approval_of(VERSION), refresh_for=["29:a", "29:b"])
+
+    assert [(a["verb"], a["title"]) for a in execute_actions(card)] == [(VIEW, "Review and decide")]
+    assert card["refresh"]["userIds"] == ["29:a", "29:b"]
+
+
+def test_the_refresh_names_at_most_sixty_users_once_each():
+    user_ids = [f"29:user-{n}" for n in range(100)]
+
+    card = approval_card(Translator("en"), approval_of(VERSION), refresh_for=user_ids * 2)
+
+    assert card["refresh"]["userIds"] == user_ids[:60]
+
+
+@pytest.mark.parametrize("state", [ApprovalState.APPROVED, ApprovalState.REJECTED])
+def test_a_decided_card_is_the_same_for_everyone(state):
+    card = approval_card(Translator("en"), approval_of(VERSION, state=state, target=None))
+
+    assert "refresh" not in card
+    assert execute_actions(card) == []
 
 
 def test_reject_asks_for_a_required_reason_first():
-    card = approval_card(Translator("de"), approval_of(VERSION))
+    card = approval_card(Translator("de"), approval_of(VERSION), viewer=Viewer(Role.DECIDE))
 
     form = next(a["card"] for a in card["actions"] if a["type"] == "Action.ShowCard")
     assert form["body"][0]["type"] == "Input.Text"
@@ -217,9 +247,9 @@ def test_key_metrics_are_numeric_quality_figures_from_tags_and_properties():
 
 def test_metrics_are_not_repeated_among_the_tags():
     card = approval_card(Translator("en"), approval_of(VERSION))
-    tag_facts = card["body"][-2]["facts"]
+    tags = fact_tables(card)[-1]
 
-    assert [fact["title"] for fact in tag_facts] == ["stage", "owner"]
+    assert list(tags) == ["stage", "owner"]
 
 
 def test_studio_links_for_workspaces_and_registries():
@@ -256,12 +286,8 @@ def test_the_card_compares_with_the_version_deployed_now():
 
     text = card_text(card)
     assert "Compared with version 11, deployed now (11 → 12)" in text
-    facts = {
-        f["title"]: f["value"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]
-    }
+    facts = {title: value for table in fact_tables(card) for title, value in table.items()}
     assert facts["accuracy"] == "0.912 → 0.934"
     assert facts["mlflow.metric.auc"] == f"{MISSING} → 0.981"
     assert facts["stage"] == "production → candidate"
-    assert "owner" not in [  # unchanged tags are not repeated in the comparison
-        f["title"] for f in card["body"][-2]["facts"]
-    ]
+    assert "owner" not in fact_tables(card)[-1]  # unchanged tags are not repeated

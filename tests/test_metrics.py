@@ -25,7 +25,7 @@ async def test_metrics_count_the_flow_from_event_to_result(start_bot, devops: Fa
         await click(bot, APPROVE, {"approvalId": approval_id})
         await click(bot, APPROVE, {"approvalId": approval_id})
         devops.finish(1001, "succeeded")
-        await wait_for_update(bot, "Deployed: deploy-", within=15)
+        await wait_for_update(bot, "Deployed", within=15)
         after = await scrape(bot)
 
     assert grew(before, after, "releasebot_events_received_total", outcome="accepted") == 1

@@ -16,7 +16,7 @@ from fakes.devops import FakeDevOps
 from fakes.identity import SigningKeys
 from tests.support.activities import CONVERSATIONS, card_action, installation, message
 from tests.support.bot_process import BotProcess, process_environment, release_claims
-from tests.support.cards import execute_actions
+from tests.support.cards import card_title, execute_actions
 from tests.support.connector import RecordingConnector
 from tests.support.events import registered, sample
 from tests.support.waiting import wait_until
@@ -56,11 +56,11 @@ async def any_polled(bots: list[BotProcess]) -> bool:
 def announced(connector: RecordingConnector) -> Counter[tuple[str, str]]:
     """How often each conversation got the card of each version."""
     return Counter(
-        (call.conversation_id, card["body"][0]["text"])
+        (call.conversation_id, card_title(card))
         for call in connector.calls
         if call.method == "POST" and call.path.endswith("/activities")
         for card in [a["content"] for a in call.body.get("attachments") or []]
-        if card["body"][0]["text"].startswith(ANNOUNCED)
+        if card_title(card).startswith(ANNOUNCED)
     )
 
 
@@ -95,7 +95,7 @@ async def test_three_replicas_send_each_card_once_and_start_one_run_for_100_clic
         for call in connector.calls
         if call.conversation_id == CONVERSATIONS["channel"]
         for card in [a["content"] for a in call.body.get("attachments") or []]
-        if card["body"][0]["text"] == ANNOUNCED + "20"
+        if card_title(card) == ANNOUNCED + "20"
     )
     approval_id = execute_actions(channel_card)[0]["data"]["approvalId"]
     clicks = [

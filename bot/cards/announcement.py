@@ -1,35 +1,38 @@
 """The card that announces a model version and asks for its approval (Adaptive Card 1.5,
-Universal Actions), updated in place as approvals and the deployment progress."""
+Universal Actions), updated in place as approvals and the deployment progress.
+
+Each viewer sees their own view of it (Teams' user-specific views): the card posted is the
+neutral view, and its ``refresh`` asks the bot for each viewer's card: Approve and Reject for
+an approver who has not voted, when they approved for one who has, why not for the creator and
+the requester, the neutral view for anyone else. A client that does not refresh shows the
+neutral view, whose "Review and decide" asks for the same card by hand.
+"""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 from bot.cards import Card, adaptive_card, text_block
-from bot.cards.text import DETAIL_LIMIT, NAME_LIMIT, REASON_LIMIT, cut, json_bytes, plain
-from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT
+from bot.cards.facts import change_summary, fact_table, figures, when
+from bot.cards.status import describe_target, state_line, status_details
+from bot.cards.text import NAME_LIMIT, cut, json_bytes, plain
+from bot.cards.verbs import APPROVE, REASON_INPUT, REJECT, VIEW
 from bot.cloud import CLOUDS, CloudName
 from bot.i18n import Translator
-from domain.records import ApprovalRecord, DeploymentRecord, ModelVersion
-from domain.statuses import ApprovalState, DeploymentStatus, RunStatus, SourceKind
-from domain.target import Target
+from dialogs.approval import Role, Viewer
+from domain.records import ApprovalRecord, ModelVersion
+from domain.statuses import ApprovalState, SourceKind
 
 PUBLIC_STUDIO = CLOUDS[CloudName.PUBLIC].studio
-MAX_METRICS = 6
-MAX_TAGS = 12
-# Card bytes (see bot.cards.text) of a description, a tag's or metric's name and its value.
 DESCRIPTION_LIMIT = 1500
-TAG_KEY_LIMIT = 64
-TAG_VALUE_LIMIT = 200
 # Teams refuses a message over 28 KB; the activity around the card needs about 2 KB of it.
 MAX_CARD_BYTES = 24 * 1024
-# Tag and property names that hold quality figures, as Azure ML jobs and MLflow name them.
-_METRIC_NAME = re.compile(
-    r"(accuracy|auc|f1|precision|recall|rmse|mae|mse|mape|r2|loss|score|metric)", re.IGNORECASE
-)
+MAX_REFRESH_USERS = 60
+"""Teams refreshes a card by itself for at most 60 named users (for everyone in a chat of fewer
+than 60 people)."""
+NEUTRAL = Viewer(Role.WATCH)
 
 
 def studio_url(version: ModelVersion, studio: str = PUBLIC_STUDIO) -> str | None:
@@ -44,30 +47,20 @@ def studio_url(version: ModelVersion, studio: str = PUBLIC_STUDIO) -> str | None
     return None
 
 
-def key_metrics(version: ModelVersion) -> list[tuple[str, str]]:
-    """Numeric quality figures found in the tags and properties, metric-looking names first."""
-    found: dict[str, str] = {}
-    for key, value in (*version.properties.items(), *version.tags.items()):
-        if _METRIC_NAME.search(key) and _is_number(value) and key not in found:
-            found[key] = value
-    return list(found.items())[:MAX_METRICS]
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
-
-
 def approval_card(
-    t: Translator, record: ApprovalRecord, notice: str | None = None, *, studio: str = PUBLIC_STUDIO
+    t: Translator,
+    record: ApprovalRecord,
+    notice: str | None = None,
+    *,
+    studio: str = PUBLIC_STUDIO,
+    viewer: Viewer = NEUTRAL,
+    refresh_for: Sequence[str] = (),
 ) -> Card:
-    """A model version asking for approval: what it is, its figures, the approvals so far, the
-    deployment it started; Approve and Reject while it is pending. ``notice`` is a line for the
-    person who clicked only (why their click changed nothing); ``studio``: Azure ML studio's
-    address in the bot's cloud."""
+    """A model version asking for approval, as ``viewer`` sees it: the state first, what the
+    version is, its figures, the votes and the run; the buttons the viewer may use. ``notice``
+    is a line for this viewer only (why their click changed nothing); ``studio``: Azure ML
+    studio's address in the bot's cloud; ``refresh_for``: the Teams user ids for whom Teams
+    asks for their own view by itself (the approvers)."""
     version = record.version
     title = t(
         f"approval.title_{record.kind}",
@@ -75,25 +68,46 @@ def approval_card(
         version=plain(version.version, NAME_LIMIT),
     )
     head: list[dict[str, Any]] = [
+        state_line(t, record),
         text_block(title, size="Medium", weight="Bolder", style="heading"),
-        fact_set(_facts(t, record)),
+        fact_table(_facts(t, record)),
     ]
-    if version.created_at:
-        head.append(
-            text_block(t("announce.registered_at", when=when(version.created_at)), isSubtle=True)
-        )
-    tail = [status_section(t, record)]
-    if notice:
-        tail.append(text_block(notice, color="Attention", weight="Bolder"))
+    tail = [
+        {"type": "Container", "separator": True, "items": status_details(t, record)},
+        *_personal_lines(t, viewer, notice),
+    ]
     card = adaptive_card([*head, *tail], speak=title)
-    card["actions"] = _actions(t, record, studio)
-    details = [_description(t, version, studio_url(version, studio)), _figures(t, version)]
+    card["actions"] = _actions(t, record, viewer, studio)
+    if record.state is ApprovalState.PENDING:
+        card["refresh"] = _refresh(record.id, refresh_for)
+    details = [_description(t, version, studio_url(version, studio)), figures(t, version)]
     if record.deployed_now is not None:
         details.append(change_summary(t, record.deployed_now, version))
     left_out = text_block(t("announce.left_out"), isSubtle=True)
     room = MAX_CARD_BYTES - json_bytes(card)
     card["body"] = [*head, *_within(room, details, left_out), *tail]
     return card
+
+
+def _refresh(approval_id: int, user_ids: Sequence[str]) -> dict[str, Any]:
+    refresh: dict[str, Any] = {
+        "action": {"type": "Action.Execute", "verb": VIEW, "data": {"approvalId": approval_id}}
+    }
+    if user_ids:
+        refresh["userIds"] = list(dict.fromkeys(user_ids))[:MAX_REFRESH_USERS]
+    return refresh
+
+
+def _personal_lines(t: Translator, viewer: Viewer, notice: str | None) -> list[dict[str, Any]]:
+    """What this viewer alone reads: when they approved, why they may not, what their click did."""
+    lines = []
+    if viewer.role is Role.VOTED and viewer.voted_at is not None:
+        lines.append(t("approval.you_approved", when=when(viewer.voted_at)))
+    elif viewer.refusal is not None and viewer.role is Role.WITHDRAW:
+        lines.append(t(viewer.refusal.key, **viewer.refusal.params))
+    if notice:
+        lines.append(notice)
+    return [text_block(line, color="Accent", weight="Bolder") for line in dict.fromkeys(lines)]
 
 
 def _within(
@@ -128,63 +142,6 @@ def _description(t: Translator, version: ModelVersion, url: str | None) -> list[
     return section
 
 
-MISSING = "\u2013"  # an en dash: the figure or tag is not there
-
-
-def change_summary(
-    t: Translator, deployed: ModelVersion, candidate: ModelVersion
-) -> list[dict[str, Any]]:
-    """The version deployed now beside the new one: their metrics, and the tags that differ."""
-    old_metrics, new_metrics = dict(key_metrics(deployed)), dict(key_metrics(candidate))
-    rows = [
-        (name, _change(old_metrics.get(name), new_metrics.get(name)))
-        for name in dict.fromkeys([*new_metrics, *old_metrics])
-    ]
-    rows += [
-        (name, _change(deployed.tags.get(name), candidate.tags.get(name)))
-        for name in dict.fromkeys([*candidate.tags, *deployed.tags])
-        if name not in old_metrics | new_metrics
-        and deployed.tags.get(name) != candidate.tags.get(name)
-    ]
-    heading = t(
-        "approval.change_title",
-        old=plain(deployed.version, NAME_LIMIT),
-        new=plain(candidate.version, NAME_LIMIT),
-    )
-    section: list[dict[str, Any]] = [text_block(heading, weight="Bolder", separator=True)]
-    if rows:
-        section += _some_facts(t, rows)
-    else:
-        section.append(text_block(t("approval.change_none"), isSubtle=True))
-    return section
-
-
-def _change(old: str | None, new: str | None) -> str:
-    """A figure or tag before and after, each cut to TAG_VALUE_LIMIT."""
-    return f"{_tag_value(old)} → {_tag_value(new)}"
-
-
-def _tag_value(value: str | None) -> str:
-    return MISSING if value is None else plain(value, TAG_VALUE_LIMIT)
-
-
-def _some_facts(t: Translator, rows: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The first MAX_TAGS of the tags or figures (names escaped here, values already), and how
-    many more there are."""
-    shown = [(plain(name, TAG_KEY_LIMIT), value) for name, value in rows[:MAX_TAGS]]
-    section = [fact_set(shown)]
-    if len(rows) > MAX_TAGS:
-        more = t("announce.more", count=len(rows) - MAX_TAGS)
-        section.append(text_block(more, isSubtle=True, spacing="Small"))
-    return section
-
-
-def when(moment: datetime) -> str:
-    """A time that Teams renders in the reader's own time zone and format."""
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{{{{DATE({stamp}, SHORT)}}}} {{{{TIME({stamp})}}}}"
-
-
 def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
     version = record.version
     source_key = f"announce.{version.source_kind}"
@@ -202,154 +159,57 @@ def _facts(t: Translator, record: ApprovalRecord) -> list[tuple[str, str]]:
         facts.append((t("approval.fact_requested_by"), plain(record.requested_by_name, NAME_LIMIT)))
     if record.target:
         facts.append((t("approval.fact_target"), describe_target(t, record.target)))
+    if version.created_at:
+        facts.append((t("announce.fact_registered"), when(version.created_at)))
     return facts
 
 
-def describe_target(t: Translator, target: str) -> str:
-    """``release:12`` or ``pipeline:42`` in words."""
-    parsed = Target.parse(target)
-    return t(f"approval.target_{parsed.kind.value}", id=str(parsed.definition_id))
-
-
-def status_section(t: Translator, record: ApprovalRecord) -> dict[str, Any]:
-    """Where the approval and its deployment stand."""
-    items: list[dict[str, Any]] = [
-        text_block(
-            t(f"approval.state_{record.state.value}"),
-            weight="Bolder",
-            color=_STATE_COLOR[record.state],
-        )
-    ]
-    items += [
-        text_block(
-            t(
-                "approval.vote",
-                name=plain(vote.name or vote.voter_id, NAME_LIMIT),
-                when=when(vote.at),
-            ),
-            spacing="Small",
-        )
-        for vote in record.votes
-    ]
-    if record.state is ApprovalState.PENDING:
-        items.append(
-            text_block(
-                t(
-                    "approval.waiting",
-                    count=len(record.votes),
-                    required=record.policy.required_approvals,
-                    when=when(record.expires_at),
-                ),
-                isSubtle=True,
-            )
-        )
-    elif record.state is ApprovalState.REJECTED:
-        items.append(
-            text_block(
-                t(
-                    "approval.rejected_by",
-                    name=plain(record.rejected_by_name or "?", NAME_LIMIT),
-                    reason=plain(record.reason or "", REASON_LIMIT),
-                )
-            )
-        )
-    elif record.state is ApprovalState.APPROVED:
-        items.extend(_deployment_lines(t, record))
-    return {"type": "Container", "separator": True, "items": items}
-
-
-def _deployment_lines(t: Translator, record: ApprovalRecord) -> list[dict[str, Any]]:
-    deployment = record.deployment
-    if deployment is None:
-        return [text_block(t("approval.no_target"), isSubtle=True)]
-    if deployment.status == DeploymentStatus.ERROR:
-        fix = t(
-            f"deploy.fix_{deployment.error_code or 'invalid'}",
-            target=describe_target(t, deployment.target),
-            detail=plain(deployment.last_error or "", DETAIL_LIMIT),
-        )
-        return [text_block(t("deploy.error"), color="Attention", weight="Bolder"), text_block(fix)]
-    status = status_key(deployment)
-    lines = [
-        text_block(
-            t(f"deploy.status_{status}", run=plain(deployment.run_name or "", NAME_LIMIT)),
-            color=_RUN_COLOR.get(status, "Default"),
-        )
-    ]
-    if deployment.detail:
-        lines.append(
-            text_block(plain(deployment.detail, DETAIL_LIMIT), isSubtle=True, spacing="Small")
-        )
-    if deployment.status == DeploymentStatus.REQUESTED and deployment.attempts:
-        lines.append(
-            text_block(
-                t("deploy.retrying", attempts=deployment.attempts), isSubtle=True, spacing="Small"
-            )
-        )
-    return lines
-
-
-_STATE_COLOR = {
-    ApprovalState.PENDING: "Default",
-    ApprovalState.APPROVED: "Good",
-    ApprovalState.REJECTED: "Attention",
-    ApprovalState.EXPIRED: "Warning",
-}
-_RUN_COLOR: dict[str, str] = {
-    RunStatus.SUCCEEDED: "Good",
-    RunStatus.PARTIALLY_SUCCEEDED: "Warning",
-    RunStatus.FAILED: "Attention",
-    RunStatus.CANCELED: "Warning",
-}
-
-
-def status_key(deployment: DeploymentRecord) -> str:
-    """The catalog suffix of where a deployment stands (``deploy.status_<key>``): its run's
-    status, else "starting" before a run was started and "queued" after."""
-    if deployment.run_status is not None:
-        return deployment.run_status.value
-    return "starting" if deployment.status == DeploymentStatus.REQUESTED else "queued"
-
-
-def fact_set(facts: list[tuple[str, str]]) -> dict[str, Any]:
-    """A FactSet of (title, value) pairs."""
-    return {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in facts]}
-
-
-def _figures(t: Translator, version: ModelVersion) -> list[dict[str, Any]]:
-    sections: list[dict[str, Any]] = []
-    metrics = key_metrics(version)
-    if metrics:
-        sections += [text_block(t("announce.metrics"), weight="Bolder")]
-        sections += _some_facts(t, [(k, _tag_value(v)) for k, v in metrics])
-    tags = [(k, _tag_value(v)) for k, v in version.tags.items() if (k, v) not in metrics]
-    if tags:
-        sections += [text_block(t("announce.tags"), weight="Bolder"), *_some_facts(t, tags)]
-    return sections
-
-
-def _actions(t: Translator, record: ApprovalRecord, studio: str) -> list[dict[str, Any]]:
+def _actions(
+    t: Translator, record: ApprovalRecord, viewer: Viewer, studio: str
+) -> list[dict[str, Any]]:
+    """The viewer's buttons, then the links; links beyond the first go to the overflow menu, so
+    that the buttons stay on one row."""
     actions: list[dict[str, Any]] = []
     if record.state is ApprovalState.PENDING:
-        actions += _decision_actions(t, record.id)
+        actions += _pending_actions(t, record.id, viewer)
     deployment = record.deployment
+    links: list[tuple[str, str]] = []
     if deployment and deployment.web_url:
-        actions.append(
-            {"type": "Action.OpenUrl", "title": t("deploy.open_run"), "url": deployment.web_url}
-        )
+        links.append((t("deploy.open_run"), deployment.web_url))
     if deployment and deployment.logs_url and deployment.logs_url != deployment.web_url:
-        actions.append(
-            {"type": "Action.OpenUrl", "title": t("deploy.open_logs"), "url": deployment.logs_url}
-        )
+        links.append((t("deploy.open_logs"), deployment.logs_url))
     url = studio_url(record.version, studio)
     if url:
-        actions.append({"type": "Action.OpenUrl", "title": t("announce.open_studio"), "url": url})
+        links.append((t("announce.open_studio"), url))
+    for title, link in links:
+        action = {"type": "Action.OpenUrl", "title": title, "url": link}
+        actions.append(action | {"mode": "secondary"} if actions else action)
     return actions
 
 
-def _decision_actions(t: Translator, approval_id: int) -> list[dict[str, Any]]:
-    """Approve at once; Reject opens a form that asks for the reason."""
+def _pending_actions(t: Translator, approval_id: int, viewer: Viewer) -> list[dict[str, Any]]:
+    role = viewer.role
     data = {"approvalId": approval_id}
+    if role is Role.DECIDE:
+        approve = {
+            "type": "Action.Execute",
+            "verb": APPROVE,
+            "title": t("announce.approve"),
+            "data": data,
+            "style": "positive",
+        }
+        return [approve, _reject_action(t, data)]
+    if role is Role.WITHDRAW:
+        return [_reject_action(t, data)]
+    if role is Role.WATCH and viewer.refusal is None:  # not told yet whether they may
+        return [
+            {"type": "Action.Execute", "verb": VIEW, "title": t("approval.review"), "data": data}
+        ]
+    return []
+
+
+def _reject_action(t: Translator, data: dict[str, Any]) -> dict[str, Any]:
+    """Reject opens a form that asks for the reason."""
     reject_form = adaptive_card(
         [
             {
@@ -373,13 +233,4 @@ def _decision_actions(t: Translator, approval_id: int) -> list[dict[str, Any]]:
             "style": "destructive",
         }
     ]
-    return [
-        {
-            "type": "Action.Execute",
-            "verb": APPROVE,
-            "title": t("announce.approve"),
-            "data": data,
-            "style": "positive",
-        },
-        {"type": "Action.ShowCard", "title": t("announce.reject"), "card": reject_form},
-    ]
+    return {"type": "Action.ShowCard", "title": t("announce.reject"), "card": reject_form}

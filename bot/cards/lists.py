@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.cards import Card, adaptive_card, text_block, title
-from bot.cards.announcement import describe_target, fact_set, status_key, when
+from bot.cards.facts import fact_set, when
+from bot.cards.status import describe_target, status_key
 from bot.cards.text import NAME_LIMIT, REASON_LIMIT, json_bytes, plain
 from bot.i18n import Translator
 from domain.records import ApprovalRecord, DeploymentRecord

@@ -23,7 +23,17 @@ from bot.store.claims import Lease, claim, renew
 from bot.store.clock import utcnow
 from bot.store.rows import deployment_record
 from bot.store.tables import approval_votes, approvals, deployments
-from dialogs.approval import Approval, Approve, Event, Expire, Person, Reject, approval_of, decide
+from dialogs.approval import (
+    Approval,
+    Approve,
+    Event,
+    Expire,
+    Person,
+    Reject,
+    approval_of,
+    decide,
+    needs_upn,
+)
 from dialogs.policy import policy_to_json
 from domain.policy import Policy, Refused
 from domain.records import ApprovalRecord, Decision, DeploymentRecord, Vote
@@ -290,10 +300,7 @@ def _after(
 def _needs_upn(record: ApprovalRecord, event: Event) -> bool:
     """A click whose UPN is unknown on an approval that names people by UPN (its approvers, or
     the version's creator): Teams leaves the UPN out of invokes."""
-    if not isinstance(event, Approve | Reject) or event.person.upn is not None:
-        return False
-    approvers = record.policy.approvers or frozenset()
-    return "@" in (record.version.created_by or "") or any("@" in a for a in approvers)
+    return isinstance(event, Approve | Reject) and needs_upn(record, event.person)
 
 
 def _needs_creator(record: ApprovalRecord, event: Event) -> bool:

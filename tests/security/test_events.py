@@ -25,7 +25,7 @@ from domain.records import ModelVersion
 from fakes.azureml import FakeArm, FakeCredential
 from tests.support.activities import installation
 from tests.support.bot import BotUnderTest
-from tests.support.cards import card_text
+from tests.support.cards import card_text, card_title
 from tests.support.events import ANNOUNCING, announcement_cards, entra_token, post_events, sample
 from tests.support.metrics import grew, scrape
 from tests.support.waiting import until_polled, wait_until
@@ -207,7 +207,7 @@ async def test_a_version_the_first_poll_saw_before_its_event_is_announced_once(
 
     assert status == 200
     [card] = announcement_cards(bot)
-    assert card_text(card).startswith(f"New version: {MODEL} 20")
+    assert card_title(card) == f"New version: {MODEL} 20"
     assert (MODEL, "19") in await stored_versions(bot)  # older than the watch: known, not announced
 
 

@@ -33,7 +33,7 @@ from fakes.identity import APP_ID
 from tests.support.activities import installation
 from tests.support.approvals import click, start
 from tests.support.bot import BotUnderTest
-from tests.support.cards import card_text, execute_actions
+from tests.support.cards import card_text, execute_actions, fact_tables
 from tests.support.events import ANNOUNCING, WORKSPACE_ID, post_events, registered
 from tests.support.store import approval_of, rows
 from tests.support.waiting import until_polled, wait_until
@@ -193,11 +193,11 @@ async def test_a_run_name_from_azure_devops_shows_literally(start_bot: Any):
         bot = await start(start_bot, deployer=deployer, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
         card = await announced(bot)
         await click(bot, APPROVE, {"approvalId": execute_actions(card)[0]["data"]["approvalId"]})
-        update = await newest_update(bot, "Deployment in progress")
+        update = await newest_update(bot, "Approved · deploying")
 
     (run,) = texts_with(update, "evil.example")
     assert_literal(run)
-    assert rendered(run).startswith("Deployment in progress: _x_ [y](www.evil.example) deploy-")
+    assert rendered(run).startswith("Run _x_ [y](www.evil.example) deploy-")
 
 
 # --- the size of a card -------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_the_approval_card_fits_in_a_teams_message_whatever_its_inputs(language)
         card = approval_card(Translator(language), record, "x" * 200)
 
         assert len(json.dumps(card).encode()) < TEAMS_LIMIT - 2048  # the activity around it
-        assert all(len(element["facts"]) <= 12 for element in _fact_sets(card))
+        assert all(len(table) <= 12 for table in fact_tables(card))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -288,10 +288,6 @@ def test_fifty_pending_requests_fit_in_a_teams_message(language):
 
     assert len(json.dumps(card).encode()) < TEAMS_LIMIT - 2048
     assert "25" in json.dumps(card["body"][-1])  # "and 25 more"
-
-
-def _fact_sets(card: dict[str, Any]) -> list[dict[str, Any]]:
-    return [element for element in card["body"] if element["type"] == "FactSet"]
 
 
 # --- /readyz ------------------------------------------------------------------------------------

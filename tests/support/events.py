@@ -12,7 +12,7 @@ from bot.registry.entra import EVENT_GRID_APP_ID
 from fakes.azureml import FakeArm
 from fakes.identity import TENANT_ID
 from tests.support.bot import BotUnderTest
-from tests.support.cards import card_text
+from tests.support.cards import card_title
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 """Microsoft's sample events (from the Azure ML Event Grid schema's documentation)."""
@@ -86,7 +86,7 @@ async def post_events(
 
 def announcement_cards(bot: BotUnderTest) -> list[dict[str, Any]]:
     """The cards that announced a new version, in order."""
-    return [card for card in bot.connector.cards() if card_text(card).startswith("New version")]
+    return [card for card in bot.connector.cards() if card_title(card).startswith("New version")]
 
 
 ENTRA_AUDIENCE = "api://releasebot-events"

@@ -10,6 +10,7 @@ from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.store import Store
 from domain.records import ModelVersion
+from tests.support.cards import card_title
 from tests.support.store import conversation
 
 IN_FLIGHT = 4
@@ -30,7 +31,7 @@ class RecordingChannel:
             if self.hanging == IN_FLIGHT:  # every earlier send is done and marked by now
                 self.all_slots_hang.set()
             await asyncio.Event().wait()  # the process dies before the connector answers
-        self.sent.append((json.loads(reference)["conversation"]["id"], card["body"][0]["text"]))
+        self.sent.append((json.loads(reference)["conversation"]["id"], card_title(card)))
         return f"activity-{len(self.sent)}"
 
 
