@@ -140,7 +140,12 @@ async def test_german_commands_answer_in_german(bot: BotUnderTest):
         ),
         ("en-US", "unsubscribe", "which subscription", "unsubscribe <id|pattern>"),
         ("en-US", 'subscribe "m', "quotation mark is not closed", None),
-        ("de-DE", "abonnieren", "Welche Modelle? Geben Sie einen Modellnamen", "abonnieren <Modellname-Muster>"),
+        (
+            "de-DE",
+            "abonnieren",
+            "Welche Modelle? Geben Sie einen Modellnamen",
+            "abonnieren <Modellname-Muster>",
+        ),
         (
             "de-DE",
             "abbestellen 1 2",

@@ -462,7 +462,12 @@ async def test_deploy_of_an_unknown_version_says_what_is_known(
         ("en-US", "history", "Tell me which model", "`history <model-name>`"),
         ("de-DE", "verlauf a b", "„b“ habe ich nicht verstanden.", "`verlauf <Modellname>`"),
         ("en-US", "status m?", "“m?” is not a model name", "`status <model-name>`"),
-        ("de-DE", "zurücksetzen", "Welches Modell? Geben Sie seinen genauen Namen an", "`zurücksetzen <Modellname>`"),
+        (
+            "de-DE",
+            "zurücksetzen",
+            "Welches Modell? Geben Sie seinen genauen Namen an",
+            "`zurücksetzen <Modellname>`",
+        ),
         ("en-US", "pending all", "I did not understand “all”.", "`pending`"),
     ],
 )

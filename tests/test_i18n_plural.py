@@ -1,0 +1,127 @@
+"""Real plurals: ICU-style plural and select arguments in both catalogs, and their formatter."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.i18n import LANGUAGES, Translator
+from bot.i18n.icu import MessageError, arguments, format_message
+
+
+@pytest.mark.parametrize(
+    ("language", "count", "expected"),
+    [
+        ("en", 0, "Removed 0 subscriptions"),
+        ("en", 1, "Removed 1 subscription"),
+        ("en", 2, "Removed 2 subscriptions"),
+        ("en", 21, "Removed 21 subscriptions"),
+        ("de", 0, "0 Abonnements entfernt"),
+        ("de", 1, "1 Abonnement entfernt"),
+        ("de", 2, "2 Abonnements entfernt"),
+        ("de", 21, "21 Abonnements entfernt"),
+    ],
+)
+def test_a_count_takes_the_plural_its_number_needs(language, count, expected):
+    assert Translator(language)("unsubscribed.done", count=count) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "required", "expected"),
+    [
+        ("en", 0, "0 of 0 approvals so far; the request expires soon."),
+        ("en", 1, "0 of 1 approval so far; the request expires soon."),
+        ("en", 2, "0 of 2 approvals so far; the request expires soon."),
+        ("en", 21, "0 of 21 approvals so far; the request expires soon."),
+        ("de", 0, "Bisher 0 von 0 Genehmigungen; die Anfrage läuft bald ab."),
+        ("de", 1, "Bisher 0 von 1 Genehmigung; die Anfrage läuft bald ab."),
+        ("de", 2, "Bisher 0 von 2 Genehmigungen; die Anfrage läuft bald ab."),
+        ("de", 21, "Bisher 0 von 21 Genehmigungen; die Anfrage läuft bald ab."),
+    ],
+)
+def test_the_approvals_so_far_agree_with_the_number_required(language, required, expected):
+    when = "soon" if language == "en" else "bald"
+
+    assert (
+        Translator(language)("approval.waiting", count=0, required=required, when=when) == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "count", "needed", "expected"),
+    [
+        ("en", 1, 2, "1 approver can never give the 2 approvals asked for"),
+        ("en", 21, 22, "21 approvers can never give the 22 approvals asked for"),
+        ("de", 1, 2, "1 genehmigende Person kann die verlangten 2 Genehmigungen nie erteilen"),
+        ("de", 2, 21, "2 Genehmigende können die verlangten 21 Genehmigungen nie erteilen"),
+    ],
+)
+def test_a_verb_agrees_with_its_counted_subject(language, count, needed, expected):
+    message = Translator(language)("policy.quorum_unreachable", count=count, needed=needed)
+
+    assert message.startswith(expected)
+
+
+MESSAGE = "{count, plural, =0 {nothing waits} one {# request waits} other {# requests wait}}"
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (0, "nothing waits"),
+        (1, "1 request waits"),
+        (2, "2 requests wait"),
+        (21, "21 requests wait"),
+    ],
+)
+def test_an_exact_match_comes_before_the_plural_category(count, expected):
+    assert format_message(MESSAGE, "en", {"count": count}) == expected
+
+
+@pytest.mark.parametrize(("language", "expected"), [("en", "1,234,567"), ("de", "1.234.567")])
+def test_the_number_is_written_as_the_language_writes_it(language, expected):
+    assert format_message(MESSAGE, language, {"count": 1234567}) == f"{expected} requests wait"
+
+
+def test_a_plain_argument_is_written_as_given():
+    assert format_message("Subscribed (#{id})", "de", {"id": 1234}) == "Subscribed (#1234)"
+
+
+def test_branches_hold_further_arguments_and_select_picks_by_value():
+    message = "{kind, select, workspace {Arbeitsbereich {name}} other {{kind} {name}}}"
+
+    assert format_message(message, "de", {"kind": "workspace", "name": "a"}) == "Arbeitsbereich a"
+    assert format_message(message, "de", {"kind": "registry", "name": "b"}) == "registry b"
+    assert arguments(message) == {"kind", "name"}
+
+
+@pytest.mark.parametrize("count", ["2", 2.0, True, None])
+def test_a_count_must_be_an_integer(count):
+    with pytest.raises(TypeError):
+        format_message(MESSAGE, "en", {"count": count})
+
+
+def test_a_missing_argument_is_an_error():
+    with pytest.raises(KeyError):
+        format_message(MESSAGE, "en", {})
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "{count, plural, one {# approval}}",
+        "{count, plural, one {# approval} other {# approvals}",
+        "{count, plural, one {# approval other {# approvals}}",
+        "{count, number}",
+        "{ }",
+    ],
+)
+def test_a_malformed_message_is_refused(message):
+    with pytest.raises(MessageError):
+        format_message(message, "en", {"count": 1})
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_message_says_s_in_parentheses(language):
+    catalog = Translator(language).catalog()
+
+    assert [key for key, text in catalog.items() if "(s)" in text or "(en)" in text] == []
