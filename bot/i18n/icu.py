@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 ARGUMENT = re.compile(r"\{\s*(\w+)\s*(?:,\s*(plural|select)\s*,)?\s*(\}?)")
 SELECTOR = re.compile(r"\s*(=\d+|\w+)\s*\{")
+CLOSE = re.compile(r"\s*\}")
+DEPTH = {"{": 1, "}": -1}
 GROUPING = {"en": ",", "de": "."}
 
 
@@ -49,12 +51,6 @@ def arguments(message: str) -> set[str]:
             end = choice.end
         position = message.find("{", end)
     return names
-
-
-def plural_category(number: int, language: str) -> str:
-    """The CLDR plural category of an integer: English and German know only one and other."""
-    del language  # both catalog languages share the rule
-    return "one" if number == 1 else "other"
 
 
 def format_number(number: int, language: str) -> str:
@@ -101,7 +97,7 @@ def _choice(message: str, position: int) -> _Choice:
         close = _closing_brace(message, selector.end())
         branches[selector.group(1)] = message[selector.end() : close]
         position = close + 1
-    end = re.compile(r"\s*\}").match(message, position)
+    end = CLOSE.match(message, position)
     if end is None or "other" not in branches:
         raise MessageError(f"a choice needs an 'other' branch and a closing brace: {message!r}")
     return _Choice(branches, end.end())
@@ -110,7 +106,7 @@ def _choice(message: str, position: int) -> _Choice:
 def _closing_brace(message: str, position: int) -> int:
     depth = 1
     for index in range(position, len(message)):
-        depth += {"{": 1, "}": -1}.get(message[index], 0)
+        depth += DEPTH.get(message[index], 0)
         if depth == 0:
             return index
     raise MessageError(f"unbalanced braces: {message!r}")
@@ -124,5 +120,6 @@ def _branch(
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"a plural argument must be an int, not {type(value).__name__}")
     exact = branches.get(f"={value}")
-    category = branches.get(plural_category(value, language), branches["other"])
+    # CLDR's rule for integers in both catalog languages: "one" for 1, "other" for the rest
+    category = branches.get("one" if value == 1 else "other", branches["other"])
     return exact if exact is not None else category, format_number(value, language)
