@@ -8,6 +8,7 @@ The informal address is found by rules that do not confuse it with legitimate Ge
   eine") is the informal "you";
 - an imperative opens its clause: the informal one ("Schreibt …", "Gib …") has no "Sie" after
   the verb, the formal one has ("Schreiben Sie …");
+- the formal "Sie" after an imperative is capitalised ("Versuchen Sie", not "Versuchen sie");
 - "Ihr"/"Ihre" opening a sentence reads as the formal "your" but may be "her"/"its": each such
   message is reviewed and listed in REVIEWED_SENTENCE_START_IHR.
 """
@@ -32,7 +33,7 @@ ONLY_INFORMAL = re.compile(
 )
 ADJECTIVE = r"[a-zäöüß]+(?:e|er|en|es|em)"
 INFORMAL_IHR = re.compile(rf"\bihr\b(?!(?:\s+{ADJECTIVE})*\s+[A-ZÄÖÜ„])")
-CLAUSE_START = r"(?:^|[.!?:;]\s+|\(\s*)(?:bitte\s+)?"
+CLAUSE_START = r"(?:^|[.!?:;]\s+|\(\s*)(?:(?i:bitte)\s+)?"
 REGULAR_STEMS = (
     "sag|geb|schreib|frag|versuch|nenn|prüf|setz|leg|les|seh|wähl|entfern|erneuer|lehn|tipp"
     "|klick|öffn|meld|aktualisier|verlang|schick|zeig|prob"
@@ -41,6 +42,7 @@ INFORMAL_IMPERATIVE = re.compile(
     rf"{CLAUSE_START}((?:{REGULAR_STEMS})(?:e|t|et)?|gib|lies|sieh)\b(?!(?-i:\s+Sie\b))",
     re.IGNORECASE,
 )
+LOWERCASE_SIE = re.compile(rf"{CLAUSE_START}((?i:[a-zäöüß]+en)\s+sie)\b")
 SENTENCE_START_IHR = re.compile(r"(?:^|[.!?:]\s+)Ihr\w*")
 REVIEWED_SENTENCE_START_IHR = {"policy.approvals_below"}
 
@@ -61,6 +63,7 @@ def informal(key: str, message: str) -> list[str]:
     found = [m.group(0) for m in ONLY_INFORMAL.finditer(text)]
     found += [m.group(0) for m in INFORMAL_IHR.finditer(text)]
     found += [m.group(1) for m in INFORMAL_IMPERATIVE.finditer(text)]
+    found += [m.group(1) for m in LOWERCASE_SIE.finditer(text)]
     if key not in REVIEWED_SENTENCE_START_IHR:
         found += [m.group(0).strip() for m in SENTENCE_START_IHR.finditer(text)]
     return found
@@ -96,6 +99,8 @@ def test_every_german_message_says_sie(key):
         "Diese Version wartet schon; gebt sie auf dieser Karte frei.",
         "Die Karte ist da. Ihre Karte kommt in jede Unterhaltung.",
         "Bitte {count, plural, one {versucht es} other {versucht es # Mal}} noch einmal.",
+        "Das hat nicht geklappt. Versuchen sie es noch einmal.",
+        "Bitte geben sie einen Grund an.",
     ],
 )
 def test_the_informal_address_is_found(message):
