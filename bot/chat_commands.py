@@ -192,7 +192,7 @@ class ChatCommands:
                 policy=command.policy,
             )
         except TooManySubscriptionsError as full:
-            refusal = Refused("error.too_many_subscriptions", {"max": str(full.limit)})
+            refusal = Refused("error.too_many_subscriptions", {"max": full.limit})
             return await self._refuse(turn, command, [refusal])
         subscription = change.subscription
         if change.created:

@@ -138,7 +138,7 @@ class CommandError:
     """Text that is not a valid command: a catalog key, its parameters, and the usage to show."""
 
     key: str
-    params: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str | int], ...] = ()
     usage: CommandName | None = None
 
 
@@ -281,7 +281,7 @@ def _parse_option(
         if tag in tags:
             return CommandError("error.duplicate_tag", (("tag", tag),), usage)
         if len(tags) >= MAX_TAGS:
-            return CommandError("error.too_many_tags", (("max", str(MAX_TAGS)),), usage)
+            return CommandError("error.too_many_tags", (("max", MAX_TAGS),), usage)
         tags[tag] = value
         return None
     return _parse_source(option, source, usage)

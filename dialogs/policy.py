@@ -52,7 +52,7 @@ class FloorBreach:
     """A chat option that would loosen the operator's policy; ``key`` names the catalog message."""
 
     key: str
-    params: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str | int], ...] = ()
 
 
 def parse_approvers(text: str) -> frozenset[str] | None:
@@ -83,14 +83,14 @@ def _approvals_below(overrides: PolicyOverrides, defaults: PolicyDefaults) -> Fl
     required = overrides.required_approvals
     if required is None or required >= defaults.required_approvals:
         return None
-    return FloorBreach("policy.approvals_below", (("min", str(defaults.required_approvals)),))
+    return FloorBreach("policy.approvals_below", (("min", defaults.required_approvals),))
 
 
 def _expiry_above(overrides: PolicyOverrides, defaults: PolicyDefaults) -> FloorBreach | None:
     hours = overrides.expiry_hours
     if hours is None or timedelta(hours=hours) <= defaults.expiry:
         return None
-    limit = str(int(defaults.expiry.total_seconds() // 3600))
+    limit = int(defaults.expiry.total_seconds() // 3600)
     return FloorBreach("policy.expiry_above", (("max", limit),))
 
 
@@ -98,7 +98,7 @@ def _quorum_unreachable(overrides: PolicyOverrides, defaults: PolicyDefaults) ->
     needed = max(overrides.required_approvals or 0, defaults.required_approvals)
     if overrides.approvers is None or needed <= len(overrides.approvers):
         return None
-    named = (("count", str(len(overrides.approvers))), ("needed", str(needed)))
+    named = (("count", len(overrides.approvers)), ("needed", needed))
     return FloorBreach("policy.quorum_unreachable", named)
 
 

@@ -40,4 +40,4 @@ class Refused:
     """An event or request changes nothing; ``key`` is the catalog message that says why."""
 
     key: str
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str | int] = field(default_factory=dict)

@@ -56,7 +56,7 @@ async def test_two_of_two_approvals_by_different_people(start_bot):
     again = await click(bot, APPROVE, {"approvalId": approval_id})
     second = await click(bot, APPROVE, {"approvalId": approval_id}, user=BOB, name="Bob")
 
-    assert "1 of 2 approval(s) so far" in card_text(first["value"])
+    assert "1 of 2 approvals so far" in card_text(first["value"])
     assert "You have already approved this version." in card_text(again["value"])
     assert "Approved" in card_text(second["value"])
     assert "✔ Bob approved" in card_text(second["value"])
@@ -86,7 +86,7 @@ async def test_reject_needs_a_reason_and_shows_it(start_bot):
     ("locale", "expected"),
     [
         ("en-US", "You are not one of the approvers for this model."),
-        ("de-DE", "Sie gehören nicht zu den Freigebenden für dieses Modell."),
+        ("de-DE", "Sie gehören nicht zu den Genehmigenden für dieses Modell."),
     ],
 )
 async def test_only_the_named_approvers_may_approve(start_bot, locale, expected):
@@ -118,7 +118,7 @@ async def test_approvers_named_by_upn_are_recognised_through_the_connector(start
     ("locale", "expected"),
     [
         ("en-US", "You registered this version, so someone else must approve it."),
-        ("de-DE", "Sie haben diese Version registriert, also muss jemand anderes sie freigeben."),
+        ("de-DE", "Sie haben diese Version registriert, also muss jemand anderes sie genehmigen."),
     ],
 )
 async def test_the_creator_may_not_approve_their_own_version(start_bot, locale, expected):

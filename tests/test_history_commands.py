@@ -209,7 +209,7 @@ async def test_help_lists_the_release_commands(bot: BotUnderTest, locale, expect
     ("locale", "word", "expected"),
     [
         ("en-US", "pending", "Nothing is waiting for approval in this conversation."),
-        ("de-DE", "ausstehend", "In dieser Unterhaltung wartet nichts auf Freigabe."),
+        ("de-DE", "ausstehend", "In dieser Unterhaltung wartet nichts auf Genehmigung."),
     ],
 )
 async def test_pending_says_when_nothing_waits(bot: BotUnderTest, locale, word, expected):
@@ -233,7 +233,7 @@ async def test_pending_lists_what_waits_here_with_approvals_so_far(start_bot):
     assert shown["Request"] == "new version"
     assert shown["Approvals"] == "1 of 2"
     assert shown["Expires"].startswith("{{DATE(")
-    assert facts(german)["Freigaben"] == "1 von 2"
+    assert facts(german)["Genehmigungen"] == "1 von 2"
     assert facts(german)["Anfrage"] == "neue Version"
     assert "Waiting for approval here: 0" in card_text(elsewhere)
 
@@ -253,7 +253,7 @@ async def test_deploy_asks_for_approval_with_the_subscriptions_policy(start_bot)
 
     text = card_text(card)
     assert f"Deployment request: {MODEL} 20" in text
-    assert "0 of 2 approval(s) so far" in text
+    assert "0 of 2 approvals so far" in text
     assert facts(card)["Requested by"] == "Ada Lovelace"
     assert facts(card)["Deploys with"] == "pipeline 42"
     approval_id = execute_actions(card)[0]["data"]["approvalId"]
@@ -302,8 +302,8 @@ async def test_without_a_matching_subscription_deploy_takes_the_defaults(start_b
 
     text = card_text(card)
     assert f"Bereitstellungsanfrage: {MODEL} 20" in text
-    assert "Bisher 0 von 3 Freigabe(n)" in text
-    assert facts(card)["Bereitstellung mit"] == "Release-Definition 12"
+    assert "Bisher 0 von 3 Genehmigungen" in text
+    assert facts(card)["Bereitstellung mit"] == "Releasedefinition 12"
 
 
 @pytest.mark.slow
@@ -318,7 +318,7 @@ async def test_a_version_already_waiting_here_is_answered_with_its_approval(star
     assert execute_actions(card)[0]["data"]["approvalId"] == announced
     assert f"New version: {MODEL} 20" in card_text(card)
     assert "already waiting for approval here" in card_text(card)
-    assert "wartet hier schon auf Freigabe" in card_text(again)
+    assert "wartet hier schon auf Genehmigung" in card_text(again)
     stored = await rows(bot, approvals)
     assert len(stored) == 1
     assert stored[0].activity_id == announced_card  # the announcement stays the card kept current
@@ -393,7 +393,7 @@ async def test_deploy_takes_the_newest_received_source_unless_one_is_named(start
         (
             "de-DE",
             "bereitstellen sklearn_regresion_model 20",
-            "Ein Modell „sklearn_regresion_model“ kenne ich nicht. Meintet ihr "
+            "Ein Modell „sklearn_regresion_model“ kenne ich nicht. Meinten Sie "
             "sklearn_regression_model?",
         ),
     ],
@@ -432,19 +432,24 @@ async def test_deploy_of_an_unknown_version_says_what_is_known(
         (
             "de-DE",
             "bereitstellen fraud-model",
-            "Sagt mir, welche Version von fraud-model bereitgestellt werden soll",
+            "Welche Version von fraud-model soll bereitgestellt werden?",
             "`bereitstellen <Modellname> <Version>",
         ),
         (
             "de-DE",
             "bereitstellen fraud-model 3 registry=x",
-            "„x“ ist kein gültiger Name für registry",
+            "„x“ ist kein gültiger Name für eine Registrierung",
             "`bereitstellen <Modellname> <Version>",
         ),
         ("en-US", "history", "Tell me which model", "`history <model-name>`"),
         ("de-DE", "verlauf a b", "„b“ habe ich nicht verstanden.", "`verlauf <Modellname>`"),
         ("en-US", "status m?", "“m?” is not a model name", "`status <model-name>`"),
-        ("de-DE", "zurücksetzen", "Sagt mir, welches Modell", "`zurücksetzen <Modellname>`"),
+        (
+            "de-DE",
+            "zurücksetzen",
+            "Welches Modell? Geben Sie seinen genauen Namen an",
+            "`zurücksetzen <Modellname>`",
+        ),
         ("en-US", "pending all", "I did not understand “all”.", "`pending`"),
     ],
 )
@@ -481,7 +486,7 @@ async def test_history_shows_decisions_and_deployments_newest_first(start_bot):
     card = await bot.say(f"history {MODEL}", scope="channel")
 
     text = card_text(card)
-    assert f"History of {MODEL}: 3 version(s), newest first" in text
+    assert f"History of {MODEL}: 3 versions, newest first" in text
     assert text.index("Version 22") < text.index("Version 21") < text.index("Version 20")
     assert "Version 19" not in text
     assert "new version: waiting for approval, 0 of 1 so far; expires {{DATE(" in text
@@ -508,7 +513,7 @@ async def test_history_in_german_and_elsewhere(start_bot):
     elsewhere = card_text(await bot.say(f"history {MODEL}", scope="groupChat"))
     unknown = card_text(await bot.say("verlauf churn", scope="channel", locale="de-DE"))
 
-    assert f"Verlauf von {MODEL}: 1 Version(en), neueste zuerst" in german
+    assert f"Verlauf von {MODEL}: 1 Version, neueste zuerst" in german
     assert "neue Version: abgelehnt von Bob" in german
     assert "„zu früh“" in german
     assert f"No version of {MODEL} was announced or requested in this conversation." in elsewhere
@@ -523,7 +528,7 @@ async def test_history_shows_at_most_fifteen_versions(start_bot):
 
     text = card_text(await bot.say(f"history {MODEL}", scope="channel"))
 
-    assert f"History of {MODEL}: 15 version(s)" in text
+    assert f"History of {MODEL}: 15 versions" in text
     assert "Version 17" in text
     assert "Version 3\n" in text
     assert "Version 2\n" not in text
@@ -681,7 +686,7 @@ async def test_rollback_keeps_the_target_of_what_runs_now_when_the_older_version
         ),
         (
             "de-DE",
-            f"Mit Release-Definition 9 (dem Ziel dieser Unterhaltung) wurde noch keine Version von {MODEL}",
+            f"Mit Releasedefinition 9 (dem Ziel dieser Unterhaltung) wurde noch keine Version von {MODEL}",
         ),
     ],
 )
@@ -752,5 +757,5 @@ def test_a_long_history_leaves_out_older_versions_to_stay_within_teams_limits():
 
     assert len(json.dumps(card, ensure_ascii=False).encode()) < 28_000
     assert card["body"][-1]["text"].endswith(
-        "older version(s) left out: the card would be too long for Teams."
+        "older versions left out: the card would be too long for Teams."
     )

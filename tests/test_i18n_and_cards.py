@@ -114,7 +114,7 @@ def test_cards_speak_the_users_language():
     assert "Subscribed (#4)" in english
     assert "workspace ml-prod, tags stage=prod" in english
     assert "Abonniert (#4)" in german
-    assert "Workspace ml-prod, Tags stage=prod" in german
+    assert "Arbeitsbereich ml-prod, Tags stage=prod" in german
     assert "Ada Lovelace" in german
 
 
@@ -144,10 +144,10 @@ def test_cards_are_pure():
             "de",
             [
                 "Neue Version: fraud-detector 12",
-                "Workspace ml-prod",
+                "Arbeitsbereich ml-prod",
                 "Registriert von",
                 "Wichtige Metriken",
-                "Freigeben",
+                "Genehmigen",
                 "Ablehnen",
                 "In Azure ML Studio öffnen",
             ],
@@ -211,7 +211,7 @@ def test_reject_asks_for_a_required_reason_first():
 @pytest.mark.parametrize(
     ("changes", "expected", "absent"),
     [
-        ({}, ["0 of 2 approval(s) so far", "release definition 12"], []),
+        ({}, ["0 of 2 approvals so far", "release definition 12"], []),
         (
             {"state": ApprovalState.REJECTED, "rejected_by_name": "Grace", "reason": "drift"},
             ["Rejected", "Grace: “drift”"],

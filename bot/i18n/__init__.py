@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from string import Formatter
 from typing import Any
+
+from bot.i18n.icu import arguments, format_message
 
 DEFAULT_LANGUAGE = "en"
 LANGUAGES = ("en", "de")
@@ -26,8 +27,8 @@ def language_of(locale: str | None) -> str:
 
 
 def placeholders(message: str) -> set[str]:
-    """The ``{name}`` placeholders of a catalog message."""
-    return {name for _, name, _, _ in Formatter().parse(message) if name}
+    """The arguments of a catalog message: ``{name}`` and ``{count, plural, …}`` alike."""
+    return arguments(message)
 
 
 class Translator:
@@ -37,9 +38,10 @@ class Translator:
         self.language = language_of(locale)
 
     def __call__(self, key: str, **params: Any) -> str:
-        """The message ``key`` with its ``{placeholders}`` filled from ``params``."""
+        """The message ``key`` with its arguments filled from ``params`` (ICU MessageFormat's
+        ``{name}``, ``plural`` and ``select``; see :mod:`bot.i18n.icu`)."""
         message = _catalog(self.language).get(key) or _catalog(DEFAULT_LANGUAGE)[key]
-        return message.format(**params) if params else message
+        return format_message(message, self.language, params)
 
     def catalog(self) -> dict[str, str]:
         """All messages of this language (for tests that compare catalogs)."""
