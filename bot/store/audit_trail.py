@@ -216,7 +216,9 @@ def _runs(source: int, at: ColumnElement[Any]) -> Callable[[AuditQuery, datetime
 
 ENDED = (DeploymentStatus.FINISHED, DeploymentStatus.ERROR)
 # A run Azure DevOps refused has no end time: it ended when it was last changed.
-_ENDED_AT = func.coalesce(deployments.c.finished_at, deployments.c.updated_at, type_=DateTime)
+_ENDED_AT = func.coalesce(
+    deployments.c.finished_at, deployments.c.updated_at, type_=DateTime(timezone=True)
+)
 
 _BRANCHES = (
     _requests,
