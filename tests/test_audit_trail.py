@@ -3,6 +3,8 @@ when asked so, filters by model, version and time, and pages that neither skip n
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,14 +27,6 @@ pytestmark = pytest.mark.both_stores
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 BOB = Person("b0b", None, "Bob")
-
-
-@pytest.fixture
-async def store(database_url: str):
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    yield Store(engine)
-    await engine.dispose()
 
 
 async def add_version(store: Store, name: str, version: str) -> int:
@@ -147,11 +141,27 @@ async def two_teams(store: Store) -> tuple[int, int]:
     return here, there
 
 
-async def test_a_conversation_sees_its_own_trail_of_a_model_in_time_order(store: Store):
-    here, _ = await two_teams(store)
+@dataclass(frozen=True)
+class Teams:
+    """The trail of :func:`two_teams` and its two conversations."""
 
-    entries, total = await AuditTrail(store.engine).latest(
-        AuditQuery(model="FRAUD", conversation_ref=here, limit=50)
+    trail: AuditTrail
+    here: int
+    there: int
+
+
+@pytest.fixture
+async def teams(database_url: str) -> AsyncIterator[Teams]:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    here, there = await two_teams(Store(engine))
+    yield Teams(AuditTrail(engine), here, there)
+    await engine.dispose()
+
+
+async def test_a_conversation_sees_its_own_trail_of_a_model_in_time_order(teams: Teams):
+    entries, total = await teams.trail.latest(
+        AuditQuery(model="FRAUD", conversation_ref=teams.here, limit=50)
     )
 
     assert [e.event for e in entries] == [
@@ -177,20 +187,17 @@ async def test_a_conversation_sees_its_own_trail_of_a_model_in_time_order(store:
     assert (ended.detail, ended.run_name) == ("succeeded", "20261201.1")
 
 
-async def test_the_newest_entries_come_with_the_number_of_all(store: Store):
-    here, _ = await two_teams(store)
-
-    entries, total = await AuditTrail(store.engine).latest(
-        AuditQuery(model="fraud", version="3", conversation_ref=here, limit=2)
+async def test_the_newest_entries_come_with_the_number_of_all(teams: Teams):
+    entries, total = await teams.trail.latest(
+        AuditQuery(model="fraud", version="3", conversation_ref=teams.here, limit=2)
     )
 
     assert [e.event for e in entries] == [AuditEvent.RUN_REQUESTED, AuditEvent.RUN_ENDED]
     assert total == 7
 
 
-async def test_the_export_reads_every_conversation_and_filters_by_time(store: Store):
-    here, there = await two_teams(store)
-    trail = AuditTrail(store.engine)
+async def test_the_export_reads_every_conversation_and_filters_by_time(teams: Teams):
+    trail = teams.trail
 
     everything = await trail.page(AuditQuery())
     window = await trail.page(
@@ -199,19 +206,18 @@ async def test_the_export_reads_every_conversation_and_filters_by_time(store: St
 
     assert len(everything.entries) == 9
     assert everything.next is None
-    assert {e.conversation_ref for e in everything.entries} == {here, there}
+    assert {e.conversation_ref for e in everything.entries} == {teams.here, teams.there}
     assert [(e.event, e.model) for e in window.entries] == [
         (AuditEvent.APPROVED, "fraud"),
         (AuditEvent.APPROVED, "fraud"),
         (AuditEvent.RUN_REQUESTED, "fraud"),
         (AuditEvent.REQUESTED, "fraud"),
     ]
-    assert window.entries[-1].conversation_ref == there
+    assert window.entries[-1].conversation_ref == teams.there
 
 
-async def test_pages_follow_each_other_without_gaps_or_repeats(store: Store):
-    await two_teams(store)
-    trail = AuditTrail(store.engine)
+async def test_pages_follow_each_other_without_gaps_or_repeats(teams: Teams):
+    trail = teams.trail
     whole = (await trail.page(AuditQuery())).entries
 
     read, cursor = [], None
@@ -226,9 +232,7 @@ async def test_pages_follow_each_other_without_gaps_or_repeats(store: Store):
     assert decode_cursor(read[-1].cursor).at == read[-1].at
 
 
-async def test_a_model_nobody_asked_about_has_no_trail(store: Store):
-    await two_teams(store)
-
-    entries, total = await AuditTrail(store.engine).latest(AuditQuery(model="other", limit=50))
+async def test_a_model_nobody_asked_about_has_no_trail(teams: Teams):
+    entries, total = await teams.trail.latest(AuditQuery(model="other", limit=50))
 
     assert (entries, total) == ([], 0)
