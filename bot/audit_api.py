@@ -49,7 +49,8 @@ COLUMNS = (
 )
 # What a spreadsheet app would take for a formula (OWASP's list): such cells get a leading "'".
 FORMULA_START = re.compile(r"^[=+\-@\t\r]")
-DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+LIMIT = re.compile(r"^\d{1,5}$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def _query(params: Mapping[str, str]) -> AuditQuery:
     if version is not None and not VERSION.match(version):
         raise ValueError("version must be a version (letters, digits, . _ and -)")
     limit = params.get("limit", str(DEFAULT_LIMIT))
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+    if not LIMIT.match(limit) or not 1 <= int(limit) <= MAX_LIMIT:
         raise ValueError(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     cursor = params.get("cursor")
     if cursor is not None:
@@ -127,11 +128,11 @@ def _moment(params: Mapping[str, str], name: str, *, end_of_day: bool = False) -
             day = date.fromisoformat(text) + (timedelta(days=1) if end_of_day else timedelta())
             return datetime.combine(day, time(), UTC)
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{name!r} must be an ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T08:00Z"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def entry_fields(entry: AuditEntry) -> dict[str, Any]:

@@ -3,14 +3,19 @@ malformed parameters answered 400 and cells no spreadsheet app runs as formulas.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import MultiDict
 
-from bot.audit_api import csv_cell
+from bot.audit_api import PARAMETERS, csv_cell, parse_request
 from bot.cards.verbs import APPROVE, REJECT
+from domain.audit import AuditQuery
 from tests.support.activities import BOB
 from tests.support.approvals import announce, decide, start
 from tests.support.bot import BotUnderTest
@@ -80,11 +85,14 @@ async def test_without_a_token_only_the_host_itself_reads_the_audit(start_bot):
     bot = await start_bot()
 
     local = await get(bot)
-    proxied = await get(bot, {"X-Forwarded-For": "203.0.113.9"})
+    proxied = [
+        await get(bot, {"X-Forwarded-For": "203.0.113.9"}),
+        await get(bot, {"Forwarded": "for=203.0.113.9"}),
+    ]
 
     assert local[:2] == (200, {"entries": [], "next": None})
-    assert proxied[0] == 403
-    assert "RELEASEBOT_METRICS_TOKEN" in proxied[1]["error"]
+    assert [status for status, _, _ in proxied] == [403, 403]
+    assert "RELEASEBOT_METRICS_TOKEN" in proxied[0][1]["error"]
 
 
 @pytest.mark.slow
@@ -171,3 +179,33 @@ async def test_a_parameter_given_twice_is_refused(start_bot):
 )
 def test_csv_cells_never_start_a_formula(value, cell):
     assert csv_cell(value) == cell
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    params=st.dictionaries(st.sampled_from(sorted(PARAMETERS)), st.text(max_size=40)),
+    accept=st.sampled_from(["", "text/csv", "application/json"]),
+)
+def test_any_parameters_are_a_query_or_a_reason(params, accept):
+    asked = parse_request(MultiDict(params), accept)
+
+    assert isinstance(asked, str) or isinstance(asked[0], AuditQuery)
+
+
+def forged(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        forged("0001-01-01T00:00:00+14:00|0|1"),
+        forged("2026-01-01T00:00:00|0|1"),
+        forged(f"2026-01-01T00:00:00+00:00|0|{2**64}"),
+        forged("2026-01-01T00:00:00+00:00|9|1"),
+        forged("2026-01-01T00:00:00+00:00|0"),
+        "%%%",
+    ],
+)
+def test_a_forged_cursor_is_refused(cursor):
+    assert parse_request(MultiDict(cursor=cursor), "") == "the cursor is not one this endpoint gave"

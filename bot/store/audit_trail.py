@@ -39,6 +39,7 @@ from domain.statuses import DeploymentStatus
 
 MAX_LIMIT = 10_000
 """The most entries one read returns."""
+MAX_ID = 2**63  # the ids are 64-bit columns
 
 # The sources of the trail, in the order entries of the same time are listed.
 REQUESTS, DECISIONS, COMMANDS, RUNS_REQUESTED, RUNS_ENDED = range(5)
@@ -73,7 +74,9 @@ def decode_cursor(cursor: str) -> Position:
         position = Position(datetime.fromisoformat(at), int(source), int(row_id))
     except (ValueError, UnicodeError) as error:
         raise ValueError("the cursor is not one this endpoint gave") from error
-    if position.at.tzinfo is None or not REQUESTS <= position.source <= RUNS_ENDED:
+    # Cursors carry UTC times (+00:00), which no conversion can take out of range.
+    in_range = REQUESTS <= position.source <= RUNS_ENDED and 0 <= position.row_id < MAX_ID
+    if not (at.endswith("+00:00") and in_range):
         raise ValueError("the cursor is not one this endpoint gave")
     return position
 
