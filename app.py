@@ -20,6 +20,7 @@ from microsoft_agents.hosting.core import (
 )
 
 from bot.agent import Access, AgentExtension, build_agent
+from bot.audit_api import AuditExport
 from bot.cardsync import CardSync
 from bot.channel import AgentsChannel
 from bot.config import Settings, load_settings
@@ -44,6 +45,7 @@ from bot.registry.watcher import RegistryWatcher
 from bot.sdk_config import sdk_configuration
 from bot.settings_values import SettingsError
 from bot.store.approvals import ApprovalStore
+from bot.store.audit_trail import AuditTrail
 from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
@@ -143,6 +145,7 @@ async def create_app(
     events = _event_endpoint(settings, store, sender, sources)
     app.router.add_post("/api/events/azureml", events.deliver)
     app.router.add_route("OPTIONS", "/api/events/azureml", events.handshake)
+    app.router.add_get("/api/audit", AuditExport(AuditTrail(engine), settings.metrics_token).handle)
     if settings.devops_hook_secret is not None:
         hooks = _service_hooks(settings, DeploymentStore(engine), deployments)
         app.router.add_post("/api/hooks/azure-devops", hooks.handle)

@@ -27,15 +27,18 @@ from bot.cards import (
     unsubscribed_card,
 )
 from bot.cards.announcement import PUBLIC_STUDIO
+from bot.cards.audit import MAX_AUDIT_SHOWN, audit_card
 from bot.cards.lists import history_card, pending_card, status_card
 from bot.channel import card_message
 from bot.deploy_requests import DeployRequests
 from bot.i18n import Translator
 from bot.store.approvals import ApprovalStore
 from bot.store.audit import Asker, CommandAudit
+from bot.store.audit_trail import AuditTrail
 from bot.store.store import Store
 from bot.store.subscriptions import TooManySubscriptionsError
 from dialogs.commands import (
+    Audit,
     Command,
     CommandError,
     Deploy,
@@ -50,6 +53,7 @@ from dialogs.commands import (
     parse_command,
 )
 from dialogs.policy import floor_breaches
+from domain.audit import AuditQuery
 from domain.policy import Refused
 
 log = logging.getLogger(__name__)
@@ -103,6 +107,7 @@ class ChatCommands:
         self.releases = store.releases
         self.requests = DeployRequests(self.approvals, store.requests, studio)
         self.audit = CommandAudit(store.engine)
+        self.trail = AuditTrail(store.engine)
         self.subscription_managers = subscription_managers
 
     async def on_message(self, context: TurnContext, _state: TurnState) -> None:
@@ -146,8 +151,9 @@ class ChatCommands:
         """Tell the sender why not, in their language, and write it in the audit."""
         t, name = turn.t, type(command).__name__.lower()
         asker = _asker(turn.context.activity, turn.conversation_ref)
+        subject = (getattr(command, "model", None), getattr(command, "version", None))
         for refusal in refusals:
-            await self.audit.refused(asker, name, refusal.key)
+            await self.audit.refused(asker, name, refusal.key, subject)
         log.info("%s refused: %s", name, [r.key for r in refusals])
         return error_card(t, " ".join(t(r.key, **r.params) for r in refusals))
 
@@ -167,6 +173,17 @@ class ChatCommands:
 
     async def _status(self, command: Status, turn: CommandTurn) -> Card:
         return status_card(turn.t, command.model, await self.releases.status(command.model))
+
+    async def _audit(self, command: Audit, turn: CommandTurn) -> Card:
+        """This conversation's trail only: another team's approvals are theirs to show."""
+        query = AuditQuery(
+            model=command.model,
+            version=command.version,
+            conversation_ref=turn.conversation_ref,
+            limit=MAX_AUDIT_SHOWN,
+        )
+        entries, total = await self.trail.latest(query)
+        return audit_card(turn.t, command.model, command.version, entries, total)
 
     async def _request(self, command: Deploy | Rollback, turn: CommandTurn) -> Card | None:
         return await self.requests.request(command, turn.conversation_ref, turn.context, turn.t)
@@ -231,6 +248,7 @@ COMMANDS: Mapping[type[Command], CommandSpec[Any]] = {
     ListPending: CommandSpec(ChatCommands._pending, Permission.READ),
     History: CommandSpec(ChatCommands._history, Permission.READ),
     Status: CommandSpec(ChatCommands._status, Permission.READ),
+    Audit: CommandSpec(ChatCommands._audit, Permission.READ),
     Deploy: CommandSpec(ChatCommands._request, Permission.REQUEST),
     Rollback: CommandSpec(ChatCommands._request, Permission.REQUEST),
     Subscribe: CommandSpec(ChatCommands._subscribe, Permission.MANAGE),

@@ -129,7 +129,8 @@ class Settings:
     devops_pat: Secret | None = None
     """RELEASEBOT_DEVOPS_PAT: a personal access token; without it azure-identity signs in."""
     metrics_token: Secret | None = None
-    """RELEASEBOT_METRICS_TOKEN: the bearer token GET /metrics asks for; None: it asks for none."""
+    """RELEASEBOT_METRICS_TOKEN: the bearer token GET /metrics and /api/audit ask for; None:
+    /metrics asks for none, /api/audit answers only the host itself."""
     devops_hook_secret: Secret | None = None
     """RELEASEBOT_DEVOPS_HOOK_SECRET: the Basic auth password of the service hooks; None: off."""
     deploy_target: str | None = None

@@ -370,7 +370,12 @@ class Readiness:
     def _may_see_checks(self, request: web.Request) -> bool:
         if self.token is not None and carries_token(request, self.token):
             return True
-        return is_loopback(request.remote) and not any(h in request.headers for h in PROXY_HEADERS)
+        return from_this_host(request)
+
+
+def from_this_host(request: web.Request) -> bool:
+    """Whether ``request`` comes from this host itself, not through a reverse proxy."""
+    return is_loopback(request.remote) and not any(h in request.headers for h in PROXY_HEADERS)
 
 
 def is_loopback(address: str | None) -> bool:

@@ -31,6 +31,7 @@ class CommandName(StrEnum):
     STATUS = "status"
     DEPLOY = "deploy"
     ROLLBACK = "rollback"
+    AUDIT = "audit"
 
 
 # Words a user may type for each command, English first, then German.
@@ -54,6 +55,8 @@ ALIASES: dict[str, CommandName] = {
     "rollback": CommandName.ROLLBACK,
     "zurücksetzen": CommandName.ROLLBACK,
     "zuruecksetzen": CommandName.ROLLBACK,
+    "audit": CommandName.AUDIT,
+    "protokoll": CommandName.AUDIT,
 }
 
 MODEL_PATTERN = re.compile(r"^[A-Za-z0-9_.*?\[\]!-]{1,255}$")
@@ -134,6 +137,14 @@ class Rollback:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """The audit trail of a model (or one of its versions) in this conversation."""
+
+    model: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
 class CommandError:
     """Text that is not a valid command: a catalog key, its parameters, and the usage to show."""
 
@@ -152,6 +163,7 @@ Command = (
     | Status
     | Deploy
     | Rollback
+    | Audit
 )
 
 
@@ -373,6 +385,20 @@ def _parse_deploy(args: list[str]) -> Command | CommandError:
     return Deploy(model, version, source[0], source[1])
 
 
+def _parse_audit(args: list[str]) -> Command | CommandError:
+    usage = CommandName.AUDIT
+    model = _model_name(args, usage)
+    if isinstance(model, CommandError):
+        return model
+    if len(args) > 2:
+        return CommandError("error.unexpected_argument", (("arg", args[2]),), usage)
+    if len(args) == 1:
+        return Audit(model)
+    if not VERSION.match(args[1]):
+        return CommandError("error.bad_version", (("version", args[1]),), usage)
+    return Audit(model, args[1])
+
+
 _PARSERS = {
     CommandName.HELP: _parse_help,
     CommandName.SUBSCRIBE: _parse_subscribe,
@@ -383,4 +409,5 @@ _PARSERS = {
     CommandName.STATUS: _parse_status,
     CommandName.DEPLOY: _parse_deploy,
     CommandName.ROLLBACK: _parse_rollback,
+    CommandName.AUDIT: _parse_audit,
 }

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from app import STORE
 from bot.cards.lists import history_card
@@ -23,32 +23,12 @@ from domain.records import ModelVersion
 from domain.releases import DecisionSummary, VersionHistory
 from domain.statuses import ApprovalState
 from tests.support.activities import BOB, CONVERSATIONS, USER_ID, message
-from tests.support.approvals import announce, click, start
+from tests.support.approvals import announce, decide, start
 from tests.support.bot import BotUnderTest
 from tests.support.cards import card_text, execute_actions, facts
 
 MODEL = "sklearn_regression_model"
 RUN_URL = "https://dev.azure.com/contoso/ml/_build/results?buildId={run}"
-
-
-async def decide(bot: BotUnderTest, verb: str, data: dict[str, Any], **who: Any) -> None:
-    """Click a card's button and wait until the card sync has updated every card, so that its
-    update does not land between a command and its answer."""
-    await click(bot, verb, data, **who)
-    behind = (
-        select(func.count())
-        .select_from(approvals)
-        .where(
-            approvals.c.activity_id.is_not(None),
-            approvals.c.shown_revision < approvals.c.card_revision,
-        )
-    )
-    async with asyncio.timeout(5):
-        while True:
-            async with bot.server.app[STORE].engine.connect() as connection:
-                if not await connection.scalar(behind):
-                    return
-            await asyncio.sleep(0.02)
 
 
 def open_urls(card: dict[str, Any]) -> list[str]:

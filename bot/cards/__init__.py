@@ -28,6 +28,7 @@ HELP_COMMANDS = (
     CommandName.STATUS,
     CommandName.DEPLOY,
     CommandName.ROLLBACK,
+    CommandName.AUDIT,
     CommandName.HELP,
 )
 

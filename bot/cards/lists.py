@@ -134,10 +134,16 @@ def run_status(t: Translator, deployment: DeploymentRecord, *, link: bool = Fals
         return t("deploy.error")
     status = status_key(deployment)
     run = plain(deployment.run_name or "", NAME_LIMIT)
-    if link and deployment.web_url and deployment.web_url.startswith("https://"):
-        text = run or t("deploy.open_run")
-        run = f"[{text}]({deployment.web_url.replace(')', '%29').replace(' ', '%20')})"
+    if link:
+        run = run_link(t, run, deployment.web_url)
     return t(f"deploy.status_{status}", run=run)
+
+
+def run_link(t: Translator, run: str, url: str | None) -> str:
+    """A run's name as a markdown link to ``url`` when that is an https address."""
+    if not url or not url.startswith("https://"):
+        return run
+    return f"[{run or t('deploy.open_run')}]({url.replace(')', '%29').replace(' ', '%20')})"
 
 
 def status_card(t: Translator, name: str, status: ModelStatus) -> Card:

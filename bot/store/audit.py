@@ -30,8 +30,16 @@ class CommandAudit:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def refused(self, asker: Asker, command: str, reason: str) -> None:
-        """``asker``'s ``command`` was refused; ``reason`` is the catalog key that told them."""
+    async def refused(
+        self,
+        asker: Asker,
+        command: str,
+        reason: str,
+        subject: tuple[str | None, str | None] = (None, None),
+    ) -> None:
+        """``asker``'s ``command`` was refused; ``reason`` is the catalog key that told them,
+        ``subject`` the model and version the command named."""
+        model, version = subject
         async with self.engine.begin() as connection:
             await connection.execute(
                 insert(command_audit).values(
@@ -43,6 +51,8 @@ class CommandAudit:
                     action="refused",
                     detail=reason,
                     at=utcnow(),
+                    model=model[:255] if model else None,
+                    version=version[:128] if version else None,
                 )
             )
 

@@ -244,6 +244,7 @@ approvals = Table(
 Index("ix_approvals_state_expiry", approvals.c.state, approvals.c.expires_at)
 Index("ix_approvals_conversation_state", approvals.c.conversation_ref, approvals.c.state)
 Index("ix_approvals_card_sync", approvals.c.shown_revision, approvals.c.card_revision)
+Index("ix_approvals_requested_at", approvals.c.requested_at)
 
 approval_votes = Table(
     "approval_votes",
@@ -277,6 +278,7 @@ approval_audit = Table(
     Column("detail", Text, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+Index("ix_approval_audit_at", approval_audit.c.at)  # the audit export by time
 
 # Chat commands the bot refused (who asked what, and why not): the approval audit's counterpart
 # for requests that never became an approval.
@@ -293,7 +295,11 @@ command_audit = Table(
     Column("action", String(16), nullable=False),
     Column("detail", Text, nullable=True),
     Column("at", DateTime(timezone=True), nullable=False),
+    # The model (and version) the command named, as typed, so that the audit of a model shows it.
+    Column("model", String(255), nullable=True),
+    Column("version", String(128), nullable=True),
 )
+Index("ix_command_audit_at", command_audit.c.at)
 
 deployments = Table(
     "deployments",
@@ -341,3 +347,4 @@ deployments = Table(
     Column("result_reported", Boolean, nullable=False),
 )
 Index("ix_deployments_due", deployments.c.status, deployments.c.next_attempt_at)
+Index("ix_deployments_created_at", deployments.c.created_at)

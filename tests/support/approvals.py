@@ -6,6 +6,10 @@ import asyncio
 import json
 from typing import Any
 
+from sqlalchemy import func, select
+
+from app import STORE
+from bot.store.tables import approvals
 from tests.support.activities import card_action, installation
 from tests.support.bot import BotUnderTest
 from tests.support.cards import card_text, execute_actions
@@ -19,6 +23,26 @@ async def click(bot: BotUnderTest, verb: str, data: dict[str, Any], **who: Any) 
     assert status == 200, body
     answer: dict[str, Any] = json.loads(body)
     return answer
+
+
+async def decide(bot: BotUnderTest, verb: str, data: dict[str, Any], **who: Any) -> None:
+    """Click a card's button and wait until the card sync has updated every card, so that its
+    update does not land between a command and its answer."""
+    await click(bot, verb, data, **who)
+    behind = (
+        select(func.count())
+        .select_from(approvals)
+        .where(
+            approvals.c.activity_id.is_not(None),
+            approvals.c.shown_revision < approvals.c.card_revision,
+        )
+    )
+    async with asyncio.timeout(5):
+        while True:
+            async with bot.server.app[STORE].engine.connect() as connection:
+                if not await connection.scalar(behind):
+                    return
+            await asyncio.sleep(0.02)
 
 
 async def announce(bot: BotUnderTest, version: int = 20) -> int:
