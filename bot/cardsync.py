@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from bot.cards import adaptive_card, text_block
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card, status_section
@@ -43,29 +44,33 @@ class CardSync(ClaimWorker):
         batch_size: int = 50,
         expiry_sweep: float = 30.0,
         studio: str = PUBLIC_STUDIO,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__("card sync", idle_poll=idle_poll)
         self._approvals = approvals
         self._channel = channel
         self._lease = lease
         self._batch_size = batch_size
-        self._expiry_sweep = expiry_sweep
+        self._expiry_sweep = timedelta(seconds=expiry_sweep)
         self._studio = studio
-        self._next_sweep = 0.0
+        self._clock = clock
+        self._next_sweep: datetime | None = None
         self._failures: dict[int, int] = {}
 
     async def _sweep_when_due(self) -> None:
-        """Expire requests every ``expiry_sweep`` seconds, not on every card update."""
-        now = asyncio.get_running_loop().time()
-        if now >= self._next_sweep:
-            self._next_sweep = now + self._expiry_sweep
+        """Expire requests every ``expiry_sweep`` seconds, and when the soonest pending one
+        runs out (within an idle poll), not on every card update."""
+        now = self._clock()
+        if self._next_sweep is None or now >= self._next_sweep:
             await self.expire_due()
+            soonest = await self._approvals.soonest_expiry()
+            self._next_sweep = min(now + self._expiry_sweep, soonest or now + self._expiry_sweep)
 
     async def expire_due(self) -> int:
         """Expire the pending approvals whose time ran out; how many."""
         expired = 0
-        for approval_id in await self._approvals.due_expiries(utcnow()):
-            decision = await self._approvals.decide(approval_id, Expire(utcnow()), None)
+        for approval_id in await self._approvals.due_expiries(self._clock()):
+            decision = await self._approvals.decide(approval_id, Expire(self._clock()), None)
             expired += isinstance(decision, Decision) and decision.changed
         return expired
 

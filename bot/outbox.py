@@ -20,6 +20,7 @@ from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
 from bot.metrics import CARD_SEND_SECONDS, CARDS
+from bot.notify import Notifier
 from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
 from bot.store.store import Store
@@ -61,6 +62,7 @@ class OutboxSender(ClaimWorker):
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
         studio: str = PUBLIC_STUDIO,
+        notifier: Notifier | None = None,
     ) -> None:
         super().__init__("outbox sender", idle_poll=idle_poll)
         self._store = store
@@ -71,6 +73,8 @@ class OutboxSender(ClaimWorker):
         self.lease = lease
         """How long a claim holds: after it, another sender may take the row."""
         self._studio = studio
+        self._notifier = notifier
+        """Who the announcement calls (None: nobody)."""
 
     def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
         """Send announcements the caller has just queued and claimed, without waiting for a poll."""
@@ -100,7 +104,10 @@ class OutboxSender(ClaimWorker):
         if record is None:  # the conversation or version was deleted meanwhile
             await self._store.outbox.failed(item.id, "its approval is gone")
             return
-        card = approval_card(Translator(item.locale), record, studio=self._studio)
+        t = Translator(item.locale)
+        card = approval_card(t, record, studio=self._studio)
+        if self._notifier is not None:
+            card = await self._notifier.announcement(t, record, card)
         reached("announcement_queued")
         # The claim may have run out while this waited for its turn: send only if it is still
         # ours, and hold it for the longest a send can take from here.
