@@ -9,13 +9,19 @@ from typing import Any
 
 import pytest
 
+from bot.cards.mentions import mention_text
 from bot.config import load_settings
+from bot.notify import Notifier, NotifyMode
+from bot.roster import Roster
 from bot.settings_values import SettingsError
+from domain.policy import Policy
+from domain.records import Member, ModelVersion
 from tests.support.activities import ALICE, BOB
 from tests.support.approvals import announced_card, start
 from tests.support.bot import bot_environment
 from tests.support.cards import card_text
 from tests.support.connector import roster_entry
+from tests.support.store import approval_of
 
 ADA = "00000000-0000-0000-0000-0000000000ada"
 APPROVERS = f"{ALICE},bob@contoso.com,{ADA}"
@@ -109,3 +115,41 @@ async def test_a_roster_that_cannot_be_read_leaves_the_card_without_mentions(sta
 def test_an_unknown_notify_setting_is_refused():
     with pytest.raises(SettingsError, match="RELEASEBOT_NOTIFY must be one of mentions, channel"):
         load_settings(bot_environment("sqlite://", RELEASEBOT_NOTIFY="everyone"), dotenv_path=None)
+
+
+class OnePage:
+    """A roster of Alice and Bob."""
+
+    async def members_page(
+        self, reference: str, continuation: str | None
+    ) -> tuple[list[Member], str | None]:
+        assert reference == "{}"
+        assert continuation is None
+        alice = Member("29:alice", ALICE, "Alice Example", "alice@contoso.com")
+        return [alice, Member("29:bob", BOB, "Bob Example", "bob@contoso.com")], None
+
+
+async def test_the_person_who_asked_for_the_deployment_is_not_called():
+    record = approval_of(
+        ModelVersion("workspace", "ws", "m", "1"),
+        policy=Policy(approvers=frozenset({ALICE, BOB})),
+        kind="deploy",
+        requested_by=BOB,
+    )
+
+    called = await Notifier(NotifyMode.MENTIONS, Roster(OnePage())).to_call(record)
+
+    assert [member.user_id for member in called or []] == ["29:alice"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("Alice Example", "<at>Alice Example</at>"),
+        ("Mallory </at><at>Everyone", "<at>Mallory /atatEveryone</at>"),
+        ("  \u202eEvil\n Name ", "<at>Evil Name</at>"),
+        ("<>", "<at>?</at>"),
+    ],
+)
+def test_a_mention_shows_the_name_without_what_could_break_the_tag(name, text):
+    assert mention_text(Member("29:x", "x", name)) == text
