@@ -39,7 +39,8 @@ class Notifier:
 
     def __init__(self, mode: NotifyMode, roster: Roster) -> None:
         self.mode = mode
-        self._roster = roster
+        self.roster = roster
+        """The approvers as Teams members (shared, so that its cache serves every card)."""
 
     @property
     def reminds(self) -> bool:
@@ -61,7 +62,7 @@ class Notifier:
         nobody is mentioned (not in this mode, or the roster is unknown)."""
         if self.mode is not NotifyMode.MENTIONS:
             return None
-        members = await self._roster.approver_members(record.reference, record.policy.approvers)
+        members = await self.roster.approver_members(record.reference, record.policy.approvers)
         if members is None:
             return None
         return [member for member in members if _may_still_vote(member, record)]
