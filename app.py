@@ -28,6 +28,7 @@ from bot.connector import PooledClientFactory
 from bot.health import configuration_checks, startup_warnings
 from bot.logs import configure_logging
 from bot.network import client_session, export_network_settings
+from bot.notify import Notifier, NotifyMode
 from bot.outbox import OutboxSender
 from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
 from bot.pipelines.deployer import Deployer
@@ -42,6 +43,8 @@ from bot.registry.azureml import (
 from bot.registry.entra import EntraTokenValidator
 from bot.registry.eventgrid import EventGridEndpoint
 from bot.registry.watcher import RegistryWatcher
+from bot.reminders import Reminders
+from bot.roster import Roster
 from bot.sdk_config import sdk_configuration
 from bot.settings_values import SettingsError
 from bot.store.approvals import ApprovalStore
@@ -50,6 +53,7 @@ from bot.store.deployments import DeploymentStore, job_for
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.ratebook import rate_limiter
+from bot.store.reminders import ReminderStore
 from bot.store.store import Store
 from bot.web import (
     Callers,
@@ -104,8 +108,7 @@ async def create_app(
     connection_manager, client_factory, adapter = _agents_sdk(settings, token_provider_factory)
     channel = AgentsChannel(adapter, settings.bot_client_id, rate_limiter(engine))
     studio = settings.cloud.studio
-    sender = OutboxSender(store, channel, studio=studio)
-    cards = CardSync(ApprovalStore(engine), channel, studio=studio)
+    sender, cards, reminders = _card_workers(settings, store, channel)
     devops = DevOpsConnection(settings) if deployer is None else None
     if devops is not None:
         deployer = devops.deployer
@@ -154,6 +157,7 @@ async def create_app(
         workers.append(asyncio.create_task(sender.run(), name="outbox-sender"))
         workers.append(asyncio.create_task(cards.run(), name="card-sync"))
         workers.append(asyncio.create_task(deployments.run(), name="deployments"))
+        workers.append(asyncio.create_task(reminders.run(), name="reminders"))
         if sources:
             workers.append(asyncio.create_task(watcher.run(), name="registry-watcher"))
 
@@ -162,6 +166,7 @@ async def create_app(
             deployments.stop(grace=SHUTDOWN_GRACE_SECONDS),
             cards.stop(grace=SHUTDOWN_GRACE_SECONDS),
             sender.stop(grace=SHUTDOWN_GRACE_SECONDS),
+            reminders.stop(grace=SHUTDOWN_GRACE_SECONDS),
             # The poller gives its lease back while the store is still open.
             watcher.stop(grace=SHUTDOWN_GRACE_SECONDS),
         )
@@ -174,6 +179,21 @@ async def create_app(
     app.on_startup.append(start_workers)
     app.on_cleanup.append(stop_workers)
     return app
+
+
+def _card_workers(
+    settings: Settings, store: Store, channel: AgentsChannel
+) -> tuple[OutboxSender, CardSync, Reminders]:
+    """The workers that post and keep the cards: the outbox sender, the card sync, and the
+    reminders, calling approvers as ``RELEASEBOT_NOTIFY`` says."""
+    studio = settings.cloud.studio
+    notifier = Notifier(NotifyMode(settings.notify), Roster(channel))
+    cards = CardSync(ApprovalStore(store.engine), channel, studio=studio, notifier=notifier)
+    return (
+        OutboxSender(store, channel, studio=studio, notifier=notifier, on_posted=cards.wake),
+        cards,
+        Reminders(ReminderStore(store.engine), channel, notifier),
+    )
 
 
 def _agents_sdk(

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from bot.cards import adaptive_card, text_block
-from bot.cards.announcement import PUBLIC_STUDIO, approval_card
+from bot.cards.announcement import PUBLIC_STUDIO
 from bot.cards.status import status_section
 from bot.cards.text import NAME_LIMIT, plain
 from bot.channel import Channel, DeliveryError
 from bot.failpoints import reached
 from bot.i18n import Translator
+from bot.notify import Notifier, shared_card
 from bot.outbox import GONE, refused_for_good
 from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
@@ -44,29 +46,36 @@ class CardSync(ClaimWorker):
         batch_size: int = 50,
         expiry_sweep: float = 30.0,
         studio: str = PUBLIC_STUDIO,
+        clock: Callable[[], datetime] = utcnow,
+        notifier: Notifier | None = None,
     ) -> None:
         super().__init__("card sync", idle_poll=idle_poll)
         self._approvals = approvals
         self._channel = channel
         self._lease = lease
         self._batch_size = batch_size
-        self._expiry_sweep = expiry_sweep
+        self._expiry_sweep = timedelta(seconds=expiry_sweep)
         self._studio = studio
-        self._next_sweep = 0.0
+        self._clock = clock
+        self._notifier = notifier
+        """Who is refreshed and called on the edited cards (None: nobody)."""
+        self._next_sweep: datetime | None = None
         self._failures: dict[int, int] = {}
 
     async def _sweep_when_due(self) -> None:
-        """Expire requests every ``expiry_sweep`` seconds, not on every card update."""
-        now = asyncio.get_running_loop().time()
-        if now >= self._next_sweep:
-            self._next_sweep = now + self._expiry_sweep
+        """Expire requests every ``expiry_sweep`` seconds, and when the soonest pending one
+        runs out (within an idle poll), not on every card update."""
+        now = self._clock()
+        if self._next_sweep is None or now >= self._next_sweep:
             await self.expire_due()
+            soonest = await self._approvals.soonest_expiry()
+            self._next_sweep = min(now + self._expiry_sweep, soonest or now + self._expiry_sweep)
 
     async def expire_due(self) -> int:
         """Expire the pending approvals whose time ran out; how many."""
         expired = 0
-        for approval_id in await self._approvals.due_expiries(utcnow()):
-            decision = await self._approvals.decide(approval_id, Expire(utcnow()), None)
+        for approval_id in await self._approvals.due_expiries(self._clock()):
+            decision = await self._approvals.decide(approval_id, Expire(self._clock()), None)
             expired += isinstance(decision, Decision) and decision.changed
         return expired
 
@@ -82,9 +91,8 @@ class CardSync(ClaimWorker):
         assert record.activity_id is not None  # noqa: S101 - claimed only with an activity
         t = Translator(record.locale)
         try:
-            await self._channel.update_card(
-                record.reference, record.activity_id, approval_card(t, record, studio=self._studio)
-            )
+            card = await shared_card(self._notifier, t, record, self._studio)
+            await self._channel.update_card(record.reference, record.activity_id, card)
             if not await self._report_result(record, t):
                 return  # another sender has the card now, and finishes it
         except DeliveryError as error:

@@ -7,14 +7,27 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientResponseError
-from microsoft_agents.activity import Activity, Attachment, ConversationReference
+from microsoft_agents.activity import (
+    Activity,
+    Attachment,
+    ChannelAccount,
+    ConversationReference,
+    PagedMembersResult,
+)
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import MessageFactory, TurnContext
+from microsoft_agents.hosting.core.connector import ConnectorClientBase
 
 from bot.cards import CARD_CONTENT_TYPE, Card
 from bot.network import network_problem
 from bot.ratelimit import CannotBook, Limiter
 from bot.retrying import retry_after
+from domain.records import Member
+
+CONNECTOR_CLIENT_KEY = "ConnectorClient"
+"""Where the SDK leaves a turn's connector client."""
+ROSTER_PAGE_SIZE = 500
+"""Teams' largest page of members."""
 
 
 def card_message(card: Card) -> Activity:
@@ -81,6 +94,29 @@ class AgentsChannel:
 
         await self._continue(reference, None, update)
 
+    async def members_page(
+        self, reference: str, continuation: str | None
+    ) -> tuple[list[Member], str | None]:
+        """One page of the conversation's roster (Teams' paged members), and the token of the
+        next page (None: that was the last)."""
+        pages: list[PagedMembersResult] = []
+
+        async def read(context: TurnContext) -> None:
+            connector = context.turn_state.get(CONNECTOR_CLIENT_KEY)
+            conversation = context.activity.conversation
+            if not isinstance(connector, ConnectorClientBase) or conversation is None:
+                raise DeliveryError(None, None, "no connector client for the roster")
+            pages.append(
+                await connector.conversations.get_conversation_paged_members(
+                    conversation.id, ROSTER_PAGE_SIZE, continuation
+                )
+            )
+
+        await self._continue(reference, None, read)
+        page = pages[0]
+        members = [member for account in page.members or () if (member := _member(account))]
+        return members, page.continuation_token or None
+
     async def _post(self, reference: str, reply_to: str | None, card: Card) -> str:
         sent: list[str] = []
 
@@ -125,3 +161,18 @@ class AgentsChannel:
             problem = network_problem(error, urlsplit(continuation.service_url or "").hostname)
             reason = str(problem) if problem else f"no answer ({type(error).__name__})"
             raise DeliveryError(None, None, f"the connector: {reason}") from None
+
+
+def _member(account: ChannelAccount) -> Member | None:
+    """A roster entry as a :class:`Member`; None for one without a Teams user id."""
+    extra = account.model_extra or {}
+    object_id = account.aad_object_id or extra.get("objectId")
+    upn = extra.get("userPrincipalName")
+    if not account.id:
+        return None
+    return Member(
+        user_id=account.id,
+        object_id=object_id.lower() if isinstance(object_id, str) and object_id else None,
+        name=account.name or account.id,
+        upn=upn.lower() if isinstance(upn, str) and upn else None,
+    )

@@ -144,6 +144,9 @@ class Settings:
     """RELEASEBOT_REQUIRED_APPROVALS: how many must approve a version (N of M)."""
     approval_expiry_hours: int = 72
     """RELEASEBOT_APPROVAL_EXPIRY_HOURS: after this, an unanswered request expires."""
+    notify: str = "mentions"
+    """RELEASEBOT_NOTIFY: how approvers are called: ``mentions`` on the card and in the reminders,
+    ``channel`` (reminders without mentions) or ``none`` (no reminders); see bot/notify.py."""
     developer_name: str = "Model Release Bot maintainers"
     """RELEASEBOT_DEVELOPER_NAME: the publisher shown in the Teams app (make package)."""
     developer_url: str = "https://github.com/model-release-bot"
@@ -304,6 +307,7 @@ def load_settings(
         approval_expiry_hours=values.bounded_int(
             "APPROVAL_EXPIRY_HOURS", get("APPROVAL_EXPIRY_HOURS", "72"), 24 * 30
         ),
+        notify=values.choice("NOTIFY", get("NOTIFY", Settings.notify).lower(), _NOTIFY_MODES),
         developer_name=get("DEVELOPER_NAME", Settings.developer_name),
         developer_url=values.https_url(
             "DEVELOPER_URL", get("DEVELOPER_URL", Settings.developer_url)
@@ -330,6 +334,7 @@ def read_environment(
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _CLOUD_NAMES = tuple(CloudName)
+_NOTIFY_MODES = ("mentions", "channel", "none")
 
 
 def _secret(value: str) -> Secret | None:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
-from bot.cards.announcement import PUBLIC_STUDIO, approval_card
+from bot.cards.announcement import PUBLIC_STUDIO
 from bot.channel import Channel, DeliveryError
 from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
 from bot.metrics import CARD_SEND_SECONDS, CARDS
+from bot.notify import Notifier, shared_card
 from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
 from bot.store.store import Store
@@ -61,6 +63,8 @@ class OutboxSender(ClaimWorker):
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
         studio: str = PUBLIC_STUDIO,
+        notifier: Notifier | None = None,
+        on_posted: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__("outbox sender", idle_poll=idle_poll)
         self._store = store
@@ -71,6 +75,11 @@ class OutboxSender(ClaimWorker):
         self.lease = lease
         """How long a claim holds: after it, another sender may take the row."""
         self._studio = studio
+        self._notifier = notifier
+        """Who the announcement calls (None: nobody)."""
+        self._on_posted = on_posted
+        """Told each time a card is posted: a vote may have come before the card's id was kept,
+        and the card sync brings such a card up to date at once rather than at its next poll."""
 
     def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
         """Send announcements the caller has just queued and claimed, without waiting for a poll."""
@@ -100,7 +109,8 @@ class OutboxSender(ClaimWorker):
         if record is None:  # the conversation or version was deleted meanwhile
             await self._store.outbox.failed(item.id, "its approval is gone")
             return
-        card = approval_card(Translator(item.locale), record, studio=self._studio)
+        t = Translator(item.locale)
+        card = await shared_card(self._notifier, t, record, self._studio)
         reached("announcement_queued")
         # The claim may have run out while this waited for its turn: send only if it is still
         # ours, and hold it for the longest a send can take from here.
@@ -114,6 +124,7 @@ class OutboxSender(ClaimWorker):
             await self._undelivered(item, error)
             return
         await self._store.outbox.sent(item.id, activity_id)
+        self._on_posted()
         reached("card_sent")
         CARDS.labels(outcome="sent").inc()
 

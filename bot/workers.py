@@ -1,5 +1,6 @@
-"""The loop the three claim workers share (the outbox sender, the card sync, the deployment
-worker): claim what is due, handle it, wait for a wake-up or the idle poll, until stopped.
+"""The loop the claim workers share (the outbox sender, the card sync, the reminders, the
+deployment worker): claim what is due, handle it, wait for a wake-up or the idle poll, until
+stopped.
 
 Work handed over by whoever just claimed it (``dispatch``) runs at once, beside the loop; ``stop``
 waits a grace period for both. What is cut off stays claimed until its lease runs out, and is then

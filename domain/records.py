@@ -118,6 +118,20 @@ class SubscriptionChange:
 
 
 @dataclass(frozen=True)
+class Member:
+    """A member of a Teams conversation, as the connector's roster names them."""
+
+    user_id: str
+    """Their Teams user id (``29:…``): what a mention or a card's ``refresh.userIds`` names."""
+    object_id: str | None
+    """Their Entra object id, lower case."""
+    name: str
+    """Their display name, as a mention shows it."""
+    upn: str | None = None
+    """Their user principal name, lower case."""
+
+
+@dataclass(frozen=True)
 class Vote:
     """One person's approval."""
 

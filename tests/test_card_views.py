@@ -5,6 +5,7 @@ activities, with the buttons this person may use and the reason when they may no
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -14,9 +15,10 @@ from app import STORE
 from bot.cards.verbs import APPROVE, REJECT, VIEW
 from bot.store.tables import model_versions
 from tests.support.activities import ALICE, BOB, USER_ID, card_action
-from tests.support.approvals import announce, click, start, wait_for_update
+from tests.support.approvals import announce, announced_card, click, start, wait_for_update
 from tests.support.bot import BotUnderTest
 from tests.support.cards import card_text, execute_actions
+from tests.support.connector import roster_entry
 
 CAROL = "00000000-0000-0000-0000-0000000ca201"
 
@@ -158,3 +160,17 @@ async def test_a_view_without_a_valid_approval_id_is_a_bad_request(start_bot, da
 
     assert status == 200
     assert json.loads(body)["statusCode"] == 400
+
+
+async def test_the_refresh_names_the_approvers_who_are_members_and_nobody_else(start_bot):
+    approvers = [f"00000000-0000-0000-0000-{n:012d}" for n in range(1, 51)]  # as many as allowed
+    bot = await start(start_bot, RELEASEBOT_APPROVERS=",".join(approvers))
+    bot.connector.roster = [
+        roster_entry(f"29:member-{n}", f"Member {n}", object_id, f"m{n}@contoso.com")
+        for n, object_id in enumerate([*approvers, *(str(uuid.uuid4()) for _ in range(20))])
+    ]
+
+    card = await announced_card(bot, 20)
+
+    user_ids = card["refresh"]["userIds"]
+    assert sorted(user_ids) == sorted(f"29:member-{n}" for n in range(50))  # at most 60 allowed

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.store.approval_records import load_approval
 from bot.store.audit import audit_approval
 from bot.store.claims import Lease, claim, renew
-from bot.store.clock import utcnow
+from bot.store.clock import aware, utcnow
 from bot.store.rows import deployment_record
 from bot.store.tables import approval_votes, approvals, deployments
 from dialogs.approval import (
@@ -35,6 +35,7 @@ from dialogs.approval import (
     needs_upn,
 )
 from dialogs.policy import policy_to_json
+from dialogs.reminders import first_reminder
 from domain.policy import Policy, Refused
 from domain.records import ApprovalRecord, Decision, DeploymentRecord, Vote
 from domain.statuses import ApprovalState, DeploymentStatus
@@ -134,8 +135,18 @@ class ApprovalStore:
             )
             return list(rows.scalars())
 
+    async def soonest_expiry(self) -> datetime | None:
+        """When the pending approval that expires first expires; None: none is pending."""
+        async with self.engine.connect() as connection:
+            soonest = await connection.scalar(
+                select(func.min(approvals.c.expires_at)).where(
+                    approvals.c.state == ApprovalState.PENDING.value
+                )
+            )
+        return aware(soonest) if isinstance(soonest, datetime) else None
+
     async def pending_in(self, conversation_ref: int) -> list[ApprovalRecord]:
-        """This conversation's approvals waiting for a decision, oldest first."""
+        """This conversation's approvals waiting for a decision, the soonest to expire first."""
         async with self.engine.connect() as connection:
             ids = await connection.execute(
                 select(approvals.c.id)
@@ -144,7 +155,7 @@ class ApprovalStore:
                     approvals.c.state == ApprovalState.PENDING.value,
                     approvals.c.expires_at > utcnow(),
                 )
-                .order_by(approvals.c.id)
+                .order_by(approvals.c.expires_at, approvals.c.id)
                 .limit(50)
             )
             return [
@@ -221,6 +232,7 @@ def new_approval_values(
         "requested_by_name": requested_by.name if requested_by else None,
         "requested_at": now,
         "expires_at": now + policy.expiry,
+        "next_reminder_at": first_reminder(now, now + policy.expiry),
         "card_revision": 1,
         "shown_revision": 1,
     }

@@ -240,8 +240,15 @@ approvals = Table(
     Column("card_claimed_until", DateTime(timezone=True), nullable=True),
     # How many claims the card has had: the number of the current one (see announcements.claims).
     Column("card_claims", Integer, nullable=False, server_default="0"),
+    # The next reminder into the card's thread (dialogs/reminders.py); None: no more. Claimed
+    # like the card, numbered, so that a reminder is posted once by one replica.
+    Column("next_reminder_at", DateTime(timezone=True), nullable=True),
+    Column("reminder_claimed_until", DateTime(timezone=True), nullable=True),
+    Column("reminder_claims", Integer, nullable=False, server_default="0"),
+    Column("reminders_sent", Integer, nullable=False, server_default="0"),
 )
 Index("ix_approvals_state_expiry", approvals.c.state, approvals.c.expires_at)
+Index("ix_approvals_reminders", approvals.c.state, approvals.c.next_reminder_at)
 Index("ix_approvals_conversation_state", approvals.c.conversation_ref, approvals.c.state)
 Index("ix_approvals_card_sync", approvals.c.shown_revision, approvals.c.card_revision)
 Index("ix_approvals_requested_at", approvals.c.requested_at)

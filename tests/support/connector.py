@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from fakes.identity import TENANT_ID
+
 
 @dataclass
 class ConnectorCall:
@@ -38,6 +40,15 @@ class RecordingConnector:
         self.app.router.add_put(route + "/{activity_id}", self._record)
         members = "/{prefix:(?:[^/]+/)*}v3/conversations/{conversation_id}/members/{member_id}"
         self.app.router.add_get(members, self._member)
+        roster = "/{prefix:(?:[^/]+/)*}v3/conversations/{conversation_id}/"
+        self.app.router.add_get(roster + "pagedmembers", self._paged_members)
+        self.app.router.add_get(roster + "members", self._all_members)
+        self.roster: list[dict[str, Any]] = []
+        """The conversation's members, as Teams' roster gives them (see :func:`roster_entry`)."""
+        self.roster_refusals: list[int] = []
+        """Statuses for the next roster reads, in order, before answering again."""
+        self.roster_reads: list[dict[str, str]] = []
+        """The query of every roster read (pageSize, continuationToken)."""
         self.upns: dict[str, str] = {}
         """The UPN of each member (by Teams user id) the connector tells the bot about."""
         self.emails: dict[str, str] = {}
@@ -79,6 +90,25 @@ class RecordingConnector:
         email = self.emails.get(member_id, upn)
         return web.json_response({"id": member_id, "userPrincipalName": upn, "email": email})
 
+    async def _paged_members(self, request: web.Request) -> web.Response:
+        """``GET /v3/conversations/{id}/pagedmembers``: a page of the roster (Teams takes page
+        sizes of 50 to 500) and the continuation token of the next, if there is one."""
+        self.roster_reads.append(dict(request.query))
+        if self.roster_refusals:
+            status = self.roster_refusals.pop(0)
+            return web.json_response({"error": {"code": "ServiceError"}}, status=status)
+        size = min(max(int(request.query.get("pageSize", "200")), 50), 500)
+        start = int(request.query.get("continuationToken", "0"))
+        page: dict[str, Any] = {"members": self.roster[start : start + size]}
+        if start + size < len(self.roster):
+            page["continuationToken"] = str(start + size)
+        return web.json_response(page)
+
+    async def _all_members(self, request: web.Request) -> web.Response:
+        """``GET /v3/conversations/{id}/members``: the whole roster."""
+        self.roster_reads.append(dict(request.query))
+        return web.json_response(self.roster)
+
     def cards(self) -> list[dict[str, Any]]:
         """The Adaptive Cards the bot sent, in order."""
         return [
@@ -103,3 +133,19 @@ class RecordingConnector:
         cards = self.cards()
         assert cards, f"no card was sent; calls: {self.calls}"
         return cards[-1]
+
+
+def roster_entry(user_id: str, name: str, object_id: str, upn: str) -> dict[str, Any]:
+    """A member as Teams' roster gives one (a TeamsChannelAccount)."""
+    given, _, surname = name.partition(" ")
+    return {
+        "id": user_id,
+        "name": name,
+        "aadObjectId": object_id,
+        "givenName": given,
+        "surname": surname,
+        "email": upn,
+        "userPrincipalName": upn,
+        "tenantId": TENANT_ID,
+        "userRole": "user",
+    }
