@@ -8,7 +8,7 @@ from aiohttp import web
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2rem;max-width:48rem;color:#242424}"
-    "dt{font-weight:600;float:left;clear:left;width:9rem}dd{margin:0 0 .4rem 9rem}"
+    "dt{font-weight:600;float:left;clear:left;width:11rem}dd{margin:0 0 .4rem 11rem}"
     "pre{background:#f5f5f5;padding:1rem;white-space:pre-wrap}"
     ".note{color:#616161;font-size:.9rem}"
 )

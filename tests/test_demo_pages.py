@@ -4,7 +4,6 @@ simulated Azure ML studio page of the studio link, which the demo's bot (only) l
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,12 @@ from aiohttp.test_utils import TestServer
 
 from bot.config import load_settings
 from bot.pipelines.azure_devops import AzureDevOps, pat_auth
-from bot.pipelines.deployer import DeploymentRequest
 from demo.stack import DemoOptions, demo_settings
 from demo.studio import add_studio
 from domain.target import Target, TargetKind
 from fakes.azureml import FakeArm
 from fakes.devops import PAT, PROJECT, FakeDevOps
+from tests.test_devops_client import deployment
 
 
 @pytest.fixture
@@ -39,16 +38,7 @@ async def session() -> AsyncIterator[ClientSession]:
 async def started(fake: FakeDevOps, session: ClientSession, target: Target) -> tuple[str, str]:
     """Start a run as the bot does; the web and logs links it got."""
     client = AzureDevOps(session, fake.organization_url, PROJECT, pat_auth(PAT))
-    request = DeploymentRequest(
-        deployment_key="dep-1",
-        target=target,
-        model_name="fraud_model",
-        model_version="7",
-        source="ml-prod",
-        requested_by="ada@contoso.com",
-        not_before=datetime.now(UTC),
-    )
-    info = await client.create(request)
+    info = await client.create(deployment(target, version="7"))
     assert info.web_url
     assert info.logs_url
     return info.web_url, info.logs_url
