@@ -30,11 +30,13 @@ BANNER = """
 
       {playground}
 
-  In "My Team - General" (or "Personal Chat"), try:
+  In "My Team - General", @mention Release Bot and try:
       subscribe {model}                 this conversation gets the model's new versions
       demo register {model}             a data scientist registers the next version
-      demo register {model} fail        ... one whose deployment run fails
-  Approve on the card and watch it deploy. Then: history {model}, pending, status {model}.
+      pending                           it waits for approval
+  Approve on the card and watch it deploy; its links open simulated pages. Then:
+  status {model}, history {model}; register and approve another version, then
+  rollback {model}; demo register {model} fail, and approve it: its run fails.
   From a shell: .venv/bin/python -m demo register {model} [--fail]
 
   The simulated Azure DevOps moves a run one state every {step:g} s ({outcome} unless told).

@@ -9,12 +9,14 @@ does in production: pushed as an Event Grid ``ModelRegistered`` event, and found
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +30,8 @@ from bot.config import Settings, load_settings
 from bot.i18n import Translator
 from bot.registry.eventgrid import SECRET_HEADER
 from demo.playground import playground_tenant
+from demo.studio import PREFIX as STUDIO_PREFIX
+from demo.studio import add_studio
 from dialogs.commands import normalise_text
 from fakes.azureml import ARM, WORKSPACE, FakeArm
 from fakes.devops import PAT, PROJECT, FakeDevOps
@@ -105,7 +109,7 @@ class Registrar:
             "topic": topic,
             "subject": f"models/{model}:{version}",
             "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
-            "eventTime": "2026-12-01T09:00:00.0000000Z",
+            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z"),
             "id": secrets.token_hex(16),
             "data": {
                 "ModelName": model,
@@ -128,8 +132,9 @@ class Registrar:
 
 
 def demo_settings(options: DemoOptions, devops: FakeDevOps, event_secret: str) -> Settings:
-    """The bot's settings: SQLite under the demo's folder, the simulated services, and the two
-    development switches the Playground needs (it sends no token and is its own connector)."""
+    """The bot's settings: SQLite under the demo's folder, the simulated services, the two
+    development switches the Playground needs (it sends no token and is its own connector), and
+    cards that link to the demo's own Azure ML studio page (:mod:`demo.studio`)."""
     workspace = WORKSPACE
     environment = {
         "RELEASEBOT_HOST": "127.0.0.1",
@@ -148,7 +153,9 @@ def demo_settings(options: DemoOptions, devops: FakeDevOps, event_secret: str) -
         "RELEASEBOT_DEVOPS_PAT": PAT,
         "RELEASEBOT_DEPLOY_TARGET": f"pipeline:{PIPELINE}",
     }
-    return load_settings(environment, dotenv_path=None)
+    settings = load_settings(environment, dotenv_path=None)
+    studio = options.control_url + STUDIO_PREFIX
+    return dataclasses.replace(settings, cloud=dataclasses.replace(settings.cloud, studio=studio))
 
 
 def demo_commands(registrar: Registrar) -> AgentExtension:
@@ -179,7 +186,8 @@ def _model_name(word: str) -> bool:
 
 
 def control_app(registrar: Registrar) -> web.Application:
-    """``POST /register {"model": ..., "fail": false}``: what ``python -m demo register`` calls."""
+    """``POST /register {"model": ..., "fail": false}``: what ``python -m demo register`` calls;
+    and the simulated Azure ML studio's pages."""
 
     async def register(request: web.Request) -> web.Response:
         try:
@@ -194,6 +202,7 @@ def control_app(registrar: Registrar) -> web.Application:
 
     app = web.Application()
     app.router.add_post("/register", register)
+    add_studio(app, registrar.arm)
     return app
 
 

@@ -5,7 +5,8 @@ Authorization header (a PAT as Basic auth with any user name, or a bearer token)
 api-version, and runs the marker logic of the real service: a run's name comes from the pipeline's
 ``name: deploy-${{ parameters.deploymentKey }}`` when the pipeline declares it. Runs and releases move
 queued -> inProgress -> a result, by :meth:`FakeDevOps.advance` / :meth:`FakeDevOps.finish`, or on a
-timer (the demo's, :mod:`demo.stack`). No pytest here.
+timer (the demo's, :mod:`demo.stack`); a run's web link opens a page (:mod:`fakes.devops_web`). No
+pytest here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 from azure.core.credentials import AccessToken
+
+from fakes import devops_web
 
 PAT = "fake-devops-pat-9d2c"
 BEARER = "fake-entra-token-41b7"
@@ -138,6 +141,9 @@ class FakeDevOps:
         self._timer: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self.app = web.Application()
+        # The web pages the REST answers link to (``_links.web``), beside the REST routes.
+        self.app.router.add_get("/{path:.+}/_build/results", self._build_web_page)
+        self.app.router.add_get("/{path:.+}/_release", self._release_web_page)
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._routes = self._route_table()
 
@@ -386,6 +392,20 @@ class FakeDevOps:
             build |= {"status": "inProgress", "startTime": now()}
         elif build["status"] == "inProgress":
             build |= {"status": "completed", "result": result, "finishTime": now()}
+
+    # --- web pages ----------------------------------------------------------------------------
+
+    async def _build_web_page(self, request: web.Request) -> web.Response:
+        build = self.builds.get(_number(request.query.get("buildId")))
+        if build is None:
+            return devops_web.not_found("Run")
+        return devops_web.build_page(build, logs=request.query.get("view") == "logs")
+
+    async def _release_web_page(self, request: web.Request) -> web.Response:
+        release = self.releases.get(_number(request.query.get("releaseId")))
+        if release is None:
+            return devops_web.not_found("Release")
+        return devops_web.release_page(release, logs=request.query.get("_a") == "release-logs")
 
     # --- dispatch -------------------------------------------------------------------------------
 
@@ -853,6 +873,11 @@ class FakeDevOps:
         page = items[start : start + top]
         more = start + top < len(items)
         return Page({"count": len(page), "value": page}, str(start + top) if more else None)
+
+
+def _number(text: str | None) -> int:
+    """A query's id, or 0 (no run or release has it) when it is not a number."""
+    return int(text) if text and text.isascii() and text.isdigit() else 0
 
 
 def _parse(moment: str) -> datetime:

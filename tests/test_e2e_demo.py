@@ -220,6 +220,71 @@ def test_history_shows_the_deployment(page: Page, demo: Demo) -> None:
     expect(history).to_contain_text("Deployed")
 
 
+def opened_from(page: Page, link: Locator) -> Page:
+    """The page a card's link button opens (the Playground opens a new tab), loaded."""
+    with page.context.expect_page() as opening:
+        link.click()
+    opened = opening.value
+    opened.wait_for_load_state()
+    return opened
+
+
+def test_the_run_links_open_the_simulated_run_page(page: Page, demo: Demo) -> None:
+    settled = card(page, "New version: fraud_model 3")
+
+    run = opened_from(page, settled.get_by_role("link", name="Open the run"))
+    logs = opened_from(page, settled.get_by_role("link", name="Logs"))
+
+    expect(run.locator("h1")).to_have_text(re.compile(r"^Run deploy-"))
+    for shown in ("deploy-fraud-model", "completed", "succeeded", "fraud_model"):
+        expect(run.locator("dl")).to_contain_text(shown)
+    expect(run.locator("#logs")).to_contain_text("Deploying fraud_model:3")
+    expect(logs.locator("h1")).to_have_text(re.compile(r"^Logs of run deploy-"))
+    expect(logs.locator("#logs")).to_contain_text("Finishing: succeeded")
+    run.close()
+    logs.close()
+
+
+def test_the_studio_link_opens_a_local_page(page: Page, demo: Demo) -> None:
+    link = card(page, "New version: fraud_model 3").get_by_role("link", name="Open in Azure ML")
+    expect(link).to_have_attribute("title", re.compile(r"^http://127\.0\.0\.1:\d+/studio/"))
+
+    studio = opened_from(page, link)
+
+    expect(studio.locator("h1")).to_have_text("fraud_model:3")
+    expect(studio.locator("dl")).to_contain_text("Grace Hopper")
+    studio.close()
+
+
+def test_pending_lists_a_version_waiting_with_its_registration_time(page: Page, demo: Demo) -> None:
+    today = page.evaluate(
+        "new Date().toLocaleDateString('en-US',"
+        " {weekday: 'short', month: 'short', day: 'numeric', year: 'numeric'})"
+    )
+    say(page, CHANNEL, "demo register fraud_model")
+    announcement = card(page, "New version: fraud_model 4")
+    expect(announcement).to_contain_text(f"Registered {today}")
+
+    say(page, CHANNEL, "pending")
+
+    expect(card(page, "Waiting for approval here: 1")).to_contain_text("fraud_model")
+    approve_and_follow(page, "4")
+
+
+def test_rollback_after_two_deployments_asks_for_the_earlier_version(
+    page: Page, demo: Demo
+) -> None:
+    say(page, CHANNEL, "rollback fraud_model")
+
+    request = card(page, "Rollback request: fraud_model back to 3")
+    request.get_by_role("button", name="Approve").click()
+    # Whoever asked for a deployment may not approve it: another approver does.
+    refused = card(page, "Rollback request: fraud_model back to 3")
+    expect(refused).to_contain_text(
+        "You asked for this deployment, so someone else must approve it"
+    )
+
+
 def test_a_failed_run_shows_failed(page: Page, demo: Demo) -> None:
     version = demo.register("fraud_model", failing=True)
 
