@@ -17,7 +17,7 @@ from demo.studio import add_studio
 from domain.target import Target, TargetKind
 from fakes.azureml import FakeArm
 from fakes.devops import PAT, PROJECT, FakeDevOps
-from tests.test_devops_client import deployment
+from tests.support.deployments import deployment
 
 
 @pytest.fixture

@@ -22,29 +22,15 @@ from bot.pipelines.azure_devops import (
     release_status,
     release_url_for,
 )
-from bot.pipelines.deployer import DeployError, DeployErrorCode, DeploymentRequest
+from bot.pipelines.deployer import DeployError, DeployErrorCode
 from domain.statuses import RunStatus
 from domain.target import Target, TargetKind
 from fakes.devops import BEARER, PAT, PROJECT, FakeAsyncCredential, FakeDevOps
+from tests.support.deployments import deployment
 
 RELEASE = Target(TargetKind.RELEASE, 12)
 PIPELINE = Target(TargetKind.PIPELINE, 42)
 PIPELINE_WITHOUT_NAME = Target(TargetKind.PIPELINE, 43)
-
-
-def deployment(
-    target: Target, key: str = "dep-1", version: str = "2", **fields: Any
-) -> DeploymentRequest:
-    values: dict[str, Any] = {
-        "deployment_key": key,
-        "target": target,
-        "model_name": "fraud_model",
-        "model_version": version,
-        "source": "ml-prod",
-        "requested_by": "ada@contoso.com, grace@contoso.com",
-        "not_before": datetime.now(UTC),
-    }
-    return DeploymentRequest(**(values | fields))
 
 
 @pytest.fixture
