@@ -141,6 +141,11 @@ class Vote:
     at: datetime
 
 
+RUN_NAME_PREFIX = "deploy-"
+"""A YAML run's name is ``deploy-<deployment key>`` (the pipeline's ``name:``), so that the bot
+finds the run again after a crash."""
+
+
 @dataclass(frozen=True)
 class DeploymentRecord:
     """The deployment an approval started, as far as we know."""

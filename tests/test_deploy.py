@@ -121,13 +121,13 @@ async def test_an_approval_runs_the_pipeline_once_and_reports_the_result(
     assert await hook(bot, run_state_changed(1001, "succeeded")) == 200
     done = await wait_for_update(bot, "Deployed")
     assert card_text(done).startswith("Deployed\n")
-    assert "Run deploy-mrb-" in card_text(done)
+    assert "Run 1001" in card_text(done)
     await wait_until(lambda: replies_to(bot, card_activity))
     reply = replies_to(bot, card_activity)
     assert len(reply) == 1
     assert "Result for sklearn_regression_model 20" in reply[0]
     assert reply[0].startswith("Result for sklearn_regression_model 20\nDeployed\n")
-    assert "Run deploy-mrb-" in reply[0]
+    assert "Run 1001" in reply[0]
     assert devops.runs_created == 1
 
 

@@ -105,7 +105,7 @@ async def test_an_approval_reaches_azure_devops_through_the_proxy_with_the_ca_bu
     approval_id = await announce(bot)
 
     await click(bot, APPROVE, {"approvalId": approval_id})
-    card = await wait_for_update(bot, "Run deploy-mrb-")
+    card = await wait_for_update(bot, "Run 1001")
 
     assert devops.runs_created == 1
     assert "dev.azure.com" in proxy.hosts_seen

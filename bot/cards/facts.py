@@ -43,7 +43,8 @@ def _row(title: str, value: str) -> dict[str, Any]:
         "type": "TableRow",
         "cells": [
             {"type": "TableCell", "items": [text_block(title, weight="Bolder")]},
-            {"type": "TableCell", "items": [text_block(value)]},
+            # An explicit weight: some renderers make the first row bold otherwise.
+            {"type": "TableCell", "items": [text_block(value, weight="Default")]},
         ],
     }
 

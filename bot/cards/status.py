@@ -10,7 +10,7 @@ from bot.cards import text_block
 from bot.cards.facts import when
 from bot.cards.text import DETAIL_LIMIT, NAME_LIMIT, REASON_LIMIT, plain
 from bot.i18n import Translator
-from domain.records import ApprovalRecord, DeploymentRecord
+from domain.records import RUN_NAME_PREFIX, ApprovalRecord, DeploymentRecord
 from domain.statuses import ApprovalState, DeploymentStatus
 from domain.target import Target
 
@@ -44,6 +44,14 @@ def status_key(deployment: DeploymentRecord) -> str:
     if deployment.run_status is not None:
         return deployment.run_status.value
     return "starting" if deployment.status == DeploymentStatus.REQUESTED else "queued"
+
+
+def run_label(deployment: DeploymentRecord) -> str | None:
+    """What a person calls the run: its name, unless that is only our marker (``deploy-<key>``,
+    which the pipeline's ``name:`` carries for the bot to find it again): then its number."""
+    if deployment.run_name and deployment.run_name != RUN_NAME_PREFIX + deployment.key:
+        return deployment.run_name
+    return str(deployment.run_id) if deployment.run_id is not None else None
 
 
 def state_of(record: ApprovalRecord) -> str:
@@ -120,8 +128,9 @@ def _deployment_lines(t: Translator, deployment: DeploymentRecord | None) -> lis
         )
         return [text_block(fix)]
     lines = []
-    if deployment.run_name:
-        lines.append(text_block(t("deploy.run", run=plain(deployment.run_name, NAME_LIMIT))))
+    run = run_label(deployment)
+    if run:
+        lines.append(text_block(t("deploy.run", run=plain(run, NAME_LIMIT))))
     if deployment.detail:
         lines.append(
             text_block(plain(deployment.detail, DETAIL_LIMIT), isSubtle=True, spacing="Small")

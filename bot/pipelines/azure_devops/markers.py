@@ -13,7 +13,6 @@ from bot.pipelines.deployer import DeploymentRequest
 
 MARKER = "model-release-bot"
 PROPERTY = "ModelReleaseBot.DeploymentId"
-RUN_NAME_PREFIX = "deploy-"
 
 
 def release_description(request: DeploymentRequest) -> str:

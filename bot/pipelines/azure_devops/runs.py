@@ -6,14 +6,11 @@ from typing import Any
 
 from bot.pipelines.azure_devops.bodies import as_object, items
 from bot.pipelines.azure_devops.http import DevOpsHttp
-from bot.pipelines.azure_devops.markers import (
-    RUN_NAME_PREFIX,
-    parameter_matches,
-    template_parameters,
-)
+from bot.pipelines.azure_devops.markers import parameter_matches, template_parameters
 from bot.pipelines.azure_devops.search import scan, search_from
 from bot.pipelines.azure_devops.states import RUN_RESULTS, build_info, run_info
 from bot.pipelines.deployer import DeploymentRequest, RunInfo
+from domain.records import RUN_NAME_PREFIX
 
 
 class Runs:
