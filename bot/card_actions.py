@@ -46,6 +46,7 @@ from dialogs.approval import (
     needs_upn,
     viewer,
 )
+from domain.policy import Refused
 from domain.records import ApprovalRecord, Decision, ModelVersion
 from domain.statuses import SourceKind
 
@@ -126,9 +127,12 @@ class CardActions:
         if record is None or record.conversation_ref != context.turn_state[CONVERSATION_REF]:
             return factory.message(t("approval.gone"))
         person = Person(user.aad_object_id.lower(), None, user.name)
-        seen = await self._viewer(context, record, person)
-        manual = _trigger(context) != "automatic"
-        refusal = seen.refusal if manual and seen.role is Role.WATCH else None
+        personal = _in_personal_chat(context)
+        seen = Viewer(Role.WATCH, Refused(PERSONAL)) if personal else None
+        seen = seen or await self._viewer(context, record, person)
+        # Why there are no buttons: said when asked, and in a personal chat (nobody else is there).
+        told = personal or _trigger(context) != "automatic"
+        refusal = seen.refusal if told and seen.role is Role.WATCH else None
         notice = t(refusal.key, **refusal.params) if refusal else None
         card = approval_card(
             t, record, notice, studio=self._studio, viewer=seen, refresh_for=[user.id]

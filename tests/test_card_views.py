@@ -14,7 +14,8 @@ from sqlalchemy import update
 from app import STORE
 from bot.cards.verbs import APPROVE, REJECT, VIEW
 from bot.store.tables import model_versions
-from tests.support.activities import ALICE, BOB, USER_ID, card_action
+from fakes.identity import TENANT_ID
+from tests.support.activities import ALICE, BOB, CONVERSATIONS, USER_ID, card_action
 from tests.support.approvals import announce, announced_card, click, start, wait_for_update
 from tests.support.bot import BotUnderTest
 from tests.support.cards import card_text, execute_actions
@@ -174,3 +175,36 @@ async def test_the_refresh_names_the_approvers_who_are_members_and_nobody_else(s
 
     user_ids = card["refresh"]["userIds"]
     assert sorted(user_ids) == sorted(f"29:member-{n}" for n in range(50))  # at most 60 allowed
+
+
+async def test_in_a_personal_chat_nobody_gets_buttons_and_is_told_where_approvals_are_given(
+    start_bot,
+):
+    bot = await start(start_bot)
+    await bot.say("subscribe sklearn_* workspace=ml-prod")  # in the personal chat, too
+    await announce(bot)
+    personal = CONVERSATIONS["personal"]
+    (posted,) = [
+        call.body["attachments"][0]["content"]
+        for call in bot.connector.calls
+        if call.method == "POST"
+        and call.conversation_id == personal
+        and "attachments" in call.body
+        and "refresh" in call.body["attachments"][0]["content"]
+    ]
+    activity = card_action(
+        bot.connector.url, VIEW, execute_actions(posted)[0]["data"], user=USER_ID, name="Ada"
+    )
+    activity["conversation"] = {
+        "id": personal,
+        "conversationType": "personal",
+        "tenantId": TENANT_ID,
+    }
+    activity["value"]["trigger"] = "automatic"
+
+    status, body = await bot.post(activity)
+
+    answer = json.loads(body)
+    assert status == 200
+    assert buttons(answer) == []
+    assert "Approvals are given where others can see them" in card_text(answer["value"])

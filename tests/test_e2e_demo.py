@@ -32,6 +32,8 @@ EDITOR = '[data-lexical-editor="true"][role="textbox"]'
 CHANNEL = "My Team - General"
 PERSONAL = "Personal Chat"
 BOT_NAME = "Release Bot"
+SOMEONE_ELSE = "00000000-0000-0000-0000-00000000beef"
+"""An approver who is not the Playground's one user (Alex Wilber)."""
 STEP_SECONDS = "1"
 CARD_TIMEOUT_MS = 30_000
 CHROMIUM_ARGUMENTS = [
@@ -310,6 +312,17 @@ def test_rollback_after_two_deployments_asks_for_the_earlier_version(
     expect(requesters_view.get_by_role("button", name="Reject")).to_be_visible()
 
 
+def test_someone_the_policy_does_not_name_sees_no_buttons_and_why(page: Page, demo: Demo) -> None:
+    say(page, CHANNEL, f"subscribe churn_model approvers={SOMEONE_ELSE}")
+    expect(card(page, "Subscribed (#2)")).to_contain_text("churn_model")
+    say(page, CHANNEL, "demo register churn_model")
+
+    bystanders_view = my_view(page, "New version: churn_model 1")
+
+    expect(bystanders_view).to_contain_text("You are not one of the approvers for this model.")
+    expect(bystanders_view.get_by_role("button")).to_have_count(0)
+
+
 def test_a_failed_run_shows_failed(page: Page, demo: Demo) -> None:
     version = demo.register("fraud_model", failing=True)
 
@@ -322,7 +335,7 @@ def test_a_failed_run_shows_failed(page: Page, demo: Demo) -> None:
 def test_the_personal_chat_subscribes_too(page: Page, demo: Demo) -> None:
     say(page, PERSONAL, "subscribe churn_*")
 
-    expect(card(page, "Subscribed (#2)")).to_contain_text("churn_*")
+    expect(card(page, "churn_*")).to_contain_text("Subscribed")
 
 
 def test_ctrl_c_stops_the_demo_cleanly(demo: Demo) -> None:

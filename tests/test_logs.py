@@ -53,7 +53,7 @@ async def test_one_correlation_id_follows_a_version_from_event_to_deployment(sta
         bot = await start(start_bot, deployer=deployer, RELEASEBOT_DEPLOY_TARGET="pipeline:42")
         approval_id = await announce(bot)
         await click(bot, APPROVE, {"approvalId": approval_id})
-        await wait_for_update(bot, "deploy-mrb-")
+        await wait_for_update(bot, "Run 1001")
 
     def correlation_of(fragment: str) -> str | None:
         record = next(r for r in caplog.records if fragment in r.getMessage())
