@@ -190,7 +190,7 @@ def _card_workers(
     notifier = Notifier(NotifyMode(settings.notify), Roster(channel))
     cards = CardSync(ApprovalStore(store.engine), channel, studio=studio, notifier=notifier)
     return (
-        OutboxSender(store, channel, studio=studio, notifier=notifier, on_posted=cards.wake),
+        OutboxSender(store, channel, studio=studio, notifier=notifier, on_behind=cards.wake),
         cards,
         Reminders(ReminderStore(store.engine), channel, notifier),
     )

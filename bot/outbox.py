@@ -64,7 +64,7 @@ class OutboxSender(ClaimWorker):
         idle_poll: float = 1.0,
         studio: str = PUBLIC_STUDIO,
         notifier: Notifier | None = None,
-        on_posted: Callable[[], None] = lambda: None,
+        on_behind: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__("outbox sender", idle_poll=idle_poll)
         self._store = store
@@ -77,9 +77,9 @@ class OutboxSender(ClaimWorker):
         self._studio = studio
         self._notifier = notifier
         """Who the announcement calls (None: nobody)."""
-        self._on_posted = on_posted
-        """Told each time a card is posted: a vote may have come before the card's id was kept,
-        and the card sync brings such a card up to date at once rather than at its next poll."""
+        self._on_behind = on_behind
+        """Told when a card just posted is behind its approval already (a vote came before the
+        card's id was kept): the card sync brings it up to date at once, not at its next poll."""
 
     def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
         """Send announcements the caller has just queued and claimed, without waiting for a poll."""
@@ -123,8 +123,8 @@ class OutboxSender(ClaimWorker):
         except DeliveryError as error:
             await self._undelivered(item, error)
             return
-        await self._store.outbox.sent(item.id, activity_id)
-        self._on_posted()
+        if await self._store.outbox.sent(item.id, activity_id):
+            self._on_behind()
         reached("card_sent")
         CARDS.labels(outcome="sent").inc()
 

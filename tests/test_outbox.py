@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.outbox import OutboxSender
 from bot.ratelimit import CannotBook, RateLimiter
@@ -358,4 +358,23 @@ async def test_an_unexpected_failure_is_logged_and_the_card_sent_after_the_claim
 
     assert "failed unexpectedly" in caplog.text
     assert [title for _, title in channel.sent] == ["New version: m 0"]
+    await store.engine.dispose()
+
+
+@pytest.mark.both_stores
+async def test_a_card_posted_after_a_vote_is_reported_behind_its_approval(database_url):
+    store = await queued_store(database_url, versions=2)
+    voted_on, untouched = await store.outbox.claim(2, timedelta(seconds=60))
+    async with store.engine.begin() as connection:  # a vote came while the card was posted
+        await connection.execute(
+            update(approvals)
+            .where(approvals.c.id == voted_on.approval_id)
+            .values(card_revision=approvals.c.card_revision + 1)
+        )
+
+    behind = await store.outbox.sent(voted_on.id, "activity-1")
+    current = await store.outbox.sent(untouched.id, "activity-2")
+    again = await store.outbox.sent(voted_on.id, "activity-3")  # not the first: not its card
+
+    assert (behind, current, again) == (True, False, False)
     await store.engine.dispose()

@@ -60,10 +60,11 @@ class Outbox:
         async with self.engine.begin() as connection:
             return await renew(connection, LEASE, item.id, item.claims, lease, QUEUED)
 
-    async def sent(self, announcement_id: int, activity_id: str) -> None:
+    async def sent(self, announcement_id: int, activity_id: str) -> bool:
         """The connector accepted the card: remember the activity id for later updates, on the
         announcement and on the approval its card asks for, unless another sender (one of two
-        whose claims overlapped in time) marked it first: its card is the one updated later."""
+        whose claims overlapped in time) marked it first: its card is the one updated later.
+        Whether the card is behind its approval already (a vote came while it was posted)."""
         async with self.engine.begin() as connection:
             first = await _finish(
                 connection,
@@ -73,12 +74,14 @@ class Outbox:
                 sent_at=utcnow(),
             )
             if not first:
-                return
-            await connection.execute(
+                return False
+            marked = await connection.execute(
                 update(approvals)
                 .where(approvals.c.announcement_id == announcement_id)
                 .values(activity_id=activity_id or None)
+                .returning(approvals.c.shown_revision, approvals.c.card_revision)
             )
+            return any(row.shown_revision < row.card_revision for row in marked)
 
     async def retry(self, announcement_id: int, delay: timedelta, error: str) -> None:
         """Release the claim and try again after ``delay``."""
