@@ -529,7 +529,7 @@ async def test_status_shows_the_latest_success_from_any_conversation(start_bot):
     assert shown["Version"] == "21"
     assert shown["From"] == "workspace ml-prod"
     assert shown["Deploys with"] == "pipeline 42"
-    assert shown["Run"] == "Deployed with warnings: Run-8"
+    assert (shown["Run"], shown["Result"]) == ("Run-8", "Deployed with warnings")
     assert shown["Finished"].startswith("{{DATE(")
     assert open_urls(card) == [RUN_URL.format(run=8)]
     assert "newer" not in card_text(card)

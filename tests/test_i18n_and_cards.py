@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from bot.cards.verbs import APPROVE, REJECT, VIEW
 from bot.i18n import LANGUAGES, Translator, language_of, placeholders
 from dialogs.approval import Role, Viewer
 from dialogs.commands import ALIASES, CommandName
+from domain.policy import Refused
 from domain.records import ModelVersion, Subscription
 from domain.statuses import ApprovalState
 from tests.support.cards import card_text, execute_actions, fact_tables
@@ -291,3 +293,34 @@ def test_the_card_compares_with_the_version_deployed_now():
     assert facts["mlflow.metric.auc"] == f"{MISSING} → 0.981"
     assert facts["stage"] == "production → candidate"
     assert "owner" not in fact_tables(card)[-1]  # unchanged tags are not repeated
+
+
+VIEWERS = {
+    "approver": Viewer(Role.DECIDE),
+    "voter": Viewer(Role.VOTED, voted_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC)),
+    "creator": Viewer(Role.WITHDRAW, Refused("approval.no_self_approval")),
+    "requester": Viewer(Role.WITHDRAW, Refused("approval.own_request")),
+    "bystander": Viewer(Role.WATCH),
+}
+
+
+def own_view(language: str, who: str) -> dict[str, Any]:
+    """What sets one viewer's card apart: its buttons and the lines for them alone (the rest
+    is the card everyone sees, snapshotted above)."""
+    card = approval_card(
+        Translator(language), approval_of(VERSION), viewer=VIEWERS[who], refresh_for=["29:v"]
+    )
+    status = next(i for i, e in enumerate(card["body"]) if e.get("separator"))
+    return {
+        "said": [element["text"] for element in card["body"][status + 1 :]],
+        "actions": card["actions"],
+        "refresh": card["refresh"],
+    }
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_viewers_own_card_matches_its_reviewed_snapshot(language):
+    """Update tests/snapshots/views.<language>.json on purpose, after looking at the change."""
+    expected = json.loads((SNAPSHOTS / f"views.{language}.json").read_text(encoding="utf-8"))
+
+    assert {who: own_view(language, who) for who in VIEWERS} == expected

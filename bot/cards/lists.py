@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.cards import Card, adaptive_card, text_block, title
 from bot.cards.facts import fact_set, when
-from bot.cards.status import describe_target, status_key
+from bot.cards.status import describe_target, run_label, status_key
 from bot.cards.text import NAME_LIMIT, REASON_LIMIT, json_bytes, plain
 from bot.i18n import Translator
 from domain.records import ApprovalRecord, DeploymentRecord
@@ -133,7 +133,7 @@ def run_status(t: Translator, deployment: DeploymentRecord, *, link: bool = Fals
     if deployment.status == DeploymentStatus.ERROR:
         return t("deploy.error")
     status = status_key(deployment)
-    run = plain(deployment.run_name or "", NAME_LIMIT)
+    run = plain(run_label(deployment) or "", NAME_LIMIT)
     if link:
         run = run_link(t, run, deployment.web_url)
     return t(f"deploy.status_{status}", run=run)
@@ -177,7 +177,8 @@ def _current_facts(t: Translator, current: Deployed) -> list[tuple[str, str]]:
         (t("announce.fact_source"), t(source, name=plain(version.source_name, NAME_LIMIT))),
         (t("status.fact_finished"), when(current.ended_at)),
         (t("approval.fact_target"), describe_target(t, deployment.target)),
-        (t("status.fact_run"), run_status(t, deployment)),
+        (t("status.fact_run"), plain(run_label(deployment) or "", NAME_LIMIT)),
+        (t("status.fact_result"), t(f"state.{status_key(deployment)}")),
     ]
 
 
