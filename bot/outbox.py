@@ -71,6 +71,7 @@ class OutboxSender(ClaimWorker):
         self._approvals = ApprovalStore(store.engine)
         self._channel = channel
         self._batch_size = batch_size
+        self._max_in_flight = max_in_flight
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self.lease = lease
         """How long a claim holds: after it, another sender may take the row."""
@@ -82,9 +83,20 @@ class OutboxSender(ClaimWorker):
         card's id was kept): the card sync brings it up to date at once, not at its next poll."""
 
     def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
-        """Send announcements the caller has just queued and claimed, without waiting for a poll."""
-        for item in claimed:
-            self._spawn(self._deliver(item))
+        """Send announcements the caller has just queued and claimed, without waiting for a poll:
+        a few at a time, not a task each (a version for 10,000 channels would hold 10,000 tasks
+        at once, and the process the memory they took)."""
+        if claimed:
+            self._spawn(self._deliver_all(claimed))
+
+    async def _deliver_all(self, claimed: list[PendingAnnouncement]) -> None:
+        waiting = iter(claimed)
+
+        async def deliver_waiting() -> None:
+            for item in waiting:  # shared: each item goes to whichever is free first
+                await self._deliver(item)
+
+        await asyncio.gather(*(deliver_waiting() for _ in range(self._max_in_flight)))
 
     async def work_once(self) -> int:
         """Claim the due rows and send them; how many were claimed."""
