@@ -28,6 +28,7 @@ from microsoft_agents.hosting.core.connector import ConnectorClientBase
 
 from bot.cards.announcement import PUBLIC_STUDIO, approval_card
 from bot.cards.verbs import REASON_INPUT
+from bot.channel import CONNECTOR_CLIENT_KEY
 from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.metrics import APPROVALS, CLICK_SECONDS
@@ -52,8 +53,6 @@ from domain.statuses import SourceKind
 
 log = logging.getLogger(__name__)
 
-# Where the SDK leaves the turn's connector client.
-CONNECTOR_CLIENT_KEY = "ConnectorClient"
 # Where the agent's first handler leaves the stored conversation's id for the turn.
 CONVERSATION_REF = "releasebot.conversation_ref"
 CREATOR_LOOKUP_SECONDS = 3.0
@@ -128,8 +127,11 @@ class CardActions:
             return factory.message(t("approval.gone"))
         person = Person(user.aad_object_id.lower(), None, user.name)
         personal = _in_personal_chat(context)
-        seen = Viewer(Role.WATCH, Refused(PERSONAL)) if personal else None
-        seen = seen or await self._viewer(context, record, person)
+        seen = (
+            Viewer(Role.WATCH, Refused(PERSONAL))
+            if personal
+            else await self._viewer(context, record, person)
+        )
         # Why there are no buttons: said when asked, and in a personal chat (nobody else is there).
         told = personal or _trigger(context) != "automatic"
         refusal = seen.refusal if told and seen.role is Role.WATCH else None

@@ -22,7 +22,8 @@ from bot.cards.announcement import approval_card
 from bot.cards.mentions import reminder_card, with_mentions
 from bot.i18n import Translator
 from bot.roster import Roster
-from dialogs.approval import Person
+from bot.store.clock import utcnow
+from dialogs.approval import Person, Role, approval_of, viewer
 from domain.records import ApprovalRecord, Member
 from domain.statuses import ApprovalState
 
@@ -71,19 +72,16 @@ class Notifier:
         members = await self.roster.approver_members(record.reference, record.policy.approvers)
         if members is None:
             return None
-        return [member for member in members if _may_still_vote(member, record)]
+        approval, now = approval_of(record), utcnow()
+        return [
+            member
+            for member in members
+            if viewer(approval, _person(member), record.policy, now).role is Role.DECIDE
+        ]
 
 
-def _may_still_vote(member: Member, record: ApprovalRecord) -> bool:
-    """Whether ``member`` has not voted and is neither the version's creator nor the requester."""
-    person = Person(member.object_id or "", member.upn, member.name)
-    ids = person.identities()
-    if any(vote.voter_id.lower() in ids for vote in record.votes):
-        return False
-    if record.requested_by and record.requested_by.lower() in ids:
-        return False
-    creator = record.version.created_by
-    return not (creator and person.is_named_by(creator))
+def _person(member: Member) -> Person:
+    return Person(member.object_id or "", member.upn, member.name)
 
 
 async def shared_card(

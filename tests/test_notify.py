@@ -14,6 +14,7 @@ from bot.config import load_settings
 from bot.notify import Notifier, NotifyMode
 from bot.roster import Roster
 from bot.settings_values import SettingsError
+from bot.store.clock import utcnow
 from domain.policy import Policy
 from domain.records import Member, ModelVersion
 from tests.support.activities import ALICE, BOB
@@ -138,6 +139,7 @@ async def test_the_person_who_asked_for_the_deployment_is_not_called():
         policy=Policy(approvers=frozenset({ALICE, BOB})),
         kind="deploy",
         requested_by=BOB,
+        requested_at=utcnow(),  # still waiting: nobody is called after its expiry
     )
 
     called = await Notifier(NotifyMode.MENTIONS, Roster(OnePage())).to_call(record)
