@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.cards import Card
 from bot.cards.announcement import PUBLIC_STUDIO
 from bot.channel import Channel, DeliveryError
 from bot.failpoints import reached
@@ -26,7 +27,7 @@ from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
 from bot.store.store import Store
 from bot.workers import ClaimWorker
-from domain.records import PendingAnnouncement
+from domain.records import PendingAnnouncement, RecordedVersion
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ RETRYABLE = {None, 401, 408, 412, 429, 500, 502, 503, 504}
 GONE = {403, 404}
 # The connector refused the bot's token: worth a few tries (a token being renewed), not more.
 REFUSED = {401}
+THROTTLED = 429
 MAX_REFUSALS = 5
 RETRY_WAKE_SLACK = 0.01  # seconds after a retry's due time, so that the row is due when we look
 
@@ -50,6 +52,11 @@ def refused_for_good(error: DeliveryError, tries: int) -> str | None:
     )
 
 
+def _throttled_without_wait(error: DeliveryError) -> bool:
+    """Teams throttled the call and asked for no particular wait."""
+    return error.status == THROTTLED and not error.retry_after
+
+
 class OutboxSender(ClaimWorker):
     """Sends announcements: those dispatched to it at once, and any due row (``run``)."""
 
@@ -58,7 +65,7 @@ class OutboxSender(ClaimWorker):
         store: Store,
         channel: Channel,
         *,
-        batch_size: int = 200,
+        batch_size: int = 50,
         max_in_flight: int = 4,
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
@@ -82,12 +89,13 @@ class OutboxSender(ClaimWorker):
         """Told when a card just posted is behind its approval already (a vote came before the
         card's id was kept): the card sync brings it up to date at once, not at its next poll."""
 
-    def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
-        """Send announcements the caller has just queued and claimed, without waiting for a poll:
-        a few at a time, not a task each (a version for 10,000 channels would hold 10,000 tasks
-        at once, and the process the memory they took)."""
-        if claimed:
-            self._spawn(self._deliver_all(claimed))
+    def dispatch(self, recorded: RecordedVersion) -> None:
+        """Send the announcements the caller has just queued and claimed, without waiting for a
+        poll, a few at a time; and claim the rest of the version's at once, a batch at a time."""
+        if recorded.claimed:
+            self._spawn(self._deliver_all(recorded.claimed))
+        if recorded.unclaimed:
+            self.wake()
 
     async def _deliver_all(self, claimed: list[PendingAnnouncement]) -> None:
         waiting = iter(claimed)
@@ -124,21 +132,41 @@ class OutboxSender(ClaimWorker):
         t = Translator(item.locale)
         card = await shared_card(self._notifier, t, record, self._studio)
         reached("announcement_queued")
-        # The claim may have run out while this waited for its turn: send only if it is still
-        # ours, and hold it for the longest a send can take from here.
-        if not await self._store.outbox.renew(item, self.lease):
-            log.info("announcement %d was taken over by another sender; not sent here", item.id)
-            return
         try:
-            with CARD_SEND_SECONDS.time():
-                activity_id = await self._channel.send_card(item.reference, card)
+            activity_id = await self._post(item, card)
         except DeliveryError as error:
             await self._undelivered(item, error)
+            return
+        if activity_id is None:
             return
         if await self._store.outbox.sent(item.id, activity_id):
             self._on_behind()
         reached("card_sent")
         CARDS.labels(outcome="sent").inc()
+
+    async def _post(self, item: PendingAnnouncement, card: Card) -> str | None:
+        """Post the card if the claim is still ours: its activity id (None: not ours any more).
+
+        Throttling that names no wait, on the card's first try, is tried again at once: the
+        retry is paced by the limits like any other send (the refused call counted against
+        them), not put behind the queue. Anything else is the caller's to retry later.
+        """
+        try:
+            return await self._post_once(item, card)
+        except DeliveryError as error:
+            if item.attempts or not _throttled_without_wait(error):
+                raise
+            CARDS.labels(outcome="retried").inc()
+        return await self._post_once(item, card)
+
+    async def _post_once(self, item: PendingAnnouncement, card: Card) -> str | None:
+        # The claim may have run out while this waited for its turn: send only if it is still
+        # ours, and hold it for the longest a send can take from here.
+        if not await self._store.outbox.renew(item, self.lease):
+            log.info("announcement %d was taken over by another sender; not sent here", item.id)
+            return None
+        with CARD_SEND_SECONDS.time():
+            return await self._channel.send_card(item.reference, card)
 
     async def _undelivered(self, item: PendingAnnouncement, error: DeliveryError) -> None:
         given_up = refused_for_good(error, item.attempts + 1)

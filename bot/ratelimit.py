@@ -16,7 +16,7 @@ Window = tuple[int, float]
 # reaches it some milliseconds after its booking. Refused requests count too ("all requests are
 # subject to the same rate limiting policy").
 CONVERSATION_WINDOWS: tuple[Window, ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
-APP_WINDOWS: tuple[Window, ...] = ((50, 1.05),)
+APP_WINDOWS: tuple[Window, ...] = ((50, 1.02),)
 PRUNE_EVERY = 1024  # bookings between sweeps of idle conversations' history
 # The longest a send waits for its turn, in all; a longer wait (a conversation's budget is spent)
 # hands the message back to be tried again then. The outbox renews its claim (60 s) right before
