@@ -18,6 +18,7 @@ from datetime import timedelta
 from bot.cards import Card
 from bot.cards.announcement import PUBLIC_STUDIO
 from bot.channel import Channel, DeliveryError
+from bot.delivery import GONE, RETRYABLE, refused_for_good
 from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
@@ -31,25 +32,8 @@ from domain.records import PendingAnnouncement, RecordedVersion
 
 log = logging.getLogger(__name__)
 
-# No answer (None), throttling, and server or gateway trouble pass: try again later.
-RETRYABLE = {None, 401, 408, 412, 429, 500, 502, 503, 504}
-GONE = {403, 404}
-# The connector refused the bot's token: worth a few tries (a token being renewed), not more.
-REFUSED = {401}
 THROTTLED = 429
-MAX_REFUSALS = 5
 RETRY_WAKE_SLACK = 0.01  # seconds after a retry's due time, so that the row is due when we look
-
-
-def refused_for_good(error: DeliveryError, tries: int) -> str | None:
-    """Why to stop trying, when ``error`` refused the bot on its ``tries``-th try and that was the
-    last of MAX_REFUSALS."""
-    if error.status not in REFUSED or tries < MAX_REFUSALS:
-        return None
-    return (
-        f"Teams refused the bot {tries} times ({error.status}): the connector does not accept "
-        "the bot's token; check the app registration (client id, secret, tenant) and the cloud"
-    )
 
 
 def _throttled_without_wait(error: DeliveryError) -> bool:
@@ -109,7 +93,7 @@ class OutboxSender(ClaimWorker):
     async def work_once(self) -> int:
         """Claim the due rows and send them; how many were claimed."""
         claimed = await self._store.outbox.claim(self._batch_size, self.lease)
-        await asyncio.gather(*(self._deliver(item) for item in claimed))
+        await self._deliver_all(claimed)
         return len(claimed)
 
     async def _deliver(self, item: PendingAnnouncement) -> None:
