@@ -41,6 +41,18 @@ def _throttled_without_wait(error: DeliveryError) -> bool:
     return error.status == THROTTLED and not error.retry_after
 
 
+def in_turns(claimed: list[PendingAnnouncement]) -> list[PendingAnnouncement]:
+    """``claimed`` with each conversation's cards taking turns with the others' (in their order
+    otherwise): a conversation's own window (7 per second) then holds back only its second card,
+    not every card behind it."""
+    rounds: dict[int, int] = {}
+    turns = []
+    for item in claimed:
+        rounds[item.conversation_ref] = rounds.get(item.conversation_ref, -1) + 1
+        turns.append((rounds[item.conversation_ref], item))
+    return [item for _, item in sorted(turns, key=lambda turn: turn[0])]
+
+
 class OutboxSender(ClaimWorker):
     """Sends announcements: those dispatched to it at once, and any due row (``run``)."""
 
@@ -93,7 +105,7 @@ class OutboxSender(ClaimWorker):
     async def work_once(self) -> int:
         """Claim the due rows and send them; how many were claimed."""
         claimed = await self._store.outbox.claim(self._batch_size, self.lease)
-        await self._deliver_all(claimed)
+        await self._deliver_all(in_turns(claimed))
         return len(claimed)
 
     async def _deliver(self, item: PendingAnnouncement) -> None:

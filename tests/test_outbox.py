@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.channel import DeliveryError
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, in_turns
 from bot.ratelimit import CannotBook, RateLimiter
 from bot.retrying import backoff
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.store import Store
 from bot.store.tables import announcements, approvals
-from domain.records import ModelVersion, RecordedVersion
+from domain.records import ModelVersion, PendingAnnouncement, RecordedVersion
 from tests.support.activities import installation
 from tests.support.bot import BotUnderTest
 from tests.support.events import ANNOUNCING, post_events, registered, sample
@@ -458,3 +458,13 @@ async def test_a_card_posted_after_a_vote_is_reported_behind_its_approval(databa
 
     assert (behind, current, again) == (True, False, False)
     await store.engine.dispose()
+
+
+def test_a_batch_sends_each_conversations_cards_in_turns_with_the_others():
+    def item(number: int, conversation_ref: int) -> PendingAnnouncement:
+        version = ModelVersion("workspace", "ws", "m", str(number))
+        return PendingAnnouncement(number, conversation_ref, "{}", None, 0, 1, number, version, 1)
+
+    batch = [item(1, 7), item(2, 7), item(3, 7), item(4, 8), item(5, 9), item(6, 8)]
+
+    assert [card.id for card in in_turns(batch)] == [1, 4, 5, 2, 6, 3]
