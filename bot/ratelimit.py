@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Protocol
 
 Window = tuple[int, float]
@@ -34,18 +35,46 @@ class CannotBook(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Booking:
+    """The answer of a booking attempt: booked (``wait`` 0), or the seconds until one fits and
+    whether the conversation's own windows are among those in the way."""
+
+    wait: float
+    conversation_bound: bool = False
+
+
+BOOKED = Booking(0.0)
+
+
 async def take_turn(
-    book: Callable[[], Awaitable[float]], sleep: Callable[[float], Awaitable[None]]
+    book: Callable[[], Awaitable[Booking]],
+    sleep: Callable[[float], Awaitable[None]],
+    queue: asyncio.Lock,
 ) -> None:
-    """Call ``book`` (which books a message now, returning 0, or returns the seconds until one
-    fits) until it books, sleeping in between; raise :class:`CannotBook` rather than wait more
-    than :data:`MAX_WAIT_SECONDS` in all."""
+    """Call ``book`` until it books, sleeping in between; raise :class:`CannotBook` rather than
+    wait more than :data:`MAX_WAIT_SECONDS` in all.
+
+    Sends take the app's free turns in the order they asked (``queue``, first come, first served):
+    only the first in line watches the app's windows, the others wait their turn without asking.
+    A send that waits for its conversation's own windows waits out of line, holding up nobody.
+    """
     waited = 0.0
-    while (wait := await book()) > 0:
-        if waited + wait > MAX_WAIT_SECONDS:
-            raise CannotBook(f"Teams' limits let the next message go in {wait:.0f} s", wait)
-        await sleep(wait)
-        waited += wait
+    while True:
+        async with queue:
+            while (booking := await book()).wait > 0 and not booking.conversation_bound:
+                waited = await _pause(booking.wait, waited, sleep)
+            if booking.wait <= 0:
+                return
+        waited = await _pause(booking.wait, waited, sleep)
+
+
+async def _pause(wait: float, waited: float, sleep: Callable[[float], Awaitable[None]]) -> float:
+    """Sleep ``wait`` seconds, unless that makes more than :data:`MAX_WAIT_SECONDS` in all."""
+    if waited + wait > MAX_WAIT_SECONDS:
+        raise CannotBook(f"Teams' limits let the next message go in {wait:.0f} s", wait)
+    await sleep(wait)
+    return waited + wait
 
 
 class Limiter(Protocol):
@@ -64,7 +93,8 @@ class RateLimiter:
 
     For one process (the SQLite store); replicas share theirs through PostgreSQL
     (:class:`bot.store.ratebook.SharedRateLimiter`). Single event loop: the check and the
-    booking happen without an await in between.
+    booking happen without an await in between; sends take the app's turns in order
+    (:func:`take_turn`).
     """
 
     def __init__(
@@ -81,27 +111,27 @@ class RateLimiter:
         self._app: deque[float] = deque()
         self._conversations: dict[Hashable, deque[float]] = {}
         self._bookings = 0
+        self._queue = asyncio.Lock()
 
     async def acquire(self, conversation: Hashable) -> None:
         """Return once a message to ``conversation`` is within every limit (and book it), or
         raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away."""
         sent = self._conversations.setdefault(conversation, deque())
 
-        async def book() -> float:
+        async def book() -> Booking:
             now = self._clock()
-            wait = max(
-                _wait(self._app, self._app_windows, now),
-                _wait(sent, self._conversation_windows, now),
-            )
-            if wait <= 0:
-                self._app.append(now)
-                sent.append(now)
-                self._bookings += 1
-                if self._bookings % PRUNE_EVERY == 0:
-                    self._forget_idle(now)
-            return wait
+            own = _wait(sent, self._conversation_windows, now)
+            wait = max(_wait(self._app, self._app_windows, now), own)
+            if wait > 0:
+                return Booking(wait, conversation_bound=own > 0)
+            self._app.append(now)
+            sent.append(now)
+            self._bookings += 1
+            if self._bookings % PRUNE_EVERY == 0:
+                self._forget_idle(now)
+            return BOOKED
 
-        await take_turn(book, self._sleep)
+        await take_turn(book, self._sleep, self._queue)
 
     def _forget_idle(self, now: float) -> None:
         """Drop the history of conversations with nothing in their longest window."""

@@ -378,6 +378,20 @@ async def test_the_app_gets_at_most_50_per_second_across_conversations():
     assert times[-1] < 3.0  # and no slower than that
 
 
+async def test_a_conversation_waiting_for_its_own_window_holds_up_no_other():
+    limiter = RateLimiter(conversation_windows=((1, 0.5),), app_windows=((50, 1.0),))
+    await limiter.acquire("busy")
+    booked: list[str] = []
+
+    async def send(conversation: str) -> None:
+        await limiter.acquire(conversation)
+        booked.append(conversation)
+
+    await asyncio.gather(send("busy"), send("idle"))
+
+    assert booked == ["idle", "busy"]
+
+
 async def test_a_wait_longer_than_a_claim_hands_the_message_back():
     clock = FakeClock()
     limiter = RateLimiter(conversation_windows=((1, 100.0),), clock=clock, sleep=clock.sleep)

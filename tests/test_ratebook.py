@@ -75,6 +75,23 @@ async def test_replicas_together_keep_a_conversations_limit(engines: list[AsyncE
     assert_at_most(times, 3, 0.5)
 
 
+async def test_a_conversation_waiting_for_its_own_window_holds_up_no_other_send(
+    engines: list[AsyncEngine],
+):
+    first, second = limiters(engines)
+    for _ in range(3):
+        await second.acquire("19:busy@thread")  # another replica filled its window
+    booked_in_order: list[str] = []
+
+    async def send(conversation: str) -> None:
+        await first.acquire(conversation)
+        booked_in_order.append(conversation)
+
+    await asyncio.gather(send("19:busy@thread"), send("19:idle@thread"))
+
+    assert booked_in_order == ["19:idle@thread", "19:busy@thread"]
+
+
 async def test_a_wait_longer_than_a_claim_hands_the_message_back(engines: list[AsyncEngine]):
     limiter = SharedRateLimiter(engines[0], ((1, 100.0),), APP)
     await limiter.acquire("19:c@thread")

@@ -1,9 +1,9 @@
 """Teams' rate limits shared by the replicas: every message is booked in PostgreSQL.
 
 Each booking is one short transaction under a transaction-scoped advisory lock, in the database's
-clock, so that replicas on several hosts count the same windows with the same time. A replica
-books one message at a time (one pooled connection waits for the lock, not one per send), and
-a holder that stops answering loses the lock after a few seconds. SQLite means one process,
+clock, so that replicas on several hosts count the same windows with the same time. A replica's
+sends take their turns in order, one booking at a time (one pooled connection waits for the lock,
+not one per send; only the first in line asks while the app's windows are full), and a holder that stops answering loses the lock after a few seconds. SQLite means one process,
 whose limiter keeps its windows in memory.
 """
 
@@ -36,7 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ratelimit import (
     APP_WINDOWS,
+    BOOKED,
     CONVERSATION_WINDOWS,
+    Booking,
     CannotBook,
     Limiter,
     RateLimiter,
@@ -80,7 +82,7 @@ class SharedRateLimiter:
         self._engine = engine.execution_options(isolation_level="READ COMMITTED")
         self._conversation_windows = conversation_windows
         self._app_windows = app_windows
-        self._one_at_a_time = asyncio.Lock()
+        self._queue = asyncio.Lock()
         self._bookings = 0
         self._read_windows = _window_reads(
             [
@@ -94,19 +96,18 @@ class SharedRateLimiter:
         raise :class:`CannotBook` if that is more than :data:`MAX_WAIT_SECONDS` away or the
         database cannot book it."""
         scope = conversation_scope(conversation)
-        await take_turn(lambda: self._book_safely(scope), asyncio.sleep)
+        await take_turn(lambda: self._book_safely(scope), asyncio.sleep, self._queue)
         if self._bookings % PRUNE_EVERY == 0:
             await self._prune_safely()
 
-    async def _book_safely(self, scope: str) -> float:
+    async def _book_safely(self, scope: str) -> Booking:
         try:
-            async with self._one_at_a_time:
-                return await self._book(scope)
+            return await self._book(scope)
         except (DBAPIError, PoolTimeout, OSError, TimeoutError) as error:
             reason = f"the database could not book the message ({type(error).__name__})"
             raise CannotBook(reason, None) from error
 
-    async def _book(self, scope: str) -> float:
+    async def _book(self, scope: str) -> Booking:
         """Book a message to ``scope`` now, or return how many seconds until one fits: for each
         window of ``count`` messages per ``seconds``, the ``count``-th newest booking in it must
         first fall out of it."""
@@ -114,19 +115,18 @@ class SharedRateLimiter:
             now = (await connection.execute(_LOCK_AND_READ_CLOCK)).scalar_one()
             rows = await connection.execute(self._read_windows, {"scope": scope, "now": now})
             stamp = now.timestamp()
-            wait = max(
-                (booked_at.timestamp() + seconds - stamp for seconds, booked_at in rows),
-                default=0.0,
-            )
+            waits = [(row.booked_at.timestamp() + row.seconds - stamp, row.app) for row in rows]
+            wait = max((seconds for seconds, _ in waits), default=0.0)
             if wait > 0:
-                return wait
+                own = any(seconds > 0 and not app for seconds, app in waits)
+                return Booking(wait, conversation_bound=own)
             await connection.execute(
                 insert(rate_bookings).values(
                     [{"scope": APP_SCOPE, "booked_at": now}, {"scope": scope, "booked_at": now}]
                 )
             )
         self._bookings += 1
-        return 0.0
+        return BOOKED
 
     async def _prune_safely(self) -> None:
         """Delete the bookings no window counts any more (outside the lock; a failure waits
@@ -176,7 +176,11 @@ def _window_reads(
     now = bindparam("now", type_=DateTime(timezone=True))
     return union_all(
         *(
-            select(literal(seconds, Float).label("seconds"), rate_bookings.c.booked_at)
+            select(
+                literal(seconds, Float).label("seconds"),
+                rate_bookings.c.booked_at,
+                (scope == APP_SCOPE).label("app"),
+            )
             .where(
                 rate_bookings.c.scope == scope,
                 rate_bookings.c.booked_at > now - timedelta(seconds=seconds),
