@@ -59,6 +59,8 @@ class Microsoft:
         self.refuse = refuse
         self.read_cards = read_cards
         """Parse each reply for its card title; off where only counts matter (it costs CPU)."""
+        self.latency = 0.0
+        """Seconds the connector takes to answer a call it has counted (Teams' own time)."""
         self.url = ""
         self.requests = 0
         self.refused = 0
@@ -97,6 +99,8 @@ class Microsoft:
     async def _reply(self, request: web.Request) -> web.Response:
         self.requests += 1
         status = self.refuse()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if status is not None:
             self.refused += 1
             return web.json_response({"error": {"code": "Throttled"}}, status=status)
