@@ -4,8 +4,10 @@
 with 50,000 versions over two workspaces and a registry, 50,000 announcements, 20,000 approvals
 with 60,000 votes and their audit, 15,000 deployments); the empty store holds only what each
 measure needs (the channels and subscriptions of the events, the channel the chat commands ask
-in with its own history, the poller's rows). Each store is measured in the same run, on SQLite
-and on PostgreSQL (a throwaway cluster, as the tests start):
+in with its own history, the poller's rows). Both stores are measured in the same run, each
+with its own bot (the two share one core) and loopback endpoints, their samples taken in turn so
+that the machine's drift hits both alike; on SQLite, then on PostgreSQL (a throwaway cluster,
+as the tests start):
 
 - one poll cycle over the 2,000 models with nothing new, by the bot's own poller
   (``RegistryWatcher.poll``) in this process, with the real azure-ai-ml client against the
@@ -13,20 +15,20 @@ and on PostgreSQL (a throwaway cluster, as the tests start):
 - event to card: 100 versions (after 10 for warm-up), each of a model subscribed by ten channels
   (exact names, globs, tag and source filters; ten such models in turn, so that Teams'
   per-conversation limits, which the bot honours, do not stretch the figure), at most one event
-  per 0.3 s (ten cards each, within Teams' 50 per second for the app); timed from the Event Grid
-  POST until the tenth card reached the loopback connector; p50 and p99;
+  per 0.3 s to each bot (ten cards each, within Teams' 50 per second for the app); timed from
+  the Event Grid POST until the tenth card reached the loopback connector; p50 and p99;
 - the chat commands ``history``, ``status``, ``pending`` and ``subscriptions``, signed messages in
-  a channel with four models of 25 versions, 40 approvals and their deployments; 100 of each
+  a channel with four models of 25 versions, 40 approvals and their deployments; 200 of each
   (after 10 for warm-up), one at a time, each timed until its reply reached the connector; p99;
-- approve click to Azure DevOps: one card of each event version approved (as
-  ``approve_to_devops.py`` clicks), at most 20 per second, timed until the pipeline-run request
-  reached the loopback Azure DevOps; p99;
+- approve click to Azure DevOps: the card of each event version in its first channel approved
+  (as ``approve_to_devops.py`` clicks), at most 20 per second, timed until the pipeline-run
+  request reached the loopback Azure DevOps; p99 (after 10 for warm-up);
 - the bot's resident memory (VmRSS) after all of it.
 
-Our bot runs as in production (its own process pinned to one core, production authentication).
-Prints each figure (``sqlite_history_p99: 4.1 ms``), the empty store's (``..._empty``) and their
-ratio (goal: every ratio ≤ 1.5, RSS ≤ 250 MB). ``BENCH_SCALE_FRACTION=0.1`` fills a tenth of the
-tenant, for a quick look while developing.
+Our bots run as in production (their own processes pinned to one core, production
+authentication). Prints each figure (``sqlite_history_p99: 4.1 ms``), the empty store's
+(``..._empty``) and their ratio (goal: every ratio ≤ 1.5, RSS ≤ 250 MB).
+``BENCH_SCALE_FRACTION=0.1`` fills a tenth of the tenant, for a quick look while developing.
 """
 
 from __future__ import annotations
@@ -58,9 +60,11 @@ from harness import (
     stop_bot,
 )
 from scale_fill import SHOWCASE, Size, arm_models, channel_id, fill, model_name
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channel import Channel
 from bot.outbox import OutboxSender
+from bot.registry.azureml import ModelRegistry
 from bot.registry.watcher import RegistryWatcher
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
@@ -75,7 +79,7 @@ GROUPS = 10
 CHANNELS = 10
 EVENTS, EVENT_WARMUP, EVENT_PACE = 100, 10, 0.3
 CLICK_WARMUP, CLICK_PACE = 10, 0.05
-ASKS, ASK_WARMUP = 100, 10
+ASKS, ASK_WARMUP = 200, 10
 COMMANDS = {
     "history": f"history {model_name(SHOWCASE)}",
     "status": f"status {model_name(SHOWCASE)}",
@@ -135,38 +139,104 @@ async def subscribe_event_channels(store: Store, service_url: str) -> None:
             )
 
 
-async def prepare(url: str, microsoft: Microsoft, size: Size, *, full: bool) -> float:
-    """Fill the store at ``url`` (``full`` or empty); seconds it took."""
+@dataclass(eq=False)
+class Side:
+    """One store under measurement (``full`` or empty), with its own loopback Microsoft and
+    Azure DevOps, its bot while it runs, and its figures."""
+
+    full: bool
+    url: str
+    microsoft: Microsoft
+    devops: FakeDevOps
+    figures: Figures = field(default_factory=Figures)
+    base: str = ""
+    process: asyncio.subprocess.Process | None = None
+
+
+async def open_side(url: str, size: Size, *, full: bool) -> Side:
+    """Serve the loopback endpoints of a store and fill it."""
+    microsoft = Microsoft()
+    await microsoft.start()
+    microsoft.arm.page_size = ARM_PAGE_SIZE
+    stocked = arm_models(size)
+    microsoft.arm.models = stocked.pop("ml-prod")
+    microsoft.arm.elsewhere = stocked
+    devops = await FakeDevOps().start()
+    devops.add_pipeline(PIPELINE, "deploy-model")
+    side = Side(full, url, microsoft, devops)
     started = time.perf_counter()
     engine = create_engine(url)
     await upgrade(engine)
     await fill(engine, microsoft.url, size, full=full)
     await subscribe_event_channels(Store(engine), microsoft.url)
     await engine.dispose()
-    return time.perf_counter() - started
+    side.figures.add("fill", time.perf_counter() - started, "s")
+    return side
 
 
-async def poll_cycle(url: str, microsoft: Microsoft) -> tuple[int, float]:
+async def close_side(side: Side) -> None:
+    await side.devops.close()
+    await side.microsoft.stop()
+
+
+async def alternate(
+    sides: list[Side], count: int, pace: float, one: Callable[[Side, int], Awaitable[float]]
+) -> list[list[float]]:
+    """``one(side, n)`` for each n below ``count``, the sides in turn (so that the machine's drift
+    hits both alike), at most one per ``pace`` seconds; each side's results."""
+    measured: list[list[float]] = [[] for _ in sides]
+    for number in range(count):
+        for index, side in enumerate(sides):
+            began = time.perf_counter()
+            measured[index].append(await one(side, number))
+            await asyncio.sleep(max(0.0, began + pace - time.perf_counter()))
+    return measured
+
+
+async def poll_cycles(sides: list[Side]) -> None:
     """Requests to Azure ML of one poll cycle over every source, and its median seconds."""
-    arm = microsoft.arm
-    engine = create_engine(url)
-    store = Store(engine)
-    registries = [arm.registry(), arm.workspace_source("ml-dev"), arm.registry_source()]
-    # Nothing new is found, so the poller never hands the sender anything to send.
-    watcher = RegistryWatcher(store, registries, OutboxSender(store, cast(Channel, None)), 3600)
-    for registry in registries:  # builds the clients (and imports azure-ai-ml) once
-        await watcher.poll(registry)
-    seconds = []
-    for _ in range(POLLS):
-        before = sum(arm.requests.values())
+    cycles = [await Poll.warmed(side) for side in sides]
+    seconds = await alternate(sides, POLLS, 0, lambda side, _n: cycles[sides.index(side)].once())
+    for side, cycle, measured in zip(sides, cycles, seconds, strict=True):
+        side.figures.add("poll_requests", cycle.requests, "requests")
+        side.figures.add("poll", statistics.median(measured) * 1000, "ms")
+        await cycle.engine.dispose()
+
+
+@dataclass
+class Poll:
+    """The bot's poller on a side's store and Azure ML sources, run in this process."""
+
+    side: Side
+    engine: AsyncEngine
+    watcher: RegistryWatcher
+    registries: list[ModelRegistry]
+    requests: int = 0
+
+    @classmethod
+    async def warmed(cls, side: Side) -> Poll:
+        """The poller, after a first cycle (it builds the clients, imports azure-ai-ml)."""
+        arm = side.microsoft.arm
+        engine = create_engine(side.url)
+        store = Store(engine)
+        registries = [arm.registry(), arm.workspace_source("ml-dev"), arm.registry_source()]
+        # Nothing new is found, so the poller never hands the sender anything to send.
+        sender = OutboxSender(store, cast(Channel, None))
+        poll = cls(side, engine, RegistryWatcher(store, registries, sender, 3600), registries)
+        await poll.once()
+        return poll
+
+    async def once(self) -> float:
+        """One cycle over every source; its seconds."""
+        requests = self.side.microsoft.arm.requests
+        before = sum(requests.values())
         started = time.perf_counter()
-        found = [await watcher.poll(registry) for registry in registries]
-        seconds.append(time.perf_counter() - started)
-        requests = sum(arm.requests.values()) - before
+        found = [await self.watcher.poll(registry) for registry in self.registries]
+        elapsed = time.perf_counter() - started
+        self.requests = sum(requests.values()) - before
         if any(found):
             raise RuntimeError(f"the poll found new versions: {found}")
-    await engine.dispose()
-    return requests, statistics.median(seconds)
+        return elapsed
 
 
 async def cards_arrived(microsoft: Microsoft, count: int) -> None:
@@ -177,13 +247,14 @@ async def cards_arrived(microsoft: Microsoft, count: int) -> None:
             await microsoft.arrived.wait()
 
 
-async def one_event(session: ClientSession, base: str, microsoft: Microsoft, number: int) -> float:
+async def one_event(session: ClientSession, side: Side, number: int) -> float:
     """Push version ``number`` of its turn's model; seconds until its last card arrived."""
+    microsoft = side.microsoft
     name = event_model(number % GROUPS)
     expected = len(microsoft.cards) + CHANNELS
     started = time.perf_counter()
     async with session.post(
-        f"{base}/api/events/azureml?secret={EVENT_SECRET}",
+        f"{side.base}/api/events/azureml?secret={EVENT_SECRET}",
         json=model_registered(microsoft, name, number // GROUPS + 1),
     ) as response:
         if response.status != 200:
@@ -195,13 +266,14 @@ async def one_event(session: ClientSession, base: str, microsoft: Microsoft, num
     return microsoft.cards[expected - 1][0] - started
 
 
-async def ask(session: ClientSession, base: str, microsoft: Microsoft, text: str) -> float:
+async def ask(session: ClientSession, side: Side, text: str) -> float:
     """Send a command in the showcase channel; seconds until its reply arrived."""
+    microsoft = side.microsoft
     expected = len(microsoft.cards) + 1
     token = microsoft.keys.token(serviceurl=microsoft.url)
     started = time.perf_counter()
     async with session.post(
-        f"{base}/api/messages",
+        f"{side.base}/api/messages",
         json=message_of(microsoft.url, channel_id(SHOWCASE), text),
         headers={"Authorization": f"Bearer {token}"},
     ) as response:
@@ -212,65 +284,25 @@ async def ask(session: ClientSession, base: str, microsoft: Microsoft, text: str
     return microsoft.cards[expected - 1][0] - started
 
 
-async def paced(count: int, pace: float, one: Callable[[int], Awaitable[float]]) -> list[float]:
-    """``one(n)`` for each n below ``count``, at most one per ``pace`` seconds."""
-    measured = []
-    for number in range(count):
-        began = time.perf_counter()
-        measured.append(await one(number))
-        await asyncio.sleep(max(0.0, began + pace - time.perf_counter()))
-    return measured
-
-
-async def clicks(
-    session: ClientSession, base: str, microsoft: Microsoft, devops: FakeDevOps, url: str
-) -> list[float]:
-    """Approve the first subscriber's card of every event version; seconds until DevOps was
-    asked, each."""
+async def click_targets(side: Side) -> list[tuple[int, str]]:
+    """The card of each event version in its model's first subscriber."""
     first = [channel_id(event_channel(group, 0)) for group in range(GROUPS)]
-    targets = await approval_targets(url, conversations.c.conversation_id.in_(first))
-
-    async def one(number: int) -> float:
-        user = str(uuid.uuid4())
-        _, to_devops = await click(session, base, microsoft, devops, targets[number], user=user)
-        return to_devops
-
-    return await paced(len(targets), CLICK_PACE, one)
+    return await approval_targets(side.url, conversations.c.conversation_id.in_(first))
 
 
-async def measure_bot(url: str, microsoft: Microsoft, figures: Figures) -> None:
-    """Run the bot on the store at ``url`` and take its figures."""
-    devops = await FakeDevOps().start()
-    devops.add_pipeline(PIPELINE, "deploy-model")
-    env = bot_environment(
-        "",
-        microsoft,
-        RELEASEBOT_DATABASE_URL=url,
-        RELEASEBOT_DEPLOY_TARGET=f"pipeline:{PIPELINE}",
-        RELEASEBOT_POLL_INTERVAL_SECONDS="3600",
-    )
-    async with ClientSession() as session:
-        base, process = await start_bot(session, [*ours(microsoft), devops.organization_url], env)
-        try:
-            await first_poll_done(session, base)
-            events = await paced(
-                EVENT_WARMUP + EVENTS,
-                EVENT_PACE,
-                lambda number: one_event(session, base, microsoft, number),
-            )
-            figures.add_latencies("event_to_card", events[EVENT_WARMUP:], 0.5, 0.99)
-            await asyncio.sleep(1)  # the last cards' approvals settle
-            for label, text in COMMANDS.items():
-                asked = [
-                    await ask(session, base, microsoft, text) for _ in range(ASK_WARMUP + ASKS)
-                ]
-                figures.add_latencies(label, asked[ASK_WARMUP:], 0.99)
-            to_devops = await clicks(session, base, microsoft, devops, url)
-            figures.add_latencies("click_to_devops", to_devops[CLICK_WARMUP:], 0.99)
-            figures.add("rss", rss_kb(process.pid) / 1024, "MB")
-        finally:
-            await stop_bot(process)
-    await devops.close()
+async def start_bots(session: ClientSession, sides: list[Side]) -> None:
+    """Each side's bot, once its poll at start is done."""
+    for side in sides:
+        env = bot_environment(
+            "",
+            side.microsoft,
+            RELEASEBOT_DATABASE_URL=side.url,
+            RELEASEBOT_DEPLOY_TARGET=f"pipeline:{PIPELINE}",
+            RELEASEBOT_POLL_INTERVAL_SECONDS="3600",
+        )
+        command = [*ours(side.microsoft), side.devops.organization_url]
+        side.base, side.process = await start_bot(session, command, env)
+        await first_poll_done(session, side.base)
 
 
 async def first_poll_done(session: ClientSession, base: str) -> None:
@@ -284,28 +316,59 @@ async def first_poll_done(session: ClientSession, base: str) -> None:
             await asyncio.sleep(0.1)
 
 
-async def one_store(url: str, size: Size, *, full: bool) -> Figures:
-    """Every figure of one store: filled (``full``) or empty."""
-    microsoft = Microsoft()
-    await microsoft.start()
-    microsoft.arm.page_size = ARM_PAGE_SIZE
-    stocked = arm_models(size)
-    microsoft.arm.models = stocked.pop("ml-prod")
-    microsoft.arm.elsewhere = stocked
-    figures = Figures()
+async def measure_bots(session: ClientSession, sides: list[Side]) -> None:
+    """Events, commands and clicks on every side's bot, in turn; then each bot's RSS."""
+    events = await alternate(
+        sides,
+        EVENT_WARMUP + EVENTS,
+        EVENT_PACE / len(sides),
+        lambda side, number: one_event(session, side, number),
+    )
+    for side, measured in zip(sides, events, strict=True):
+        side.figures.add_latencies("event_to_card", measured[EVENT_WARMUP:], 0.5, 0.99)
+    await asyncio.sleep(1)  # the last cards' approvals settle
+    for label, text in COMMANDS.items():
+        asked = await alternate(
+            sides, ASK_WARMUP + ASKS, 0, lambda side, _n, text=text: ask(session, side, text)
+        )
+        for side, measured in zip(sides, asked, strict=True):
+            side.figures.add_latencies(label, measured[ASK_WARMUP:], 0.99)
+    targets = [await click_targets(side) for side in sides]
+
+    async def one_click(side: Side, number: int) -> float:
+        target = targets[sides.index(side)][number]
+        user = str(uuid.uuid4())
+        return (await click(session, side.base, side.microsoft, side.devops, target, user=user))[1]
+
+    clicked = await alternate(sides, len(targets[0]), CLICK_PACE / len(sides), one_click)
+    for side, measured in zip(sides, clicked, strict=True):
+        side.figures.add_latencies("click_to_devops", measured[CLICK_WARMUP:], 0.99)
+        assert side.process is not None
+        side.figures.add("rss", rss_kb(side.process.pid) / 1024, "MB")
+
+
+async def compare(empty: str, full: str, size: Size) -> list[Figures]:
+    """The figures of an empty and a full store (at these URLs), measured in turn."""
+    sides = [await open_side(empty, size, full=False), await open_side(full, size, full=True)]
     try:
-        figures.add("fill", await prepare(url, microsoft, size, full=full), "s")
-        requests, seconds = await poll_cycle(url, microsoft)
-        figures.add("poll_requests", requests, "requests")
-        figures.add("poll", seconds * 1000, "ms")
-        microsoft.arm.requests.clear()
-        await measure_bot(url, microsoft, figures)
+        await poll_cycles(sides)
+        for side in sides:
+            side.microsoft.arm.requests.clear()
+        async with ClientSession() as session:
+            try:
+                await start_bots(session, sides)
+                await measure_bots(session, sides)
+            finally:
+                for side in sides:
+                    if side.process is not None:
+                        await stop_bot(side.process)
     finally:
-        await microsoft.stop()
-    return figures
+        for side in sides:
+            await close_side(side)
+    return [side.figures for side in sides]
 
 
-def report(store: str, full: Figures, empty: Figures) -> None:
+def report(store: str, empty: Figures, full: Figures) -> None:
     """Print each figure, the empty store's, and their ratio."""
     for name, (value, unit) in full.values.items():
         print(f"{store}_{name}: {value:.1f} {unit}")
@@ -318,16 +381,10 @@ async def main() -> None:
     size = Size.from_environment()
     server = PostgresServer.start(free_port())
     try:
-        with tempfile.TemporaryDirectory() as empty_dir, tempfile.TemporaryDirectory() as full_dir:
-            sqlite = [
-                await one_store(database_url(folder), size, full=full)
-                for folder, full in ((empty_dir, False), (full_dir, True))
-            ]
-        report("sqlite", sqlite[1], sqlite[0])
-        postgres = [
-            await one_store(await server.new_database(), size, full=full) for full in (False, True)
-        ]
-        report("postgresql", postgres[1], postgres[0])
+        with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as full:
+            report("sqlite", *await compare(database_url(empty), database_url(full), size))
+        urls = [await server.new_database() for _ in range(2)]
+        report("postgresql", *await compare(*urls, size))
     finally:
         server.stop()
 
