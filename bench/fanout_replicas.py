@@ -21,6 +21,7 @@ from fanout import (
     TeamsLikeRefusals,
     announce_everywhere,
     print_deliveries,
+    warm_up,
 )
 from harness import Microsoft, running_bots, seed_subscribers
 
@@ -40,6 +41,7 @@ async def measure(microsoft: Microsoft, data: str, url: str | None, replicas: in
         ClientSession() as session,
         running_bots(session, microsoft, data, replicas, url) as bases,
     ):
+        await warm_up(session, bases, microsoft)
         deliveries = [(bases[n % replicas], model) for n, model in enumerate(MODELS)]
         total = await announce_everywhere(session, deliveries, microsoft)
         await asyncio.sleep(SETTLE_SECONDS)  # anything sent twice would show up by now

@@ -18,11 +18,10 @@ from bot.cards.announcement import PUBLIC_STUDIO
 from bot.cards.status import status_section
 from bot.cards.text import NAME_LIMIT, plain
 from bot.channel import Channel, DeliveryError
+from bot.delivery import FailuresInARow
 from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.notify import Notifier, shared_card
-from bot.outbox import GONE, refused_for_good
-from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
 from bot.store.clock import utcnow
 from bot.workers import ClaimWorker
@@ -60,7 +59,7 @@ class CardSync(ClaimWorker):
         self._notifier = notifier
         """Who is refreshed and called on the edited cards (None: nobody)."""
         self._next_sweep: datetime | None = None
-        self._failures: dict[int, int] = {}
+        self._failures = FailuresInARow()
 
     async def _sweep_when_due(self) -> None:
         """Expire requests every ``expiry_sweep`` seconds, and when the soonest pending one
@@ -98,7 +97,7 @@ class CardSync(ClaimWorker):
         except DeliveryError as error:
             await self._undelivered(record, error)
             return
-        self._failures.pop(record.id, None)
+        self._failures.delivered(record.id)
         await self._approvals.card_shown(record.id, record.card_revision)
 
     async def _report_result(self, record: ApprovalRecord, t: Translator) -> bool:
@@ -130,20 +129,18 @@ class CardSync(ClaimWorker):
         return True
 
     async def _undelivered(self, record: ApprovalRecord, error: DeliveryError) -> None:
-        failures = self._failures.get(record.id, 0) + 1
-        self._failures[record.id] = failures
-        given_up = refused_for_good(error, failures)
-        if given_up is not None or error.status in GONE:
-            self._failures.pop(record.id, None)
-            reason = given_up or error.status
-            log.warning("card of approval %d cannot be updated (%s)", record.id, reason)
+        verdict = self._failures.judge(record.id, error)
+        if verdict.given_up is not None:
+            log.warning("card of approval %d cannot be updated (%s)", record.id, verdict.given_up)
             await self._approvals.card_shown(record.id, record.card_revision)
             return
-        delay = backoff(failures, error.retry_after)
         log.info(
-            "card of approval %d not updated (%s); next try in %.1f s", record.id, error, delay
+            "card of approval %d not updated (%s); next try in %.1f s",
+            record.id,
+            error,
+            verdict.delay,
         )
         await self._approvals.card_shown(
-            record.id, record.card_revision, retry_in=timedelta(seconds=delay)
+            record.id, record.card_revision, retry_in=timedelta(seconds=verdict.delay)
         )
-        asyncio.get_running_loop().call_later(delay, self.wake)
+        asyncio.get_running_loop().call_later(verdict.delay, self.wake)

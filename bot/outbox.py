@@ -1,8 +1,10 @@
 """The outbox sender: queued announcements to Teams, within Teams' limits, nothing lost or doubled.
 
 A row is claimed for a lease (a compare-and-set in SQL), sent, and marked sent only after the
-connector accepted it, with the new activity's id. Throttling and server errors are retried with
-Retry-After or exponential backoff and jitter; 403 and 404 (the bot was removed, the conversation
+connector accepted it, with the new activity's id. A card's first 429 that names no wait is tried
+again at once, paced by Teams' limits like any other call; other throttling and server errors are
+retried from the store after Retry-After or exponential backoff with jitter, before the rows never
+tried; 403 and 404 (the bot was removed, the conversation
 is gone) switch the conversation off instead of retrying forever, and a card still refused with
 401 (the connector does not take the bot's token) on its fifth try fails. A restart, or another
 replica once the lease has run out, picks up whatever was not marked sent.
@@ -15,8 +17,10 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.cards import Card
 from bot.cards.announcement import PUBLIC_STUDIO
 from bot.channel import Channel, DeliveryError
+from bot.delivery import GONE, RETRYABLE, refused_for_good
 from bot.failpoints import reached
 from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
@@ -26,28 +30,29 @@ from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
 from bot.store.store import Store
 from bot.workers import ClaimWorker
-from domain.records import PendingAnnouncement
+from domain.records import PendingAnnouncement, RecordedVersion
 
 log = logging.getLogger(__name__)
 
-# No answer (None), throttling, and server or gateway trouble pass: try again later.
-RETRYABLE = {None, 401, 408, 412, 429, 500, 502, 503, 504}
-GONE = {403, 404}
-# The connector refused the bot's token: worth a few tries (a token being renewed), not more.
-REFUSED = {401}
-MAX_REFUSALS = 5
+THROTTLED = 429
 RETRY_WAKE_SLACK = 0.01  # seconds after a retry's due time, so that the row is due when we look
 
 
-def refused_for_good(error: DeliveryError, tries: int) -> str | None:
-    """Why to stop trying, when ``error`` refused the bot on its ``tries``-th try and that was the
-    last of MAX_REFUSALS."""
-    if error.status not in REFUSED or tries < MAX_REFUSALS:
-        return None
-    return (
-        f"Teams refused the bot {tries} times ({error.status}): the connector does not accept "
-        "the bot's token; check the app registration (client id, secret, tenant) and the cloud"
-    )
+def _throttled_without_wait(error: DeliveryError) -> bool:
+    """Teams throttled the call and asked for no particular wait."""
+    return error.status == THROTTLED and not error.retry_after
+
+
+def in_turns(claimed: list[PendingAnnouncement]) -> list[PendingAnnouncement]:
+    """``claimed`` with each conversation's cards taking turns with the others' (in their order
+    otherwise): a conversation's own window (7 per second) then holds back only its second card,
+    not every card behind it."""
+    rounds: dict[int, int] = {}
+    turns = []
+    for item in claimed:
+        rounds[item.conversation_ref] = rounds.get(item.conversation_ref, -1) + 1
+        turns.append((rounds[item.conversation_ref], item))
+    return [item for _, item in sorted(turns, key=lambda turn: turn[0])]
 
 
 class OutboxSender(ClaimWorker):
@@ -58,7 +63,7 @@ class OutboxSender(ClaimWorker):
         store: Store,
         channel: Channel,
         *,
-        batch_size: int = 200,
+        batch_size: int = 50,
         max_in_flight: int = 4,
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
@@ -82,12 +87,13 @@ class OutboxSender(ClaimWorker):
         """Told when a card just posted is behind its approval already (a vote came before the
         card's id was kept): the card sync brings it up to date at once, not at its next poll."""
 
-    def dispatch(self, claimed: list[PendingAnnouncement]) -> None:
-        """Send announcements the caller has just queued and claimed, without waiting for a poll:
-        a few at a time, not a task each (a version for 10,000 channels would hold 10,000 tasks
-        at once, and the process the memory they took)."""
-        if claimed:
-            self._spawn(self._deliver_all(claimed))
+    def dispatch(self, recorded: RecordedVersion) -> None:
+        """Send the announcements the caller has just queued and claimed, without waiting for a
+        poll, a few at a time; and claim the rest of the version's at once, a batch at a time."""
+        if recorded.claimed:
+            self._spawn(self._deliver_all(recorded.claimed))
+        if recorded.unclaimed:
+            self.wake()
 
     async def _deliver_all(self, claimed: list[PendingAnnouncement]) -> None:
         waiting = iter(claimed)
@@ -101,7 +107,7 @@ class OutboxSender(ClaimWorker):
     async def work_once(self) -> int:
         """Claim the due rows and send them; how many were claimed."""
         claimed = await self._store.outbox.claim(self._batch_size, self.lease)
-        await asyncio.gather(*(self._deliver(item) for item in claimed))
+        await self._deliver_all(in_turns(claimed))
         return len(claimed)
 
     async def _deliver(self, item: PendingAnnouncement) -> None:
@@ -124,21 +130,41 @@ class OutboxSender(ClaimWorker):
         t = Translator(item.locale)
         card = await shared_card(self._notifier, t, record, self._studio)
         reached("announcement_queued")
-        # The claim may have run out while this waited for its turn: send only if it is still
-        # ours, and hold it for the longest a send can take from here.
-        if not await self._store.outbox.renew(item, self.lease):
-            log.info("announcement %d was taken over by another sender; not sent here", item.id)
-            return
         try:
-            with CARD_SEND_SECONDS.time():
-                activity_id = await self._channel.send_card(item.reference, card)
+            activity_id = await self._post(item, card)
         except DeliveryError as error:
             await self._undelivered(item, error)
+            return
+        if activity_id is None:
             return
         if await self._store.outbox.sent(item.id, activity_id):
             self._on_behind()
         reached("card_sent")
         CARDS.labels(outcome="sent").inc()
+
+    async def _post(self, item: PendingAnnouncement, card: Card) -> str | None:
+        """Post the card if the claim is still ours: its activity id (None: not ours any more).
+
+        Throttling that names no wait, on the card's first try, is tried again at once: the
+        retry is paced by the limits like any other send (the refused call counted against
+        them), not put behind the queue. Anything else is the caller's to retry later.
+        """
+        try:
+            return await self._post_once(item, card)
+        except DeliveryError as error:
+            if item.attempts or not _throttled_without_wait(error):
+                raise
+            CARDS.labels(outcome="retried").inc()
+        return await self._post_once(item, card)
+
+    async def _post_once(self, item: PendingAnnouncement, card: Card) -> str | None:
+        # The claim may have run out while this waited for its turn: send only if it is still
+        # ours, and hold it for the longest a send can take from here.
+        if not await self._store.outbox.renew(item, self.lease):
+            log.info("announcement %d was taken over by another sender; not sent here", item.id)
+            return None
+        with CARD_SEND_SECONDS.time():
+            return await self._channel.send_card(item.reference, card)
 
     async def _undelivered(self, item: PendingAnnouncement, error: DeliveryError) -> None:
         given_up = refused_for_good(error, item.attempts + 1)

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.channel import Channel, DeliveryError
+from bot.delivery import FailuresInARow
 from bot.i18n import Translator
 from bot.notify import Notifier
-from bot.outbox import GONE, refused_for_good
-from bot.retrying import backoff
 from bot.store.clock import utcnow
 from bot.store.reminders import DueReminder, ReminderStore
 from bot.workers import ClaimWorker
@@ -49,7 +48,7 @@ class Reminders(ClaimWorker):
         self._clock = clock
         self._lease = lease
         self._batch_size = batch_size
-        self._failures: dict[int, int] = {}
+        self._failures = FailuresInARow()
 
     async def work_once(self) -> int:
         """Claim the reminders due now and post them; how many were claimed (none when
@@ -76,23 +75,22 @@ class Reminders(ClaimWorker):
         except DeliveryError as error:
             await self._undelivered(due, error)
             return
-        self._failures.pop(record.id, None)
+        self._failures.delivered(record.id)
         next_at = reminder_after(record.requested_at, record.expires_at, at)
         await self._reminders.reminded(due, next_at, posted=True)
 
     async def _undelivered(self, due: DueReminder, error: DeliveryError) -> None:
         approval_id = due.record.id
-        failures = self._failures.get(approval_id, 0) + 1
-        self._failures[approval_id] = failures
-        given_up = refused_for_good(error, failures)
-        if given_up is not None or error.status in GONE:
-            self._failures.pop(approval_id, None)
-            log.warning("reminder of approval %d dropped (%s)", approval_id, given_up or error)
+        verdict = self._failures.judge(approval_id, error)
+        if verdict.given_up is not None:
+            log.warning("reminder of approval %d dropped (%s)", approval_id, verdict.given_up)
             await self._reminders.reminded(due, None, posted=False)
             return
-        delay = backoff(failures, error.retry_after)
         log.info(
-            "reminder of approval %d not posted (%s); next try in %.1f s", approval_id, error, delay
+            "reminder of approval %d not posted (%s); next try in %.1f s",
+            approval_id,
+            error,
+            verdict.delay,
         )
-        await self._reminders.retry(due, timedelta(seconds=delay))
-        asyncio.get_running_loop().call_later(delay, self.wake)
+        await self._reminders.retry(due, timedelta(seconds=verdict.delay))
+        asyncio.get_running_loop().call_later(verdict.delay, self.wake)

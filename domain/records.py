@@ -103,8 +103,10 @@ class RecordedVersion:
 
     new: bool
     claimed: list[PendingAnnouncement] = field(default_factory=list)
-    """Its announcements, queued and already claimed for the caller to send (none when the
-    version was known already)."""
+    """Its first announcements, queued and already claimed for the caller to send (none when
+    the version was known already)."""
+    unclaimed: int = 0
+    """How many more it queued, due at once for any sender to claim."""
 
 
 @dataclass(frozen=True)

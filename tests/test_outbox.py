@@ -9,17 +9,21 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.outbox import OutboxSender
+from bot.channel import DeliveryError
+from bot.outbox import OutboxSender, in_turns
 from bot.ratelimit import CannotBook, RateLimiter
 from bot.retrying import backoff
+from bot.store.engine import create_engine
+from bot.store.migrate import upgrade
 from bot.store.store import Store
 from bot.store.tables import announcements, approvals
-from domain.records import ModelVersion
+from domain.records import ModelVersion, PendingAnnouncement, RecordedVersion
 from tests.support.activities import installation
 from tests.support.bot import BotUnderTest
 from tests.support.events import ANNOUNCING, post_events, registered, sample
 from tests.support.outbox import IN_FLIGHT, RecordingChannel, queued_store
-from tests.support.store import rows
+from tests.support.store import conversation, rows
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -78,7 +82,9 @@ async def test_throttling_and_server_errors_lose_nothing_and_send_nothing_twice(
     sent = await rows(bot)
     assert [row["status"] for row in sent] == ["sent", "sent"]
     assert all(row["activity_id"].startswith("activity-") for row in sent)
-    assert sum(row["attempts"] for row in sent) == len(refusals)
+    # Each refusal cost one more try, at once or later from the store; none went twice.
+    assert len(bot.connector.calls) - before == 2
+    assert sum(row["attempts"] for row in sent) <= len(refusals)
 
 
 @pytest.mark.slow
@@ -220,11 +226,11 @@ async def test_a_sender_whose_claim_was_taken_over_while_it_waited_does_not_send
     channel = RecordingChannel()
     sender = OutboxSender(store, channel)
 
-    sender.dispatch([stale])
+    sender.dispatch(RecordedVersion(new=True, claimed=[stale]))
     await sender.stop(grace=5)
     sent_by_the_stale_claim = list(channel.sent)
     sender = OutboxSender(store, channel)
-    sender.dispatch([taken_over])
+    sender.dispatch(RecordedVersion(new=True, claimed=[taken_over]))
     await sender.stop(grace=5)
 
     assert sent_by_the_stale_claim == []
@@ -243,6 +249,80 @@ async def test_a_version_recorded_twice_queues_once(database_url):
 
     assert (again.new, again.claimed) == (False, [])
     assert await status_counts(store) == {"queued": 1}
+    await store.engine.dispose()
+
+
+@pytest.mark.both_stores
+async def test_a_version_for_many_channels_is_claimed_a_batch_at_a_time(database_url):
+    """The recorder claims the first few to send at once; a sender claims the rest from the
+    store, and every channel gets its card once, with its own approval."""
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    store = Store(engine)
+    for number in range(7):
+        ref, _ = await store.conversations.save(conversation(f"19:c{number}@thread.tacv2"))
+        await store.subscriptions.add(
+            ref, "m", source=None, tags={}, created_by=None, created_by_name=None
+        )
+    channel = RecordingChannel()
+    sender = OutboxSender(store, channel, batch_size=2, idle_poll=60)
+    running = asyncio.create_task(sender.run())
+
+    recorded = await store.versions.record(
+        ModelVersion("workspace", "ws", "m", "1"), "event", sender.lease, claim_first=3
+    )
+    sender.dispatch(recorded)
+    await wait_until(lambda: len(channel.sent) == 7, within=10)
+    await sender.stop(grace=5)
+    running.cancel()
+
+    assert (len(recorded.claimed), recorded.unclaimed) == (3, 4)
+    assert len({item.approval_id for item in recorded.claimed}) == 3
+    assert sorted(conversation_id for conversation_id, _ in channel.sent) == [
+        f"19:c{number}@thread.tacv2" for number in range(7)
+    ]
+    assert await status_counts(store) == {"sent": 7}
+    await engine.dispose()
+
+
+class ThrottledOnce(RecordingChannel):
+    """Refuses each conversation's first call with ``status`` and ``retry_after``."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__()
+        self.status = status
+        self.retry_after = retry_after
+        self.calls: list[str] = []
+
+    async def send_card(self, reference: str, card: dict) -> str:
+        self.calls.append(reference)
+        if self.calls.count(reference) == 1:
+            raise DeliveryError(self.status, self.retry_after, "refused")
+        return await super().send_card(reference, card)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "retried_at_once"),
+    [(429, None, True), (429, 0.0, True), (429, 30.0, False), (503, None, False)],
+    ids=["429", "429 Retry-After 0", "429 Retry-After 30", "503"],
+)
+async def test_throttling_that_names_no_wait_is_retried_at_once_not_behind_the_queue(
+    database_url, status, retry_after, retried_at_once
+):
+    store = await queued_store(database_url, versions=1)
+    (item,) = await store.outbox.claim(1, timedelta(seconds=60))
+    channel = ThrottledOnce(status, retry_after)
+    sender = OutboxSender(store, channel, idle_poll=60)
+
+    sender.dispatch(RecordedVersion(new=True, claimed=[item]))
+    await sender.stop(grace=5)
+
+    async with store.engine.connect() as connection:
+        (row,) = (await connection.execute(select(announcements))).mappings().all()
+    if retried_at_once:
+        assert (len(channel.calls), row["status"], row["attempts"]) == (2, "sent", 0)
+    else:  # tried again later, from the store, after its backoff or Retry-After
+        assert (len(channel.calls), row["status"], row["attempts"]) == (1, "queued", 1)
     await store.engine.dispose()
 
 
@@ -378,3 +458,13 @@ async def test_a_card_posted_after_a_vote_is_reported_behind_its_approval(databa
 
     assert (behind, current, again) == (True, False, False)
     await store.engine.dispose()
+
+
+def test_a_batch_sends_each_conversations_cards_in_turns_with_the_others():
+    def item(number: int, conversation_ref: int) -> PendingAnnouncement:
+        version = ModelVersion("workspace", "ws", "m", str(number))
+        return PendingAnnouncement(number, conversation_ref, "{}", None, 0, 1, number, version, 1)
+
+    batch = [item(1, 7), item(2, 7), item(3, 7), item(4, 8), item(5, 9), item(6, 8)]
+
+    assert [card.id for card in in_turns(batch)] == [1, 4, 5, 2, 6, 3]

@@ -129,7 +129,7 @@ async def test_a_version_pushed_and_polled_is_announced_once(arm: FakeArm, store
     pushed = await store.versions.record(
         ModelVersion("workspace", "ml-prod", "fraud", "3"), "event", timedelta(0)
     )
-    sender.dispatch(pushed.claimed)
+    sender.dispatch(pushed)
 
     assert await watcher.poll(registry) == 0
     await sender.stop(grace=5)
@@ -262,7 +262,7 @@ async def test_a_poll_fills_in_the_creator_a_pushed_version_lacks(
         await watcher.poll(registry)
     arm.register("fraud", "3", createdBy="grace@contoso.com")
     event = ModelVersion("workspace", "ml-prod", "fraud", "3")  # no creator in an event
-    sender.dispatch((await store.versions.record(event, "event", timedelta(0))).claimed)
+    sender.dispatch(await store.versions.record(event, "event", timedelta(0)))
 
     assert await watcher.poll(registry) == 0
     await sender.stop(grace=5)

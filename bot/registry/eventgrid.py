@@ -148,9 +148,9 @@ class EventGridEndpoint:
                     version.name,
                     version.version,
                     version.source_name,
-                    len(recorded.claimed),
+                    len(recorded.claimed) + recorded.unclaimed,
                 )
-            self.sender.dispatch(recorded.claimed)
+            self.sender.dispatch(recorded)
 
 
 @dataclass(frozen=True)

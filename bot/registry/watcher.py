@@ -196,7 +196,7 @@ class RegistryWatcher:
             result = await self._store.versions.record(version, "poll", self._sender.lease)
             recorded += result.new
             VERSIONS.labels(via="poll").inc(result.new)
-            self._sender.dispatch(result.claimed)
+            self._sender.dispatch(result)
         return recorded
 
 

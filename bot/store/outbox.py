@@ -27,9 +27,15 @@ class Outbox:
         self.engine = engine
 
     async def claim(self, limit: int, lease: timedelta) -> list[PendingAnnouncement]:
-        """Claim up to ``limit`` due announcements for ``lease`` (see :mod:`bot.store.claims`)."""
+        """Claim up to ``limit`` due announcements for ``lease`` (see :mod:`bot.store.claims`),
+        those tried before first."""
         due = QUEUED & (announcements.c.next_attempt_at <= utcnow())
-        order = (announcements.c.next_attempt_at, announcements.c.id)
+        # Retries first: a card refused once is not put behind a version's thousands of others.
+        order = (
+            announcements.c.attempts.desc(),
+            announcements.c.next_attempt_at,
+            announcements.c.id,
+        )
         async with self.engine.begin() as connection:
             claimed = await claim(connection, LEASE, due, order_by=order, limit=limit, hold=lease)
             if not claimed:

@@ -4,7 +4,7 @@ registered them get their creator later."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, insert, select, update
@@ -42,6 +42,27 @@ _FILL_IN_CREATOR = (
 )
 
 
+CLAIM_FIRST = 50
+"""Announcements of a new version claimed at once by whoever recorded it: about a second of
+Teams' rate for the app."""
+
+
+def _announcement_values(
+    version_id: int, conversation_ref: int, now: datetime, lease: timedelta | None
+) -> dict[str, Any]:
+    """The row of a queued announcement, claimed for ``lease`` (None: due for any sender)."""
+    return {
+        "conversation_ref": conversation_ref,
+        "model_version_id": version_id,
+        "status": AnnouncementStatus.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claimed_until": now + lease if lease is not None else None,
+        "claims": 1 if lease is not None else 0,
+        "created_at": now,
+    }
+
+
 class Versions:
     """The model_versions table, and the announcements a new version queues."""
 
@@ -51,11 +72,21 @@ class Versions:
         """The approval policy and target of subscriptions that do not set their own."""
         self._insert = dialect_insert(engine)
 
-    async def record(self, version: ModelVersion, via: str, lease: timedelta) -> RecordedVersion:
-        """Store a model version once and, in the same transaction, queue one announcement per
-        active conversation with a matching subscription, claimed for ``lease`` by the caller,
-        who sends them at once. A known version queues nothing; if it was stored without its
-        creator and ``version`` has one, the creator (and creation time) is filled in."""
+    async def record(
+        self,
+        version: ModelVersion,
+        via: str,
+        lease: timedelta,
+        *,
+        claim_first: int = CLAIM_FIRST,
+    ) -> RecordedVersion:
+        """Store a model version once and, in the same transaction, queue one announcement and
+        one pending approval per active conversation with a matching subscription. The first
+        ``claim_first`` announcements are claimed for ``lease`` by the caller, who sends them at
+        once; the others are due at once for whichever sender claims them (a version for 10,000
+        channels is sent in batches, not held in memory at once). A known version queues nothing;
+        if it was stored without its creator and ``version`` has one, the creator (and creation
+        time) is filled in."""
         now = utcnow()
         async with self.engine.begin() as connection:
             inserted = await connection.execute(
@@ -73,68 +104,71 @@ class Versions:
             targets = await matching_conversations(connection, version)
             if not targets:
                 return RecordedVersion(new=True)
+            claimed_refs = set(sorted(targets)[:claim_first])
             queued = await connection.execute(
                 self._insert(announcements)
-                .values(
-                    [
-                        {
-                            "conversation_ref": conversation_ref,
-                            "model_version_id": row.id,
-                            "status": AnnouncementStatus.QUEUED,
-                            "attempts": 0,
-                            "next_attempt_at": now,
-                            "claimed_until": now + lease,
-                            "claims": 1,
-                            "created_at": now,
-                        }
-                        for conversation_ref in sorted(targets)
-                    ]
-                )
                 .on_conflict_do_nothing()
-                .returning(announcements.c.id, announcements.c.conversation_ref)
+                .returning(announcements.c.id, announcements.c.conversation_ref),
+                [
+                    _announcement_values(row.id, ref, now, lease if ref in claimed_refs else None)
+                    for ref in sorted(targets)
+                ],
             )
-            claimed = []
-            for announcement in queued:
-                target = targets[announcement.conversation_ref]
-                approval_id = await self._ask_approval(connection, announcement, row.id, target)
-                claimed.append(
-                    PendingAnnouncement(
-                        id=announcement.id,
-                        conversation_ref=announcement.conversation_ref,
-                        reference=target.reference,
-                        locale=target.locale,
-                        attempts=0,
-                        claims=1,
-                        version_id=row.id,
-                        version=version,
-                        approval_id=approval_id,
-                    )
+            asked = await self._ask_approvals(connection, list(queued), row.id, targets, now)
+            claimed = [
+                PendingAnnouncement(
+                    id=announcement_id,
+                    conversation_ref=ref,
+                    reference=targets[ref].reference,
+                    locale=targets[ref].locale,
+                    attempts=0,
+                    claims=1,
+                    version_id=row.id,
+                    version=version,
+                    approval_id=approval_id,
                 )
-            return RecordedVersion(new=True, claimed=sorted(claimed, key=lambda a: a.id))
+                for announcement_id, (ref, approval_id) in sorted(asked.items())
+                if ref in claimed_refs
+            ]
+            return RecordedVersion(new=True, claimed=claimed, unclaimed=len(asked) - len(claimed))
 
-    async def _ask_approval(
+    async def _ask_approvals(
         self,
         connection: AsyncConnection,
-        announcement: Row[Any],
+        queued: list[Row[Any]],
         version_id: int,
-        target: Audience,
-    ) -> int:
-        policy, deploy_target = resolve(target.policy, self.defaults)
-        inserted = await connection.execute(
-            insert(approvals)
-            .values(
+        targets: dict[int, Audience],
+        now: datetime,
+    ) -> dict[int, tuple[int, int]]:
+        """One pending approval per queued announcement, in one statement: announcement id to
+        its conversation and approval id."""
+        if not queued:
+            return {}
+        rows = []
+        for announcement in queued:
+            policy, deploy_target = resolve(
+                targets[announcement.conversation_ref].policy, self.defaults
+            )
+            rows.append(
                 new_approval_values(
                     announcement.conversation_ref,
                     version_id,
                     policy,
                     deploy_target,
                     announcement_id=announcement.id,
-                    now=utcnow(),
+                    now=now,
                 )
             )
-            .returning(approvals.c.id)
+        inserted = await connection.execute(
+            insert(approvals).returning(
+                approvals.c.id, approvals.c.announcement_id, approvals.c.conversation_ref
+            ),
+            rows,
         )
-        return int(inserted.scalar_one())
+        return {
+            approval.announcement_id: (approval.conversation_ref, approval.id)
+            for approval in inserted
+        }
 
     async def news(self, versions: list[ModelVersion]) -> list[ModelVersion]:
         """Those of ``versions`` that recording would change: not stored yet, or stored without
