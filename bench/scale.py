@@ -59,7 +59,7 @@ from harness import (
     start_bot,
     stop_bot,
 )
-from scale_fill import SHOWCASE, Size, arm_models, channel_id, fill, model_name
+from scale_fill import SHOWCASE, Size, arm_models, channel_id, fill, model_name, settle
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channel import Channel
@@ -169,6 +169,7 @@ async def open_side(url: str, size: Size, *, full: bool) -> Side:
     await upgrade(engine)
     await fill(engine, microsoft.url, size, full=full)
     await subscribe_event_channels(Store(engine), microsoft.url)
+    await settle(engine)
     await engine.dispose()
     side.figures.add("fill", time.perf_counter() - started, "s")
     return side
@@ -241,10 +242,13 @@ class Poll:
 
 async def cards_arrived(microsoft: Microsoft, count: int) -> None:
     """Wait until ``count`` cards in all reached the connector."""
-    async with asyncio.timeout(20):
-        while len(microsoft.cards) < count:
-            microsoft.arrived.clear()
-            await microsoft.arrived.wait()
+    try:
+        async with asyncio.timeout(60):
+            while len(microsoft.cards) < count:
+                microsoft.arrived.clear()
+                await microsoft.arrived.wait()
+    except TimeoutError:
+        raise RuntimeError(f"{len(microsoft.cards)} of {count} cards arrived") from None
 
 
 async def one_event(session: ClientSession, side: Side, number: int) -> float:

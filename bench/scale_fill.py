@@ -157,6 +157,17 @@ async def fill(engine: AsyncEngine, service_url: str, size: Size, *, full: bool)
         await _poller(connection, size, now)
 
 
+async def settle(engine: AsyncEngine) -> None:
+    """Leave the store as a year of running leaves it: on PostgreSQL, autovacuum has vacuumed and
+    analyzed its tables long ago (here it would start during the measures, on the full store's
+    side only); SQLite keeps no statistics unless told, and the bot does not tell it."""
+    if engine.dialect.name != "postgresql":
+        return
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.exec_driver_sql("VACUUM ANALYZE")
+
+
 async def _bulk(
     connection: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
 ) -> list[int]:
