@@ -98,15 +98,18 @@ class Figures:
     values: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def add(self, name: str, value: float, unit: str) -> None:
+        """Record one figure."""
         self.values[name] = (value, unit)
 
     def add_latencies(self, name: str, seconds: list[float], *fractions: float) -> None:
+        """Record the percentiles ``fractions`` of ``seconds``, in milliseconds."""
         for fraction in fractions:
             figure = percentile(seconds, fraction) * 1000
             self.add(f"{name}_p{round(fraction * 100)}", figure, "ms")
 
 
 def event_model(group: int) -> str:
+    """The name of the ``group``-th model of the events."""
     return f"scale-bench-{group}"
 
 
@@ -176,6 +179,7 @@ async def open_side(url: str, size: Size, *, full: bool) -> Side:
 
 
 async def close_side(side: Side) -> None:
+    """Stop a side's loopback endpoints."""
     await side.devops.close()
     await side.microsoft.stop()
 

@@ -87,6 +87,7 @@ class Size:
 
     @property
     def homes(self) -> int:
+        """How many channels are the home of models."""
         return self.conversations // HOMES_EVERY
 
 
