@@ -22,8 +22,12 @@ from aiohttp import ClientSession
 from harness import (
     EVENT_SECRET,
     Microsoft,
+    answer,
+    approval_targets,
     bot_environment,
+    click,
     database_url,
+    invoke_of,
     model_registered,
     ours,
     percentile,
@@ -31,12 +35,8 @@ from harness import (
     start_bot,
     stop_bot,
 )
-from sqlalchemy import select
 
-from bot.store.engine import create_engine
-from bot.store.tables import approvals, conversations
 from fakes.devops import FakeDevOps
-from fakes.identity import TENANT_ID
 
 CLICKS = 200
 WARMUP = 20
@@ -57,7 +57,7 @@ async def main() -> None:
             base, process = await start_bot(session, command, env)
             try:
                 await announce_all(session, base, microsoft, count)
-                targets = await approval_targets(data)
+                targets = await approval_targets(database_url(data))
                 refresh, invoke, to_devops = [], [], []
                 for approval_id, conversation_id in targets:
                     started = time.perf_counter()
@@ -104,85 +104,6 @@ async def announce_all(session: ClientSession, base: str, microsoft: Microsoft, 
         while len(microsoft.cards) < count:
             microsoft.arrived.clear()
             await microsoft.arrived.wait()
-
-
-async def approval_targets(data: str) -> list[tuple[int, str]]:
-    """Each approval and the Teams conversation its card is in, in order."""
-    engine = create_engine(database_url(data))
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(approvals.c.id, conversations.c.conversation_id)
-            .join(conversations, conversations.c.id == approvals.c.conversation_ref)
-            .order_by(approvals.c.id)
-        )
-        targets = [(row.id, row.conversation_id) for row in rows]
-    await engine.dispose()
-    return targets
-
-
-async def click(
-    session: ClientSession,
-    base: str,
-    microsoft: Microsoft,
-    devops: FakeDevOps,
-    target: tuple[int, str],
-    *,
-    user: str,
-) -> tuple[float, float]:
-    """``user`` approves one card (approval id, conversation id); seconds until the invoke
-    answered and until Azure DevOps was asked to run."""
-    approval_id, conversation_id = target
-    runs_before = len(devops.requests_to("POST", "/runs"))
-    started = time.perf_counter()
-    activity = invoke_of(microsoft.url, approval_id, conversation_id, user, "approve")
-    answered = await answer(session, base, microsoft, activity)
-    await devops.wait_for_requests_to("POST", "/runs", runs_before + 1)
-    return answered, devops.requests_to("POST", "/runs")[-1].at - started
-
-
-async def answer(session: ClientSession, base: str, microsoft: Microsoft, activity: dict) -> float:
-    """Send a signed invoke; seconds until its answer (which must be a card)."""
-    token = microsoft.keys.token(serviceurl=microsoft.url)
-    started = time.perf_counter()
-    async with session.post(
-        f"{base}/api/messages", json=activity, headers={"Authorization": f"Bearer {token}"}
-    ) as response:
-        body = await response.json()
-    answered = time.perf_counter() - started
-    if response.status != 200 or body.get("statusCode") != 200:
-        raise RuntimeError(f"the invoke was refused: {response.status} {body}")
-    return answered
-
-
-def invoke_of(
-    service_url: str, approval_id: int, conversation_id: str, user: str, verb: str
-) -> dict:
-    """The adaptiveCard/action invoke of ``user`` in a channel: a click (``approve``), or the
-    card's refresh (``view``)."""
-    return {
-        "type": "invoke",
-        "name": "adaptiveCard/action",
-        "id": str(uuid.uuid4()),
-        "serviceUrl": service_url,
-        "channelId": "msteams",
-        "from": {"id": f"29:{user}", "name": "Bench User", "aadObjectId": user},
-        "conversation": {
-            "id": f"{conversation_id};messageid=1700000000000",
-            "conversationType": "channel",
-            "tenantId": TENANT_ID,
-        },
-        "recipient": {"id": "28:bot", "name": "ReleaseBot"},
-        "channelData": {"tenant": {"id": TENANT_ID}},
-        "locale": "en-US",
-        "value": {
-            "action": {
-                "type": "Action.Execute",
-                "verb": verb,
-                "data": {"approvalId": approval_id},
-            },
-            "trigger": "automatic" if verb == "view" else "manual",
-        },
-    }
 
 
 if __name__ == "__main__":

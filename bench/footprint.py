@@ -25,7 +25,15 @@ from pathlib import Path
 
 from aiohttp import ClientError, ClientSession
 from fanout import push
-from harness import Microsoft, bot_environment, ours, seed_subscribers, start_bot, stop_bot
+from harness import (
+    Microsoft,
+    bot_environment,
+    ours,
+    rss_kb,
+    seed_subscribers,
+    start_bot,
+    stop_bot,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -91,14 +99,6 @@ async def healthy(
             pass
         await asyncio.sleep(0.005)
     raise RuntimeError(f"the bot exited with {process.returncode}")
-
-
-def rss_kb(pid: int) -> int:
-    """The resident memory of process ``pid``, in kB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def rss_after_cards(session: ClientSession) -> tuple[int, int]:

@@ -15,11 +15,13 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession, web
+from sqlalchemy import ColumnElement, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,8 +29,10 @@ sys.path.insert(0, str(ROOT))
 from bot.store.engine import create_engine  # noqa: E402
 from bot.store.migrate import upgrade  # noqa: E402
 from bot.store.store import Store  # noqa: E402
+from bot.store.tables import approvals, conversations  # noqa: E402
 from domain.records import ConversationInfo  # noqa: E402
 from fakes.azureml import FakeArm  # noqa: E402
+from fakes.devops import FakeDevOps  # noqa: E402
 from fakes.identity import APP_ID, TENANT_ID, SigningKeys  # noqa: E402
 from fakes.ports import free_port  # noqa: E402
 
@@ -207,27 +211,7 @@ async def seed_subscribers(
     await upgrade(engine)
     store = Store(engine)
     for number in range(count):
-        conversation_id = f"19:bench-channel-{number}@thread.tacv2"
-        reference = {
-            "bot": {"id": f"28:{APP_ID}", "name": "ReleaseBot"},
-            "conversation": {
-                "id": conversation_id,
-                "conversationType": "channel",
-                "tenantId": TENANT_ID,
-            },
-            "channelId": "msteams",
-            "serviceUrl": microsoft.url,
-        }
-        info = ConversationInfo(
-            "msteams",
-            conversation_id,
-            "channel",
-            TENANT_ID,
-            microsoft.url,
-            None,
-            "en-US",
-            json.dumps(reference),
-        )
+        info = channel_info(microsoft.url, f"19:bench-channel-{number}@thread.tacv2")
         ref, _ = await store.conversations.save(info)
         await store.subscriptions.add(
             ref,
@@ -238,6 +222,30 @@ async def seed_subscribers(
             created_by_name=None,
         )
     await engine.dispose()
+
+
+def channel_info(service_url: str, conversation_id: str) -> ConversationInfo:
+    """A Teams channel of the benchmark's tenant, as the bot stores it from an activity."""
+    reference = {
+        "bot": {"id": f"28:{APP_ID}", "name": "ReleaseBot"},
+        "conversation": {
+            "id": conversation_id,
+            "conversationType": "channel",
+            "tenantId": TENANT_ID,
+        },
+        "channelId": "msteams",
+        "serviceUrl": service_url,
+    }
+    return ConversationInfo(
+        "msteams",
+        conversation_id,
+        "channel",
+        TENANT_ID,
+        service_url,
+        None,
+        "en-US",
+        json.dumps(reference),
+    )
 
 
 def model_registered(microsoft: Microsoft, name: str, version: int) -> list[dict[str, Any]]:
@@ -264,3 +272,107 @@ def percentile(values: list[float], fraction: float) -> float:
     """The value below which ``fraction`` of the sorted values lie (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def rss_kb(pid: int) -> int:
+    """The resident memory of process ``pid``, in kB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def approval_targets(url: str, *where: ColumnElement[bool]) -> list[tuple[int, str]]:
+    """Each approval (those ``where`` picks, if given) and the Teams conversation its card is in,
+    in order, from the store at ``url``."""
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(approvals.c.id, conversations.c.conversation_id)
+            .join(conversations, conversations.c.id == approvals.c.conversation_ref)
+            .where(*where)
+            .order_by(approvals.c.id)
+        )
+        targets = [(row.id, row.conversation_id) for row in rows]
+    await engine.dispose()
+    return targets
+
+
+async def click(
+    session: ClientSession,
+    base: str,
+    microsoft: Microsoft,
+    devops: FakeDevOps,
+    target: tuple[int, str],
+    *,
+    user: str,
+) -> tuple[float, float]:
+    """``user`` approves one card (approval id, conversation id); seconds until the invoke
+    answered and until Azure DevOps was asked to run."""
+    approval_id, conversation_id = target
+    runs_before = len(devops.requests_to("POST", "/runs"))
+    started = time.perf_counter()
+    activity = invoke_of(microsoft.url, approval_id, conversation_id, user, "approve")
+    answered = await answer(session, base, microsoft, activity)
+    await devops.wait_for_requests_to("POST", "/runs", runs_before + 1)
+    return answered, devops.requests_to("POST", "/runs")[-1].at - started
+
+
+async def answer(session: ClientSession, base: str, microsoft: Microsoft, activity: dict) -> float:
+    """Send a signed invoke; seconds until its answer (which must be a card)."""
+    token = microsoft.keys.token(serviceurl=microsoft.url)
+    started = time.perf_counter()
+    async with session.post(
+        f"{base}/api/messages", json=activity, headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        body = await response.json()
+    answered = time.perf_counter() - started
+    if response.status != 200 or body.get("statusCode") != 200:
+        raise RuntimeError(f"the invoke was refused: {response.status} {body}")
+    return answered
+
+
+def invoke_of(
+    service_url: str, approval_id: int, conversation_id: str, user: str, verb: str
+) -> dict:
+    """The adaptiveCard/action invoke of ``user`` in a channel: a click (``approve``), or the
+    card's refresh (``view``)."""
+    activity = in_channel(service_url, f"{conversation_id};messageid=1700000000000", user)
+    return activity | {
+        "type": "invoke",
+        "name": "adaptiveCard/action",
+        "value": {
+            "action": {
+                "type": "Action.Execute",
+                "verb": verb,
+                "data": {"approvalId": approval_id},
+            },
+            "trigger": "automatic" if verb == "view" else "manual",
+        },
+    }
+
+
+def message_of(service_url: str, conversation_id: str, text: str) -> dict:
+    """A message with ``text`` in a channel, as Teams sends it (the bot's mention removed)."""
+    return in_channel(service_url, conversation_id, "bench-user") | {
+        "type": "message",
+        "text": text,
+    }
+
+
+def in_channel(service_url: str, conversation_id: str, user: str) -> dict:
+    """What every activity of ``user`` in a Teams channel of the benchmark's tenant carries."""
+    return {
+        "id": str(uuid.uuid4()),
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": {"id": f"29:{user}", "name": "Bench User", "aadObjectId": user},
+        "conversation": {
+            "id": conversation_id,
+            "conversationType": "channel",
+            "tenantId": TENANT_ID,
+        },
+        "recipient": {"id": "28:bot", "name": "ReleaseBot"},
+        "channelData": {"tenant": {"id": TENANT_ID}},
+        "locale": "en-US",
+    }

@@ -17,6 +17,13 @@ def literal_prefix(pattern: str) -> str:
     return (pattern[: wildcard.start()] if wildcard else pattern).lower()
 
 
+def possible_prefixes(name: str) -> list[str]:
+    """Every literal prefix (:func:`literal_prefix`) of a pattern that may match ``name``: the
+    lower-cased name's own prefixes, the empty one included."""
+    lowered = name.lower()
+    return [lowered[:end] for end in range(len(lowered) + 1)]
+
+
 def matches(subscription: Subscription, version: ModelVersion) -> bool:
     """True when the version passes every filter of the subscription.
 

@@ -92,6 +92,10 @@ class FakeArm:
     """When set, GETs of one version answer this HTTP status (an ARM error), as on an outage."""
     version_delay: float = 0.0
     """GETs of one version answer after this many seconds, as on a slow day."""
+    page_size: int = PAGE_SIZE
+    """Models per page of a model list (Azure ML's own pages are larger)."""
+    elsewhere: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    """The models of other workspaces and registries, by their name; any other serves ``models``."""
     server: TestServer | None = None
     cert_path: Path | None = None
 
@@ -139,6 +143,11 @@ class FakeArm:
         assert self.cert_path is not None
         return _loopback_options(self.root, self.cert_path)
 
+    def workspace_source(self, name: str) -> AzureMLRegistry:
+        """The real azure-ai-ml client for another workspace of WORKSPACE's resource group."""
+        workspace = Workspace(WORKSPACE.subscription_id, WORKSPACE.resource_group, name)
+        return workspace_registry(workspace, FakeCredential, **self._client_options())
+
     def registry_source(self, credential: FakeCredential | None = None) -> AzureMLRegistry:
         """The real azure-ai-ml client for the registry REGISTRY, pointed at this server."""
         options = self._client_options()
@@ -158,6 +167,11 @@ class FakeArm:
             }
         )
 
+    def _models(self, request: web.Request) -> dict[str, list[dict[str, Any]]]:
+        """The models of the workspace or registry the request names."""
+        info = request.match_info
+        return self.elsewhere.get(info.get("w") or info.get("r") or "", self.models)
+
     def _workspace_id(self, request: web.Request) -> str:
         info = request.match_info
         if "r" in info:
@@ -166,8 +180,9 @@ class FakeArm:
 
     async def _containers(self, request: web.Request) -> web.Response:
         self.requests["containers"] += 1
+        models = self._models(request)
         start = int(request.query.get("$skipToken", "0"))
-        names = sorted(self.models)[start : start + PAGE_SIZE]
+        names = sorted(models)[start : start + self.page_size]
         body: dict[str, Any] = {
             "value": [
                 {
@@ -178,7 +193,7 @@ class FakeArm:
                         "description": None,
                         "tags": {},
                         "isArchived": False,
-                        "latestVersion": self.models[name][-1]["version"],
+                        "latestVersion": models[name][-1]["version"],
                         "nextVersion": None,
                     },
                     "systemData": _system_data({}),
@@ -186,15 +201,15 @@ class FakeArm:
                 for name in names
             ]
         }
-        if start + PAGE_SIZE < len(self.models):
-            url = request.url.update_query({"$skipToken": str(start + PAGE_SIZE)})
+        if start + self.page_size < len(models):
+            url = request.url.update_query({"$skipToken": str(start + self.page_size)})
             body["nextLink"] = str(url)
         return web.json_response(body)
 
     async def _versions(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.requests[f"versions {name}"] += 1
-        items = self.models.get(name, [])
+        items = self._models(request).get(name, [])
         return web.json_response({"value": [self._version_body(request, item) for item in items]})
 
     async def _version(self, request: web.Request) -> web.Response:
@@ -203,7 +218,7 @@ class FakeArm:
         await asyncio.sleep(self.version_delay)
         if self.version_error is not None:
             return _arm_error(self.version_error, "InternalServerError", "Try again later.")
-        for item in self.models.get(name, []):
+        for item in self._models(request).get(name, []):
             if item["version"] == version:
                 return web.json_response(self._version_body(request, item))
         return _arm_error(404, "UserError", f"Could not find asset with ID: {name}:{version}")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.matching import literal_prefix, matches
+from bot.matching import literal_prefix, matches, possible_prefixes
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.store import Store
@@ -52,6 +52,23 @@ def test_a_subscription_matches_when_every_filter_passes(sub, expected):
 )
 def test_the_literal_prefix_is_the_text_before_the_first_wildcard(pattern, prefix):
     assert literal_prefix(pattern) == prefix
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["Fraud_Detector", "fraud_*", "*detector", "FRAUD_d?tector", "[fg]raud_*", "fraud", "fraud_x*"],
+)
+def test_a_matching_patterns_prefix_is_among_those_the_store_looks_up(pattern):
+    sub = subscription(pattern)
+
+    looked_up = literal_prefix(pattern) in possible_prefixes(VERSION.name)
+
+    assert looked_up is VERSION.name.lower().startswith(literal_prefix(pattern))
+    assert looked_up or not matches(sub, VERSION)
+
+
+def test_a_pattern_longer_than_the_name_is_not_looked_up():
+    assert literal_prefix("fraud_detector_v2") not in possible_prefixes(VERSION.name)
 
 
 @pytest.mark.both_stores

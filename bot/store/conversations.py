@@ -28,7 +28,7 @@ class Conversations:
         a compare-and-set, so only one of several concurrent callers sees True.
         """
         now = utcnow()
-        values = _conversation_values(info) | {"active": True, "updated_at": now}
+        values = conversation_values(info) | {"active": True, "updated_at": now}
         async with self.engine.begin() as connection:
             inserted = await connection.execute(
                 self._insert(conversations)
@@ -82,7 +82,8 @@ class Conversations:
             return bool(result.rowcount)
 
 
-def _conversation_values(info: ConversationInfo) -> dict[str, Any]:
+def conversation_values(info: ConversationInfo) -> dict[str, Any]:
+    """The columns of a conversation (without its activity and times)."""
     return {
         "channel_id": info.channel_id,
         "conversation_id": info.conversation_id,

@@ -7,10 +7,10 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.matching import literal_prefix, matches
+from bot.matching import literal_prefix, matches, possible_prefixes
 from bot.store.clock import utcnow
 from bot.store.engine import dialect_insert
 from bot.store.rows import policy_values, subscription_record
@@ -165,16 +165,15 @@ async def matching_conversations(
 ) -> dict[int, Audience]:
     """Active conversations with a subscription the version matches, with their reference,
     locale and policy: SQL narrows the candidates by source and the pattern's literal prefix,
-    :func:`matches` decides. Where several subscriptions of a conversation match, the oldest with
+    :func:`matches` decides (the prefixes are looked up in the index, not compared with every
+    subscription's). Where several subscriptions of a conversation match, the oldest with
     a deployment target sets the policy (else the oldest)."""
-    name = version.name.lower()
-    prefix = subscriptions.c.name_prefix
     rows = await connection.execute(
         select(subscriptions, conversations.c.reference, conversations.c.locale)
         .join(conversations, conversations.c.id == subscriptions.c.conversation_ref)
         .where(
             conversations.c.active.is_(True),
-            func.substr(literal(name), 1, func.length(prefix)) == prefix,
+            subscriptions.c.name_prefix.in_(possible_prefixes(version.name)),
             or_(
                 subscriptions.c.source_kind == "",
                 and_(

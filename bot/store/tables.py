@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 NAMING = {
@@ -86,6 +87,8 @@ subscriptions = Table(
         name="uq_subscriptions_filter",
     ),
 )
+# Matching a version looks its name's prefixes up here, not every subscription.
+Index("ix_subscriptions_name_prefix", subscriptions.c.name_prefix)
 
 model_versions = Table(
     "model_versions",
@@ -111,6 +114,8 @@ model_versions = Table(
         "source_kind", "source_name", "name", "version", name="uq_model_versions_identity"
     ),
 )
+# history, status, deploy and rollback find a model's versions by name, without regard to case.
+Index("ix_model_versions_name_lower", func.lower(model_versions.c.name))
 
 announcements = Table(
     "announcements",
@@ -249,8 +254,16 @@ approvals = Table(
 )
 Index("ix_approvals_state_expiry", approvals.c.state, approvals.c.expires_at)
 Index("ix_approvals_reminders", approvals.c.state, approvals.c.next_reminder_at)
-Index("ix_approvals_conversation_state", approvals.c.conversation_ref, approvals.c.state)
-Index("ix_approvals_card_sync", approvals.c.shown_revision, approvals.c.card_revision)
+# A conversation's pending approvals, the soonest to expire first (the pending command).
+Index(
+    "ix_approvals_conversation_pending",
+    approvals.c.conversation_ref,
+    approvals.c.state,
+    approvals.c.expires_at,
+)
+# The cards Teams shows behind their approval, a partial index: finding them reads only them.
+_BEHIND = approvals.c.shown_revision < approvals.c.card_revision
+Index("ix_approvals_card_behind", approvals.c.id, sqlite_where=_BEHIND, postgresql_where=_BEHIND)
 Index("ix_approvals_requested_at", approvals.c.requested_at)
 
 approval_votes = Table(
