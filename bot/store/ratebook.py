@@ -3,8 +3,9 @@
 Each booking is one short transaction under a transaction-scoped advisory lock, in the database's
 clock, so that replicas on several hosts count the same windows with the same time. A replica's
 sends take their turns in order, one booking at a time (one pooled connection waits for the lock,
-not one per send; only the first in line asks while the app's windows are full), and a holder that stops answering loses the lock after a few seconds. SQLite means one process,
-whose limiter keeps its windows in memory.
+not one per send; only the first in line asks while the app's windows are full), and a holder
+that stops answering loses the lock after a few seconds. SQLite means one process, whose limiter
+keeps its windows in memory.
 """
 
 from __future__ import annotations
