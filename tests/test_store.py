@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.clock import utcnow
-from bot.store.engine import SQLITE_POOL_SIZE, create_engine
+from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.store import Store
 from bot.store.tables import metadata, model_versions, subscriptions
@@ -60,27 +60,6 @@ async def test_replicas_starting_together_migrate_an_empty_store_once(database_u
     assert len(versions) == 1
     for engine in replicas:
         await engine.dispose()
-
-
-async def test_a_sqlite_file_keeps_its_connections_open_through_bursts_of_reads(tmp_path):
-    """Opening a SQLite connection is costly (a thread, the PRAGMAs): a burst as large as the
-    pool opens each connection once, and the next bursts reuse them."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/pool.db")
-    opened: list[object] = []
-    event.listen(
-        engine.sync_engine, "connect", lambda connection, _record: opened.append(connection)
-    )
-
-    async def read() -> None:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-            await asyncio.sleep(0.01)  # all of the burst hold a connection at once
-
-    for _ in range(3):
-        await asyncio.gather(*(read() for _ in range(SQLITE_POOL_SIZE)))
-    await engine.dispose()
-
-    assert len(opened) == SQLITE_POOL_SIZE
 
 
 async def test_a_source_baselined_before_migration_0008_stays_baselined_watched_since(

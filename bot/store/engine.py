@@ -15,10 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 WAL_ATTEMPTS = 100
 WAL_RETRY_SECONDS = 0.02
-SQLITE_POOL_SIZE = 15
-"""SQLite connections kept open: as many as SQLAlchemy's default allows at once (5 kept and 10
-more), but all kept. Opening one costs a thread, the PRAGMAs and SQLAlchemy's functions; with 5
-kept, 16 concurrent chat turns opened and closed one every few turns (a tenth of a turn's time)."""
 
 Insert = Callable[[Table], postgresql.Insert] | Callable[[Table], sqlite.Insert]
 """An INSERT with the dialect's ``ON CONFLICT`` clauses (both dialects spell them the same)."""
@@ -29,11 +25,9 @@ def create_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True)
-    pool: dict[str, int] = {}  # an in-memory database is one connection, shared
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        pool = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 0}
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
     event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
 
