@@ -173,6 +173,7 @@ async def create_app(
         await client_factory.close()
         if devops is not None:
             await devops.close()
+        store.close()
         await engine.dispose()
 
     workers: list[asyncio.Task[None]] = []  # kept referenced while they run

@@ -5,7 +5,8 @@ Both bots run as in production: each request carries a Bot Framework token that 
 stub on both sides, in place of the MSAL call). Each bot is its own process pinned to one core; this
 process drives the load and plays the connector on the other core. Our bot answers the real
 ``subscriptions`` command (store read, Adaptive Card); the echo bot echoes text. Rounds alternate
-between the bots so that drift hits both alike. Prints each figure and the ratio (goal: ≥ 1.0).
+between the bots so that drift hits both alike. Prints each figure and the ratio (goal: ≥ 1.0),
+and each bot's CPU time per command (from /proc; 0 where there is none).
 
 The comparison bot needs botbuilder-core, the ``bench`` extra of pyproject.toml: on first run this
 script installs it into .venv-bench.
@@ -90,21 +91,39 @@ async def drive(session: ClientSession, url: str, body: dict, token: str, count:
     return count / elapsed
 
 
-async def compare(session: ClientSession, urls: list[str], microsoft: Microsoft) -> list[float]:
-    """Median rate of each bot, their rounds alternating."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) of a process so far; 0 without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def compare(
+    session: ClientSession, bots: list[tuple[str, int]], microsoft: Microsoft
+) -> list[tuple[float, float]]:
+    """Median rate of each bot (URL, pid), their rounds alternating, and its CPU time per
+    command (which other processes on its core do not inflate, as they do the rate)."""
     body = activity(microsoft.url, "subscriptions")
     token = microsoft.keys.token(serviceurl=microsoft.url)
-    for url in urls:
+    for url, _ in bots:
         await drive(session, url, body, token, WARMUP)
     before = len(microsoft.cards)
-    rates: list[list[float]] = [[] for _ in urls]
+    rates: list[list[float]] = [[] for _ in bots]
+    cpu = [0.0 for _ in bots]
     for _ in range(ROUNDS):
-        for index, url in enumerate(urls):
+        for index, (url, pid) in enumerate(bots):
+            started = cpu_seconds(pid)
             rates[index].append(await drive(session, url, body, token, REQUESTS))
-    missing = ROUNDS * REQUESTS * len(urls) - (len(microsoft.cards) - before)
+            cpu[index] += cpu_seconds(pid) - started
+    missing = ROUNDS * REQUESTS * len(bots) - (len(microsoft.cards) - before)
     if missing:
         raise RuntimeError(f"{missing} replies did not reach the connector")
-    return [statistics.median(bot_rates) for bot_rates in rates]
+    return [
+        (statistics.median(bot_rates), spent / (ROUNDS * REQUESTS))
+        for bot_rates, spent in zip(rates, cpu, strict=True)
+    ]
 
 
 async def main() -> None:
@@ -124,8 +143,10 @@ async def main() -> None:
                 await start_bot(session, echo, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}),
             ]
             try:
-                ours_rate, theirs_rate = await compare(
-                    session, [base + "/api/messages" for base, _ in bots], microsoft
+                (ours_rate, ours_cpu), (theirs_rate, theirs_cpu) = await compare(
+                    session,
+                    [(base + "/api/messages", process.pid) for base, process in bots],
+                    microsoft,
                 )
             finally:
                 for _, process in bots:
@@ -134,6 +155,8 @@ async def main() -> None:
     print(f"agents_sdk_bot: {ours_rate:.1f} commands/s")
     print(f"botbuilder_echo: {theirs_rate:.1f} commands/s")
     print(f"ratio: {ours_rate / theirs_rate:.2f}")
+    print(f"agents_sdk_bot_cpu: {ours_cpu * 1000:.2f} ms/command")
+    print(f"botbuilder_echo_cpu: {theirs_cpu * 1000:.2f} ms/command")
 
 
 if __name__ == "__main__":

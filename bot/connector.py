@@ -8,9 +8,11 @@ SDK's own path.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
-from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from aiohttp import BasicAuth, ClientSession, ClientTimeout, TCPConnector
+from aiohttp.helpers import get_env_proxy_for_url
 from microsoft_agents.activity import Activity, ResourceResponse, RoleTypes
 from microsoft_agents.hosting.core import (
     ClaimsIdentity,
@@ -29,11 +31,14 @@ from microsoft_agents.hosting.core.connector.client.connector_client import (
 )
 from microsoft_agents.hosting.core.connector.teams import TeamsConnectorClient
 from typing_extensions import override
+from yarl import URL
 
 from bot.cloud import CLOUDS, Cloud, CloudName
 from bot.network import ssl_context
 
 CONNECTOR_TIMEOUT = ClientTimeout(total=30, connect=10)
+MAX_PROXY_HOSTS = 256
+"""Connector hosts whose proxy is remembered (Teams uses a handful of regional hosts)."""
 
 # Every client's constructor asks importlib.metadata for the SDK's version, for its User-Agent,
 # even when the session has one; it searches every installed package each time (a tenth of a
@@ -74,6 +79,7 @@ class PooledClientFactory(RestChannelServiceClientFactory):
         self._cloud = cloud
         self._pool: TCPConnector | None = None
         self._user_tokens: SharedUserTokenClient | None = None
+        self._proxies = EnvProxies()
 
     @override
     async def create_connector_client(
@@ -103,12 +109,14 @@ class PooledClientFactory(RestChannelServiceClientFactory):
             audience, scopes or claims_identity.get_token_scope()
         )
         endpoint = service_url if service_url.endswith("/") else service_url + "/"
+        proxy, proxy_auth = await self._proxies.for_url(URL(endpoint))
         session = ClientSession(
             base_url=endpoint,
             connector=self._shared_pool(),
             connector_owner=False,
             timeout=CONNECTOR_TIMEOUT,
-            trust_env=True,
+            proxy=proxy,
+            proxy_auth=proxy_auth,
         )
         client = TeamsConnectorClient(endpoint, token, session=session)
         client._conversations = ConversationsWithoutNulls(session)
@@ -142,6 +150,43 @@ class PooledClientFactory(RestChannelServiceClientFactory):
             await self._pool.close()
         if self._user_tokens is not None:
             await self._user_tokens.close_session()
+
+
+ProxyChoice = tuple[URL | None, BasicAuth | None]
+"""A proxy and its credentials; (None, None): connect directly."""
+
+
+class EnvProxies:
+    """The proxy of each connector host, from the proxy variables, looked up once per host.
+
+    aiohttp's ``trust_env`` looks the proxy up on every request, and ``~/.netrc`` for the host's
+    credentials too, each in a thread of its own: two thread hops per reply, for answers that
+    cannot change while the process runs (the proxy variables are set before it serves). The
+    netrc lookup is dropped on purpose: the connector is called with the bot's bearer token, and
+    aiohttp refuses a request that has both. The proxy's own credentials still come from the
+    proxy URL or ``~/.netrc``, as with ``trust_env``.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str | None, int | None], ProxyChoice] = {}
+
+    async def for_url(self, url: URL) -> ProxyChoice:
+        """The proxy for ``url`` and its credentials; (None, None): connect directly."""
+        key = (url.scheme, url.host, url.port)
+        known = self._known.get(key)
+        if known is None:
+            if len(self._known) >= MAX_PROXY_HOSTS:
+                self._known.clear()
+            # Reads the environment and ~/.netrc: blocking, so off the event loop.
+            known = self._known[key] = await asyncio.to_thread(_env_proxy, url)
+        return known
+
+
+def _env_proxy(url: URL) -> ProxyChoice:
+    try:
+        return get_env_proxy_for_url(url)
+    except LookupError:  # no proxy variable for the scheme, or NO_PROXY names the host
+        return None, None
 
 
 class ConversationsWithoutNulls(ConversationsOperations):

@@ -29,6 +29,7 @@ from bot.registry.azureml import failure_reason, workspace_registry
 from domain.target import Target, TargetKind
 from fakes.azureml import WORKSPACE, FakeArm, FakeCredential
 from fakes.devops import PAT, PROJECT, FakeDevOps
+from tests.support.activities import message
 from tests.support.approvals import announce, click, start, wait_for_update
 from tests.support.bot import BotUnderTest
 from tests.support.cards import card_text
@@ -183,6 +184,41 @@ async def test_proxy_credentials_come_from_https_proxy_and_never_show(
     assert started.run_id > 0
     assert guarded.refused == ["dev.azure.com"]
     assert PROXY_PASSWORD not in refused.value.detail + caplog.text
+
+
+# --- the Bot Connector ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["upper", "lower"])
+async def test_replies_reach_the_connector_through_the_proxy_variables(bot, monkeypatch, case):
+    """The recording connector plays a plain HTTP proxy here: the service URL names a host that
+    is never resolved, so a reply arrives only through the proxy, each time (the signing keys
+    are on loopback, which NO_PROXY names)."""
+    proxy, no_proxy = ("HTTP_PROXY", "NO_PROXY") if case == "upper" else ("http_proxy", "no_proxy")
+    for variable in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv(proxy, bot.connector.url)
+    monkeypatch.setenv(no_proxy, "127.0.0.1,localhost")
+    service_url = "http://smba.teams.invalid/amer/"
+
+    for text in ("help", "subscriptions"):
+        status, _ = await bot.post(
+            message(service_url, text), token=bot.keys.token(serviceurl=service_url)
+        )
+        assert status == 202
+
+    assert [call.path.split("/v3/")[0] for call in bot.connector.calls] == ["/amer"] * 2
+
+
+async def test_no_proxy_sends_replies_to_the_connector_directly(bot, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens: a failed reply
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    await bot.say("help")
+
+    assert len(bot.connector.calls) == 1
 
 
 # --- Azure ML (azure-ai-ml on requests) -----------------------------------------------------------

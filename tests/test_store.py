@@ -17,6 +17,7 @@ from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
 from bot.store.store import Store
 from bot.store.tables import metadata, model_versions, subscriptions
+from domain.policy import PolicyOverrides
 from domain.records import ModelVersion, RecordedVersion
 from tests.support.store import conversation
 
@@ -27,7 +28,9 @@ pytestmark = pytest.mark.both_stores
 async def store(database_url: str):
     engine = create_engine(database_url)
     await upgrade(engine)
-    yield Store(engine)
+    store = Store(engine)
+    yield store
+    store.close()
     await engine.dispose()
 
 
@@ -143,6 +146,38 @@ async def test_concurrent_identical_subscribes_make_one_subscription(store: Stor
 
     assert sum(change.created for change in results) == 1
     assert len(await store.subscriptions.in_conversation(conversation_ref)) == 1
+
+
+async def test_a_conversations_subscriptions_read_back_as_they_were_written(store: Store):
+    """The read path of a chat turn (on SQLite its own connections) returns the records the
+    writes returned, the latest write included."""
+    ref, _ = await store.conversations.save(conversation())
+    policy = PolicyOverrides(frozenset({"ada@contoso.com"}), 2, 24, "pipeline:42")
+    added = [
+        (
+            await store.subscriptions.add(
+                ref,
+                pattern,
+                source=source,
+                tags=tags,
+                created_by="0000-ada",
+                created_by_name="Ada",
+                policy=policy if source else None,
+            )
+        ).subscription
+        for pattern, source, tags in (
+            ("fraud-*", ("workspace", "ml-prod"), {"stage": "prod"}),
+            ("churn", None, {}),
+            ("*", ("registry", "shared"), {"team": "risk", "tier": "1"}),
+        )
+    ]
+    await store.subscriptions.remove(ref, subscription_id=added[1].id)
+
+    listed = await store.subscriptions.in_conversation(ref)
+
+    assert listed == [added[0], added[2]]
+    assert listed[0].policy == policy
+    assert listed[0].created_at is not None
 
 
 async def test_reactivation_after_removal_is_reported_once(store: Store):

@@ -28,11 +28,12 @@ def create_engine(database_url: str) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30})
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """The settings of every connection to a SQLite file (a ``connect`` event listener)."""
     # WAL lets readers run beside the writer; foreign keys are off in SQLite unless asked for.
     # synchronous=NORMAL: in WAL mode a commit survives a crash of the process (it is in the
     # WAL file), only a power loss may undo the last ones; it saves an fsync per transaction.

@@ -4,15 +4,18 @@ rule that picks, for a version, the conversations to announce it to."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.matching import literal_prefix, matches, possible_prefixes
 from bot.store.clock import utcnow
 from bot.store.engine import dialect_insert
+from bot.store.reads import Reads
 from bot.store.rows import policy_values, subscription_record
 from bot.store.tables import conversations, subscriptions
 from domain.policy import PolicyOverrides
@@ -40,8 +43,9 @@ class TooManySubscriptionsError(Exception):
 class Subscriptions:
     """The subscriptions table; every method is one transaction."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reads: Reads) -> None:
         self.engine = engine
+        self._reads = reads
         self._insert = dialect_insert(engine)
 
     async def add(
@@ -92,11 +96,7 @@ class Subscriptions:
 
     async def in_conversation(self, conversation_ref: int) -> list[Subscription]:
         """A conversation's subscriptions, oldest first."""
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                _LIST_SUBSCRIPTIONS, {"conversation_ref": conversation_ref}
-            )
-            return [subscription_record(row) for row in rows]
+        return await self._reads.run(functools.partial(_subscriptions_of, conversation_ref))
 
     async def remove(
         self,
@@ -118,6 +118,11 @@ class Subscriptions:
                 .returning(*subscriptions.c)
             )
             return sorted((subscription_record(row) for row in rows), key=lambda s: s.id)
+
+
+def _subscriptions_of(conversation_ref: int, connection: Connection) -> list[Subscription]:
+    rows = connection.execute(_LIST_SUBSCRIPTIONS, {"conversation_ref": conversation_ref})
+    return [subscription_record(row) for row in rows]
 
 
 async def _hold_room_for_one_more(connection: AsyncConnection, conversation_ref: int) -> None:
