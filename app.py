@@ -34,6 +34,7 @@ from bot.pipelines.azure_devops import AzureDevOps, entra_auth, pat_auth
 from bot.pipelines.deployer import Deployer
 from bot.pipelines.dispatcher import DeploymentWorker
 from bot.pipelines.servicehooks import HookHint, ServiceHookEndpoint
+from bot.ratelimit import sends_in_flight
 from bot.registry.azureml import (
     ModelRegistry,
     default_credential,
@@ -191,7 +192,15 @@ def _card_workers(
     notifier = Notifier(NotifyMode(settings.notify), Roster(channel))
     cards = CardSync(ApprovalStore(store.engine), channel, studio=studio, notifier=notifier)
     return (
-        OutboxSender(store, channel, studio=studio, notifier=notifier, on_behind=cards.wake),
+        OutboxSender(
+            store,
+            channel,
+            studio=studio,
+            notifier=notifier,
+            on_behind=cards.wake,
+            # As many sends under way as keep Teams' rate busy, however long Teams takes.
+            in_flight=lambda: sends_in_flight(channel.call_seconds),
+        ),
         cards,
         Reminders(ReminderStore(store.engine), channel, notifier),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -27,6 +28,8 @@ from domain.records import Member
 CONNECTOR_CLIENT_KEY = "ConnectorClient"
 """Where the SDK leaves a turn's connector client."""
 ROSTER_PAGE_SIZE = 500
+CALL_WEIGHT = 0.1
+"""The weight of the latest call in :attr:`AgentsChannel.call_seconds`."""
 """Teams' largest page of members."""
 
 
@@ -74,6 +77,8 @@ class AgentsChannel:
         self._adapter = adapter
         self._app_id = app_id
         self._limiter = limiter
+        self.call_seconds = 0.0
+        """How long Teams has taken lately to answer a call (a moving average)."""
 
     async def send_card(self, reference: str, card: Card) -> str:
         """Post ``card`` into the conversation; a channel gets it as a new thread."""
@@ -144,7 +149,9 @@ class AgentsChannel:
         async def limited(context: TurnContext) -> None:
             # Booked as late as possible, so that calls reach Teams as evenly as they were booked.
             await self._limiter.acquire(continuation.conversation.id)
+            started = time.monotonic()
             await action(context)
+            self.call_seconds += (time.monotonic() - started - self.call_seconds) * CALL_WEIGHT
 
         try:
             await self._adapter.continue_conversation(self._app_id, continuation, limited)

@@ -26,6 +26,7 @@ from bot.i18n import Translator
 from bot.logs import correlated, version_correlation
 from bot.metrics import CARD_SEND_SECONDS, CARDS
 from bot.notify import Notifier, shared_card
+from bot.ratelimit import MAX_IN_FLIGHT, MIN_IN_FLIGHT
 from bot.retrying import backoff
 from bot.store.approvals import ApprovalStore
 from bot.store.store import Store
@@ -64,7 +65,7 @@ class OutboxSender(ClaimWorker):
         channel: Channel,
         *,
         batch_size: int = 50,
-        max_in_flight: int = 4,
+        in_flight: Callable[[], int] = lambda: MIN_IN_FLIGHT,
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
         studio: str = PUBLIC_STUDIO,
@@ -76,8 +77,9 @@ class OutboxSender(ClaimWorker):
         self._approvals = ApprovalStore(store.engine)
         self._channel = channel
         self._batch_size = batch_size
-        self._max_in_flight = max_in_flight
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._in_flight = in_flight
+        """How many cards of a batch to send at once (asked again for every batch)."""
+        self._at_most = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.lease = lease
         """How long a claim holds: after it, another sender may take the row."""
         self._studio = studio
@@ -102,7 +104,7 @@ class OutboxSender(ClaimWorker):
             for item in waiting:  # shared: each item goes to whichever is free first
                 await self._deliver(item)
 
-        await asyncio.gather(*(deliver_waiting() for _ in range(self._max_in_flight)))
+        await asyncio.gather(*(deliver_waiting() for _ in range(self._in_flight())))
 
     async def work_once(self) -> int:
         """Claim the due rows and send them; how many were claimed."""
@@ -113,7 +115,7 @@ class OutboxSender(ClaimWorker):
     async def _deliver(self, item: PendingAnnouncement) -> None:
         version = item.version
         try:
-            async with self._in_flight:
+            async with self._at_most:
                 with correlated(
                     version_correlation(version.source_name, version.name, version.version)
                 ):

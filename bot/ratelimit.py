@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
@@ -24,6 +25,20 @@ PRUNE_EVERY = 1024  # bookings between sweeps of idle conversations' history
 # hands the message back to be tried again then. The outbox renews its claim (60 s) right before
 # a send: this wait and the connector's 30 s timeout must fit in it.
 MAX_WAIT_SECONDS = 20.0
+
+
+MIN_IN_FLIGHT = 4
+MAX_IN_FLIGHT = 32
+
+
+def sends_in_flight(call_seconds: float) -> int:
+    """How many sends must be under way at once to keep the app's rate busy when Teams takes
+    ``call_seconds`` to answer a call: the rate times the call (Little's law), with half as many
+    again for the calls that take longer; at least a few, never many. More than needed would
+    only make the sends wait for their turn together, and late."""
+    count, seconds = APP_WINDOWS[0]
+    needed = math.ceil(count / seconds * call_seconds * 1.5)
+    return min(MAX_IN_FLIGHT, max(MIN_IN_FLIGHT, needed))
 
 
 class CannotBook(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from sqlalchemy import select, update
 
 from bot.channel import DeliveryError
 from bot.outbox import OutboxSender, in_turns
-from bot.ratelimit import CannotBook, RateLimiter
+from bot.ratelimit import MAX_IN_FLIGHT, MIN_IN_FLIGHT, CannotBook, RateLimiter, sends_in_flight
 from bot.retrying import backoff
 from bot.store.engine import create_engine
 from bot.store.migrate import upgrade
@@ -150,7 +151,7 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(d
     store = await queued_store(database_url, versions=10)
     lease = timedelta(seconds=1.5)
     dying = RecordingChannel(hang_after=4)
-    first = OutboxSender(store, dying, lease=lease, max_in_flight=IN_FLIGHT)
+    first = OutboxSender(store, dying, lease=lease, in_flight=lambda: IN_FLIGHT)
     task = asyncio.create_task(first.work_once())
     await asyncio.wait_for(dying.all_slots_hang.wait(), 10)
     task.cancel()  # killed with 4 sent and marked, the rest claimed, 4 of them in flight
@@ -482,3 +483,52 @@ def test_a_batch_sends_each_conversations_cards_in_turns_with_the_others():
     batch = [item(1, 7), item(2, 7), item(3, 7), item(4, 8), item(5, 9), item(6, 8)]
 
     assert [card.id for card in in_turns(batch)] == [1, 4, 5, 2, 6, 3]
+
+
+def test_as_many_sends_are_under_way_as_keep_the_apps_rate_busy_at_teams_pace():
+    assert sends_in_flight(0.0) == MIN_IN_FLIGHT  # a quick Teams: a few
+    assert sends_in_flight(0.15) == 12  # 50 per 1.02 s for 0.15 s, and half again
+    assert sends_in_flight(10.0) == MAX_IN_FLIGHT  # never many
+
+
+class SlowChannel(RecordingChannel):
+    """Answers no call until ``expected`` are under way at once (or a few seconds passed), and
+    counts the most that were."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+        self.under_way = 0
+        self.most_under_way = 0
+        self.all_under_way = asyncio.Event()
+
+    async def send_card(self, reference: str, card: dict) -> str:
+        self.under_way += 1
+        self.most_under_way = max(self.most_under_way, self.under_way)
+        if self.under_way >= self.expected:
+            self.all_under_way.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.all_under_way.wait(), 3)
+        self.under_way -= 1
+        return await super().send_card(reference, card)
+
+
+async def test_a_batch_has_as_many_sends_under_way_as_the_sender_is_told(database_url):
+    store = await queued_store(database_url, versions=0)
+    for number in range(24):
+        ref, _ = await store.conversations.save(conversation(f"19:c{number}@thread.tacv2"))
+        await store.subscriptions.add(
+            ref, "wide", source=None, tags={}, created_by=None, created_by_name=None
+        )
+    channel = SlowChannel(expected=12)
+    sender = OutboxSender(store, channel, in_flight=lambda: 12)
+
+    sender.dispatch(
+        await store.versions.record(
+            ModelVersion("workspace", "ws", "wide", "1"), "event", sender.lease, claim_first=24
+        )
+    )
+    await sender.stop(grace=10)
+
+    assert (len(channel.sent), channel.most_under_way) == (24, 12)
+    await store.engine.dispose()
