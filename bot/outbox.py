@@ -36,6 +36,7 @@ from domain.records import PendingAnnouncement, RecordedVersion
 log = logging.getLogger(__name__)
 
 THROTTLED = 429
+TRIES_AT_ONCE = 3  # of a card throttled without a wait, before it backs off
 RETRY_WAKE_SLACK = 0.01  # seconds after a retry's due time, so that the row is due when we look
 
 
@@ -147,16 +148,18 @@ class OutboxSender(ClaimWorker):
     async def _post(self, item: PendingAnnouncement, card: Card) -> str | None:
         """Post the card if the claim is still ours: its activity id (None: not ours any more).
 
-        Throttling that names no wait, on the card's first try, is tried again at once: the
+        Throttling that names no wait, on the card's first tries, is tried again at once: the
         retry is paced by the limits like any other send (the refused call counted against
-        them), not put behind the queue. Anything else is the caller's to retry later.
+        them), not put behind the queue. Anything else, and a third refusal, is the caller's
+        to retry later, after a backoff.
         """
-        try:
-            return await self._post_once(item, card)
-        except DeliveryError as error:
-            if item.attempts or not _throttled_without_wait(error):
-                raise
-            CARDS.labels(outcome="retried").inc()
+        for _ in range(TRIES_AT_ONCE - 1):
+            try:
+                return await self._post_once(item, card)
+            except DeliveryError as error:
+                if item.attempts or not _throttled_without_wait(error):
+                    raise
+                CARDS.labels(outcome="retried").inc()
         return await self._post_once(item, card)
 
     async def _post_once(self, item: PendingAnnouncement, card: Card) -> str | None:

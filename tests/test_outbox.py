@@ -286,33 +286,41 @@ async def test_a_version_for_many_channels_is_claimed_a_batch_at_a_time(database
     await engine.dispose()
 
 
-class ThrottledOnce(RecordingChannel):
-    """Refuses each conversation's first call with ``status`` and ``retry_after``."""
+class Throttling(RecordingChannel):
+    """Refuses each conversation's first ``times`` calls with ``status`` and ``retry_after``."""
 
-    def __init__(self, status: int, retry_after: float | None) -> None:
+    def __init__(self, status: int, retry_after: float | None, times: int) -> None:
         super().__init__()
         self.status = status
         self.retry_after = retry_after
+        self.times = times
         self.calls: list[str] = []
 
     async def send_card(self, reference: str, card: dict) -> str:
         self.calls.append(reference)
-        if self.calls.count(reference) == 1:
+        if self.calls.count(reference) <= self.times:
             raise DeliveryError(self.status, self.retry_after, "refused")
         return await super().send_card(reference, card)
 
 
 @pytest.mark.parametrize(
-    ("status", "retry_after", "retried_at_once"),
-    [(429, None, True), (429, 0.0, True), (429, 30.0, False), (503, None, False)],
-    ids=["429", "429 Retry-After 0", "429 Retry-After 30", "503"],
+    ("status", "retry_after", "times", "outcome"),
+    [
+        (429, None, 1, (2, "sent", 0)),
+        (429, 0.0, 2, (3, "sent", 0)),
+        # Tried again later, from the store, after its backoff or Retry-After:
+        (429, None, 3, (3, "queued", 1)),
+        (429, 30.0, 1, (1, "queued", 1)),
+        (503, None, 1, (1, "queued", 1)),
+    ],
+    ids=["429", "429 Retry-After 0 twice", "429 three times", "429 Retry-After 30", "503"],
 )
 async def test_throttling_that_names_no_wait_is_retried_at_once_not_behind_the_queue(
-    database_url, status, retry_after, retried_at_once
+    database_url, status, retry_after, times, outcome
 ):
     store = await queued_store(database_url, versions=1)
     (item,) = await store.outbox.claim(1, timedelta(seconds=60))
-    channel = ThrottledOnce(status, retry_after)
+    channel = Throttling(status, retry_after, times)
     sender = OutboxSender(store, channel, idle_poll=60)
 
     sender.dispatch(RecordedVersion(new=True, claimed=[item]))
@@ -320,10 +328,7 @@ async def test_throttling_that_names_no_wait_is_retried_at_once_not_behind_the_q
 
     async with store.engine.connect() as connection:
         (row,) = (await connection.execute(select(announcements))).mappings().all()
-    if retried_at_once:
-        assert (len(channel.calls), row["status"], row["attempts"]) == (2, "sent", 0)
-    else:  # tried again later, from the store, after its backoff or Retry-After
-        assert (len(channel.calls), row["status"], row["attempts"]) == (1, "queued", 1)
+    assert (len(channel.calls), row["status"], row["attempts"]) == outcome
     await store.engine.dispose()
 
 
