@@ -28,9 +28,9 @@ from domain.records import Member
 CONNECTOR_CLIENT_KEY = "ConnectorClient"
 """Where the SDK leaves a turn's connector client."""
 ROSTER_PAGE_SIZE = 500
+"""Teams' largest page of members."""
 CALL_WEIGHT = 0.1
 """The weight of the latest call in :attr:`AgentsChannel.call_seconds`."""
-"""Teams' largest page of members."""
 
 
 def card_message(card: Card) -> Activity:

@@ -1,12 +1,12 @@
 """The outbox sender: queued announcements to Teams, within Teams' limits, nothing lost or doubled.
 
 A row is claimed for a lease (a compare-and-set in SQL), sent, and marked sent only after the
-connector accepted it, with the new activity's id. A card's first 429 that names no wait is tried
-again at once, paced by Teams' limits like any other call; other throttling and server errors are
-retried from the store after Retry-After or exponential backoff with jitter, before the rows never
-tried; 403 and 404 (the bot was removed, the conversation
-is gone) switch the conversation off instead of retrying forever, and a card still refused with
-401 (the connector does not take the bot's token) on its fifth try fails. A restart, or another
+connector accepted it, with the new activity's id. A card throttled with no wait named is tried
+again at once, up to three tries, paced by Teams' limits like any other call; other throttling
+and server errors are retried from the store after Retry-After or exponential backoff with jitter,
+before the rows never tried; 403 and 404 (the bot was removed, the conversation is gone) switch
+the conversation off instead of retrying forever, and a card still refused with 401 (the
+connector does not take the bot's token) on its fifth try fails. A restart, or another
 replica once the lease has run out, picks up whatever was not marked sent.
 """
 

@@ -104,14 +104,15 @@ class Versions:
             targets = await matching_conversations(connection, version)
             if not targets:
                 return RecordedVersion(new=True)
-            claimed_refs = set(sorted(targets)[:claim_first])
+            refs = sorted(targets)
+            claimed_refs = set(refs[:claim_first])
             queued = await connection.execute(
                 self._insert(announcements)
                 .on_conflict_do_nothing()
                 .returning(announcements.c.id, announcements.c.conversation_ref),
                 [
                     _announcement_values(row.id, ref, now, lease if ref in claimed_refs else None)
-                    for ref in sorted(targets)
+                    for ref in refs
                 ],
             )
             asked = await self._ask_approvals(connection, list(queued), row.id, targets, now)
